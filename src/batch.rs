@@ -1,0 +1,138 @@
+//! [`WriteBatch`]: puts and deletes applied atomically.
+//!
+//! Records are encoded (and compressed) as they are added, so applying a
+//! batch only copies its bytes into the segment under the writer lock. The
+//! batch is framed by `FLAG_BATCH_CONT` on every record but the last: after a
+//! crash, replay keeps a batch whole or drops it whole.
+
+use crate::error::{Error, Result};
+use crate::limits::{MAX_BATCH_BYTES, MAX_KEY_LEN, MAX_VALUE_LEN};
+use crate::record::{self, HEADER_LEN};
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Op {
+    pub offset: usize,
+    pub len: usize,
+    pub key_len: usize,
+    pub tombstone: bool,
+}
+
+/// An atomic group of puts and deletes: after a crash, either all of it is
+/// visible or none of it. Later operations on the same key win.
+///
+/// ```
+/// # fn main() -> s4db::Result<()> {
+/// let mut batch = s4db::WriteBatch::new();
+/// batch.put("a", "1")?;
+/// batch.delete("b")?;
+/// assert_eq!(batch.len(), 2);
+/// # Ok(()) }
+/// ```
+#[derive(Default)]
+pub struct WriteBatch {
+    pub(crate) buf: Vec<u8>,
+    pub(crate) ops: Vec<Op>,
+    encoder: Option<snap::raw::Encoder>,
+}
+
+impl std::fmt::Debug for WriteBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteBatch")
+            .field("ops", &self.ops.len())
+            .field("bytes", &self.buf.len())
+            .finish()
+    }
+}
+
+/// Checks a key against the documented limits.
+pub(crate) fn check_key(key: &[u8]) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::InvalidArgument("keys must not be empty".into()));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "key of {} bytes is longer than the limit of {MAX_KEY_LEN}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a put of `key` = `value`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty key, a key over
+    /// [`MAX_KEY_LEN`](crate::MAX_KEY_LEN), a value over
+    /// [`MAX_VALUE_LEN`](crate::MAX_VALUE_LEN), or a batch that would exceed
+    /// [`MAX_BATCH_BYTES`](crate::MAX_BATCH_BYTES). The batch is unchanged then.
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<&mut Self> {
+        let value = value.as_ref();
+        if value.len() > MAX_VALUE_LEN {
+            return Err(Error::InvalidArgument(format!(
+                "value of {} bytes is longer than the limit of {MAX_VALUE_LEN}",
+                value.len()
+            )));
+        }
+        self.push(key.as_ref(), Some(value))
+    }
+
+    /// Adds a delete of `key` (deleting a missing key is not an error).
+    ///
+    /// # Errors
+    /// As [`WriteBatch::put`], for the key.
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) -> Result<&mut Self> {
+        self.push(key.as_ref(), None)
+    }
+
+    fn push(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<&mut Self> {
+        check_key(key)?;
+        let need = HEADER_LEN + key.len() + value.map_or(0, <[u8]>::len);
+        if self.buf.len() + need > MAX_BATCH_BYTES {
+            return Err(Error::InvalidArgument(format!(
+                "batch would exceed {MAX_BATCH_BYTES} bytes; split it"
+            )));
+        }
+        let offset = self.buf.len();
+        let encoder = self.encoder.get_or_insert_with(snap::raw::Encoder::new);
+        let len = record::encode(&mut self.buf, key, value, true, encoder);
+        self.ops.push(Op {
+            offset,
+            len,
+            key_len: key.len(),
+            tombstone: value.is_none(),
+        });
+        Ok(self)
+    }
+
+    /// Number of operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True when the batch holds no operation.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Encoded size in bytes (what the batch adds to a segment).
+    pub fn encoded_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Marks the last record as the end of the batch.
+    pub(crate) fn finish(&mut self) {
+        if let Some(last) = self.ops.last() {
+            record::set_batch_cont(&mut self.buf[last.offset..last.offset + last.len], false);
+        }
+    }
+
+    pub(crate) fn key(&self, op: &Op) -> &[u8] {
+        &self.buf[op.offset + HEADER_LEN..op.offset + HEADER_LEN + op.key_len]
+    }
+}

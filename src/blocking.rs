@@ -1,0 +1,257 @@
+//! A synchronous handle for callers without an async runtime.
+//!
+//! [`Db`] mirrors [`crate::Db`] method for method and shares its engine: the
+//! work is the same, only the calling convention differs. It may be used from
+//! any thread, inside or outside a tokio runtime (its calls block).
+
+use std::path::Path;
+
+use bytes::Bytes;
+
+use crate::batch::WriteBatch;
+use crate::db::{DbBuilder, iter_from};
+use crate::error::Result;
+use crate::options::SyncPolicy;
+use crate::report::{CompactionReport, RebuildReport, Stats, VerifyReport};
+
+/// A blocking handle to an s4db database. Cheap to clone; `Send + Sync`.
+///
+/// ```
+/// # fn main() -> s4db::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = s4db::blocking::Db::open(dir.path())?;
+/// db.put("k", "v")?;
+/// assert_eq!(db.get("k")?.as_deref(), Some(&b"v"[..]));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Db {
+    inner: crate::Db,
+}
+
+/// Blocking iteration over a snapshot; see [`crate::Iter`].
+#[derive(Debug)]
+pub struct Iter(crate::Iter);
+
+impl Iterator for Iter {
+    type Item = Result<(Bytes, Bytes)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next_sync()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.0.remaining(), Some(self.0.remaining()))
+    }
+}
+
+impl DbBuilder {
+    /// Opens the database as a blocking handle.
+    ///
+    /// # Errors
+    /// As [`DbBuilder::open`].
+    pub fn open_blocking(self) -> Result<Db> {
+        Ok(Db {
+            inner: self.open_sync()?,
+        })
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `path` with default options.
+    ///
+    /// # Errors
+    /// As [`crate::DbBuilder::open`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Db> {
+        DbBuilder::new(path).open_blocking()
+    }
+
+    /// A builder; finish it with [`DbBuilder::open_blocking`].
+    pub fn builder(path: impl AsRef<Path>) -> DbBuilder {
+        DbBuilder::new(path)
+    }
+
+    /// The async handle sharing this database.
+    pub fn to_async(&self) -> crate::Db {
+        crate::Db::from_parts(self.inner.engine.clone(), self.inner.rebuilt_arc())
+    }
+
+    /// See [`crate::Db::rebuild_report`].
+    pub fn rebuild_report(&self) -> Option<&RebuildReport> {
+        self.inner.rebuild_report()
+    }
+
+    /// See [`crate::Db::get`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::get`].
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        self.inner.engine.get(key.as_ref())
+    }
+
+    /// See [`crate::Db::get_many`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::get`].
+    pub fn get_many<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<Option<Bytes>>> {
+        keys.into_iter().map(|k| self.get(k)).collect()
+    }
+
+    /// See [`crate::Db::contains`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::contains`].
+    pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        self.inner.engine.contains(key.as_ref())
+    }
+
+    /// Number of live keys.
+    pub fn len(&self) -> u64 {
+        self.inner.len()
+    }
+
+    /// True when there are no live keys.
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    /// See [`crate::Db::keys`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::keys`].
+    pub fn keys(&self) -> Result<Vec<Bytes>> {
+        Ok(self
+            .inner
+            .engine
+            .snapshot(None)?
+            .items
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+
+    /// See [`crate::Db::iter`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::iter`].
+    pub fn iter(&self) -> Result<Iter> {
+        Ok(Iter(iter_from(self.inner.engine.snapshot(None)?)))
+    }
+
+    /// See [`crate::Db::scan_prefix`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::scan_prefix`].
+    pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Iter> {
+        Ok(Iter(iter_from(
+            self.inner.engine.snapshot(Some(prefix.as_ref()))?,
+        )))
+    }
+
+    /// See [`crate::Db::put`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::put`].
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put(key, value)?;
+        self.write(b)
+    }
+
+    /// See [`crate::Db::delete`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::delete`].
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete(key)?;
+        self.write(b)
+    }
+
+    /// See [`crate::Db::put_many`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::put_many`].
+    pub fn put_many<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()> {
+        let mut b = WriteBatch::new();
+        for (k, v) in pairs {
+            b.put(k, v)?;
+        }
+        self.write(b)
+    }
+
+    /// See [`crate::Db::write`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::write`].
+    pub fn write(&self, batch: WriteBatch) -> Result<()> {
+        match self.inner.engine.write(batch)? {
+            Some(seq) if self.inner.sync_policy() == SyncPolicy::EveryWrite => {
+                self.inner.engine.wait_durable(seq)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// See [`crate::Db::flush`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::flush`].
+    pub fn flush(&self) -> Result<()> {
+        self.inner.engine.flush()
+    }
+
+    /// See [`crate::Db::checkpoint`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::checkpoint`].
+    pub fn checkpoint(&self) -> Result<()> {
+        self.inner.engine.checkpoint()
+    }
+
+    /// See [`crate::Db::compact`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::compact`].
+    pub fn compact(&self) -> Result<CompactionReport> {
+        crate::compaction::compact(&self.inner.engine)
+    }
+
+    /// See [`crate::Db::rebuild_index`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::rebuild_index`].
+    pub fn rebuild_index(&self) -> Result<RebuildReport> {
+        self.inner.engine.rebuild_index()
+    }
+
+    /// See [`crate::Db::verify`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::verify`].
+    pub fn verify(&self) -> Result<VerifyReport> {
+        crate::verify::verify(&self.inner.engine)
+    }
+
+    /// See [`crate::Db::stats`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::stats`].
+    pub fn stats(&self) -> Result<Stats> {
+        self.inner.engine.stats()
+    }
+
+    /// See [`crate::Db::close`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::close`].
+    pub fn close(&self) -> Result<()> {
+        self.inner.engine.close()
+    }
+}

@@ -1,0 +1,549 @@
+//! The engine: the synchronous core behind [`crate::Db`] and
+//! [`crate::blocking::Db`].
+//!
+//! Concurrency: one writer at a time holds `writer` (appends, sealing,
+//! checkpoints, compaction); readers take `state` for reading only long
+//! enough to look up a location and clone the segment's handle, then read
+//! without any lock. Lock order: `writer`, then `state`. A segment file that
+//! compaction deletes stays readable through handles cloned before.
+//!
+//! Durability: an append reaches the page cache before the write returns;
+//! `SyncPolicy` decides when it is fsynced (see [`GroupCommit`]). A
+//! checkpoint fsyncs the active segment, then replaces `index.idx`
+//! atomically, then deletes files the new index no longer needs.
+
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard, RwLock};
+
+use crate::base_index::BaseIndex;
+use crate::batch::{WriteBatch, check_key};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{atomic_write, sync_dir};
+use crate::group_commit::GroupCommit;
+use crate::index::Index;
+use crate::index_file::{self, INDEX_FILE_NAME, IndexMeta, SEGTAB_SEALED, SegmentEntry};
+use crate::limits::{MAX_SEGMENT_SIZE_LIMIT, MIN_SEGMENT_SIZE_LIMIT};
+use crate::loc::Loc;
+use crate::lock::DirLock;
+use crate::options::{Options, SyncPolicy};
+use crate::recovery::{self, Recovered};
+use crate::report::{RebuildReport, Stats};
+use crate::segment::{Segment, segment_path};
+use crate::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
+use crate::segment_id::SegmentId;
+
+/// Fold the delta into a new `index.idx` once it holds this many keys, or as
+/// many as the base, whichever is more (so rewrites cost O(1) per write).
+const CHECKPOINT_MIN_DELTA: usize = 1 << 20;
+
+/// What readers share.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub index: Index,
+    /// Position `i` is segment-table position `i` of the index.
+    pub segments: Vec<Arc<Segment>>,
+}
+
+/// What only the writer touches.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    pub active: Option<(Arc<Segment>, u32)>,
+    pub next_number: u64,
+    pub generation: u64,
+    pub pending_delete: Vec<PathBuf>,
+    /// The state differs from what `index.idx` describes.
+    pub dirty: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Engine {
+    pub dir: PathBuf,
+    pub opts: Options,
+    pub writer_id: u64,
+    pub state: RwLock<State>,
+    pub writer: Mutex<Writer>,
+    pub group: GroupCommit,
+    closed: AtomicBool,
+    _lock: DirLock,
+}
+
+/// Keys and locations captured at one moment, with the segments they point
+/// into: iteration reads values from it without holding any lock.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub items: Vec<(Bytes, Loc)>,
+    pub segments: Vec<Arc<Segment>>,
+}
+
+impl Snapshot {
+    pub(crate) fn value(&self, i: usize) -> Result<Option<(Bytes, Bytes)>> {
+        let Some((key, loc)) = self.items.get(i) else {
+            return Ok(None);
+        };
+        let value = read_loc(&self.segments, key, *loc)?;
+        Ok(Some((key.clone(), value)))
+    }
+}
+
+fn read_loc(segments: &[Arc<Segment>], key: &[u8], loc: Loc) -> Result<Bytes> {
+    let seg = segments.get(loc.segment as usize).ok_or_else(|| {
+        Error::corruption(INDEX_FILE_NAME, 0, "index names a segment that is not open")
+    })?;
+    Ok(Bytes::from(seg.read_value(
+        key,
+        u64::from(loc.offset),
+        loc.len as usize,
+    )?))
+}
+
+fn new_writer_id() -> Result<u64> {
+    getrandom::u64()
+        .map_err(|e| Error::io("choosing a writer id", std::io::Error::other(e.to_string())))
+}
+
+/// Creates a segment file with `header`, durable before it is used.
+pub(crate) fn create_segment_file(dir: &Path, header: SegmentHeader) -> Result<Segment> {
+    let path = segment_path(dir, header.id);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .ctx(|| format!("creating {}", path.display()))?;
+    file.write_all_at(&header.encode(), 0)
+        .and_then(|()| file.sync_all())
+        .ctx(|| format!("writing {}", path.display()))?;
+    sync_dir(dir)?;
+    Ok(Segment::new(
+        header,
+        path,
+        file,
+        SEGMENT_HEADER_LEN as u64,
+        false,
+    ))
+}
+
+impl Engine {
+    /// Opens (or creates) the database in `dir`.
+    pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Engine, Option<RebuildReport>)> {
+        if !(MIN_SEGMENT_SIZE_LIMIT..=MAX_SEGMENT_SIZE_LIMIT).contains(&opts.max_segment_size) {
+            return Err(Error::InvalidArgument(format!(
+                "max_segment_size must be between {MIN_SEGMENT_SIZE_LIMIT} and {MAX_SEGMENT_SIZE_LIMIT} bytes"
+            )));
+        }
+        let writable = !opts.read_only;
+        if !dir.exists() {
+            if !opts.create_if_missing || !writable {
+                return Err(Error::NotFound(format!(
+                    "no database directory at {}",
+                    dir.display()
+                )));
+            }
+            fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
+        }
+        if !dir.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
+        }
+        let lock = DirLock::acquire(dir, writable)?;
+        if writable {
+            recovery::remove_stale_temp_files(dir)?;
+        }
+        let disk = recovery::list_segments(dir)?;
+        let mut fresh = false;
+        let rec = if opts.rebuild_index {
+            crate::rebuild::rebuild(disk, new_writer_id()?, 0, writable)?
+        } else {
+            match recovery::load_index(dir)? {
+                Some(base) => recovery::recover_with_index(base, disk, writable)?,
+                None if disk.is_empty() => {
+                    if !opts.create_if_missing || !writable {
+                        return Err(Error::NotFound(format!(
+                            "no s4db database in {}",
+                            dir.display()
+                        )));
+                    }
+                    fresh = true;
+                    Self::fresh(new_writer_id()?)?
+                }
+                None => {
+                    tracing::warn!(dir = %dir.display(), "index.idx is missing; rebuilding it from the segments");
+                    crate::rebuild::rebuild(disk, new_writer_id()?, 0, writable)?
+                }
+            }
+        };
+        let rebuild = rec.rebuild.clone();
+        let engine = Engine::from_recovered(dir.to_path_buf(), opts, lock, rec);
+        if writable && (fresh || rebuild.is_some()) {
+            let mut w = engine.writer.lock();
+            engine.checkpoint_locked(&mut w)?;
+        }
+        Ok((engine, rebuild))
+    }
+
+    fn fresh(writer_id: u64) -> Result<Recovered> {
+        let meta = IndexMeta {
+            writer_id,
+            generation: 0,
+            next_segment_number: 1,
+            segments: Vec::new(),
+        };
+        Ok(Recovered {
+            writer_id,
+            segments: Vec::new(),
+            index: Index::new(Arc::new(BaseIndex::empty(&meta)?)),
+            active: None,
+            next_number: 1,
+            generation: 0,
+            pending_delete: Vec::new(),
+            dirty: true,
+            rebuild: None,
+        })
+    }
+
+    fn from_recovered(dir: PathBuf, opts: Options, lock: DirLock, rec: Recovered) -> Engine {
+        let (state, writer) = Self::split(rec);
+        Engine {
+            dir,
+            opts,
+            writer_id: writer.1,
+            state: RwLock::new(state),
+            writer: Mutex::new(writer.0),
+            group: GroupCommit::default(),
+            closed: AtomicBool::new(false),
+            _lock: lock,
+        }
+    }
+
+    fn split(rec: Recovered) -> (State, (Writer, u64)) {
+        let active = rec.active.map(|a| {
+            let pos = rec
+                .segments
+                .iter()
+                .position(|s| Arc::ptr_eq(s, &a))
+                .unwrap_or(0) as u32;
+            (a, pos)
+        });
+        let dirty = rec.dirty || !rec.pending_delete.is_empty();
+        (
+            State {
+                index: rec.index,
+                segments: rec.segments,
+            },
+            (
+                Writer {
+                    active,
+                    next_number: rec.next_number,
+                    generation: rec.generation,
+                    pending_delete: rec.pending_delete,
+                    dirty,
+                },
+                rec.writer_id,
+            ),
+        )
+    }
+
+    /// Replaces the whole state with a recovered one (after a rebuild).
+    pub(crate) fn install(&self, w: &mut Writer, rec: Recovered) {
+        let (state, (writer, _)) = Self::split(rec);
+        let pending = std::mem::take(&mut w.pending_delete);
+        *w = writer;
+        w.pending_delete.extend(pending);
+        *self.state.write() = state;
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed("close() was called".into()));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.opts.read_only {
+            return Err(Error::ReadOnly);
+        }
+        self.group.check()
+    }
+
+    // ----- reads -----
+
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        self.check_open()?;
+        check_key(key)?;
+        let (seg, loc) = {
+            let st = self.state.read();
+            let Some(loc) = st.index.get(key) else {
+                return Ok(None);
+            };
+            let seg = st.segments.get(loc.segment as usize).cloned();
+            (seg, loc)
+        };
+        let seg = seg.ok_or_else(|| {
+            Error::corruption(INDEX_FILE_NAME, 0, "index names a segment that is not open")
+        })?;
+        Ok(Some(Bytes::from(seg.read_value(
+            key,
+            u64::from(loc.offset),
+            loc.len as usize,
+        )?)))
+    }
+
+    pub(crate) fn contains(&self, key: &[u8]) -> Result<bool> {
+        self.check_open()?;
+        check_key(key)?;
+        Ok(self.state.read().index.get(key).is_some())
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.state.read().index.live_keys()
+    }
+
+    /// Live keys (optionally only those starting with `prefix`), sorted
+    /// bytewise, with their locations.
+    pub(crate) fn snapshot(&self, prefix: Option<&[u8]>) -> Result<Snapshot> {
+        self.check_open()?;
+        let st = self.state.read();
+        let mut items = Vec::new();
+        st.index.for_each_live(|k, l| {
+            if prefix.is_none_or(|p| k.starts_with(p)) {
+                items.push((Bytes::copy_from_slice(k), l));
+            }
+        });
+        let segments = st.segments.clone();
+        drop(st);
+        items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(Snapshot { items, segments })
+    }
+
+    pub(crate) fn stats(&self) -> Result<Stats> {
+        self.check_open()?;
+        let st = self.state.read();
+        let mut total = 0u64;
+        for s in &st.segments {
+            total += s.len();
+        }
+        Ok(Stats {
+            keys: st.index.live_keys(),
+            segments: st.segments.len() as u64,
+            live_bytes: st.index.live_bytes(),
+            total_bytes: total,
+            unindexed_changes: st.index.delta_len() as u64,
+            index_memory_bytes: st.index.memory_bytes() as u64,
+        })
+    }
+
+    // ----- writes -----
+
+    /// Appends a batch and indexes it. Returns the sequence number to wait
+    /// for when the policy is `EveryWrite`.
+    pub(crate) fn write(&self, mut batch: WriteBatch) -> Result<Option<u64>> {
+        self.check_writable()?;
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        batch.finish();
+        let mut w = self.writer.lock();
+        self.check_writable()?;
+        let (seg, pos) = self.ensure_room(&mut w, batch.buf.len() as u64)?;
+        let at = seg.append(&batch.buf)?;
+        let delta_len = {
+            let mut st = self.state.write();
+            for op in &batch.ops {
+                let loc = (!op.tombstone).then(|| Loc {
+                    segment: pos,
+                    offset: (at + op.offset as u64) as u32,
+                    len: op.len as u32,
+                });
+                st.index.apply(batch.key(op), loc);
+            }
+            (
+                st.index.delta_len(),
+                st.index.base().header().key_count as usize,
+            )
+        };
+        w.dirty = true;
+        let seq = self.group.note_written(&seg, batch.buf.len() as u64);
+        if delta_len.0 >= CHECKPOINT_MIN_DELTA.max(delta_len.1) {
+            self.checkpoint_locked(&mut w)?;
+        }
+        Ok((self.opts.sync == SyncPolicy::EveryWrite).then_some(seq))
+    }
+
+    /// Waits until the write with sequence `seq` is durable.
+    pub(crate) fn wait_durable(&self, seq: u64) -> Result<()> {
+        self.group.wait_synced(seq)
+    }
+
+    /// The active segment, rotated first if `len` more bytes would push a
+    /// non-empty segment past the size limit.
+    fn ensure_room(&self, w: &mut Writer, len: u64) -> Result<(Arc<Segment>, u32)> {
+        if let Some((a, _)) = &w.active {
+            let used = a.len();
+            if used > SEGMENT_HEADER_LEN as u64 && used + len > self.opts.max_segment_size {
+                self.seal_active(w)?;
+            }
+        }
+        if let Some(active) = &w.active {
+            return Ok(active.clone());
+        }
+        let id = SegmentId {
+            number: w.next_number,
+            writer: self.writer_id,
+        };
+        w.next_number += 1;
+        let seg = Arc::new(create_segment_file(&self.dir, SegmentHeader::plain(id))?);
+        let pos = {
+            let mut st = self.state.write();
+            st.segments.push(seg.clone());
+            (st.segments.len() - 1) as u32
+        };
+        w.dirty = true;
+        w.active = Some((seg.clone(), pos));
+        Ok((seg, pos))
+    }
+
+    /// fsyncs a segment; a failure poisons the engine.
+    pub(crate) fn sync_segment(&self, seg: &Segment) -> Result<()> {
+        seg.sync().inspect_err(|e| {
+            self.group
+                .fail(format!("an fsync failed; reopen the database ({e})"))
+        })
+    }
+
+    /// Seals the active segment: fsync, then never append to it again.
+    pub(crate) fn seal_active(&self, w: &mut Writer) -> Result<()> {
+        if let Some((a, _)) = w.active.take() {
+            self.sync_segment(&a)?;
+            a.mark_sealed();
+            self.group.note_all_synced();
+            w.dirty = true;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock()
+    }
+
+    /// The index metadata describing `segments` now.
+    pub(crate) fn meta(&self, w: &Writer, segments: &[Arc<Segment>]) -> IndexMeta {
+        IndexMeta {
+            writer_id: self.writer_id,
+            generation: w.generation + 1,
+            next_segment_number: w.next_number,
+            segments: segments
+                .iter()
+                .map(|s| SegmentEntry {
+                    id: s.id(),
+                    indexed_len: s.len(),
+                    flags: if s.is_sealed() { SEGTAB_SEALED } else { 0 },
+                })
+                .collect(),
+        }
+    }
+
+    /// Writes `index.idx` for the current state and folds the delta into it.
+    pub(crate) fn checkpoint_locked(&self, w: &mut Writer) -> Result<()> {
+        if let Some((a, _)) = &w.active {
+            self.sync_segment(a)?;
+        }
+        self.group.note_all_synced();
+        let bytes = {
+            let st = self.state.read();
+            let mut entries = Vec::with_capacity(st.index.live_keys() as usize);
+            st.index.for_each_live(|k, l| entries.push((k, l)));
+            index_file::build(&self.meta(w, &st.segments), &entries)
+        };
+        let base = BaseIndex::from_built(bytes)?;
+        atomic_write(&self.dir, INDEX_FILE_NAME, base.bytes())?;
+        w.generation += 1;
+        self.state.write().index = Index::new(Arc::new(base));
+        w.dirty = false;
+        self.delete_pending(w)
+    }
+
+    /// Deletes files that the durable index no longer needs.
+    pub(crate) fn delete_pending(&self, w: &mut Writer) -> Result<()> {
+        if w.pending_delete.is_empty() {
+            return Ok(());
+        }
+        for path in w.pending_delete.drain(..) {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("removing {}", path.display()), e)),
+            }
+        }
+        sync_dir(&self.dir)
+    }
+
+    // ----- maintenance -----
+
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.check_writable()?;
+        if self.opts.sync == SyncPolicy::Never {
+            return Ok(());
+        }
+        let w = self.writer.lock();
+        if let Some((a, _)) = &w.active {
+            self.sync_segment(a)?;
+            self.group.note_all_synced();
+        }
+        Ok(())
+    }
+
+    /// Writes the index if anything changed since it was written.
+    pub(crate) fn checkpoint(&self) -> Result<()> {
+        self.check_writable()?;
+        let mut w = self.writer.lock();
+        if w.dirty {
+            self.checkpoint_locked(&mut w)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn rebuild_index(&self) -> Result<RebuildReport> {
+        self.check_writable()?;
+        let mut w = self.writer.lock();
+        self.seal_active(&mut w)?;
+        let disk = recovery::list_segments(&self.dir)?;
+        let rec = crate::rebuild::rebuild(disk, self.writer_id, w.next_number, true)?;
+        let report = rec.rebuild.clone().unwrap_or_default();
+        self.install(&mut w, rec);
+        self.checkpoint_locked(&mut w)?;
+        Ok(report)
+    }
+
+    pub(crate) fn close(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        if !self.opts.read_only && self.group.check().is_ok() {
+            let mut w = self.writer.lock();
+            if w.dirty {
+                self.checkpoint_locked(&mut w)?;
+            }
+        }
+        self.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::error!(error = %e, "writing index.idx while dropping the database failed; the next open replays the segments");
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The live index: the base (a loaded `index.idx`) overlaid with the delta
+//! (changes since), plus the live key count and live record bytes.
+//!
+//! Invariant: a key is live iff the delta holds `Put` for it, or the delta
+//! does not mention it and the base holds it.
+
+use std::sync::Arc;
+
+use crate::base_index::BaseIndex;
+use crate::delta::{Delta, DeltaValue};
+use crate::hash::key_hash;
+use crate::loc::Loc;
+
+#[derive(Debug)]
+pub(crate) struct Index {
+    base: Arc<BaseIndex>,
+    delta: Delta,
+    live_keys: u64,
+    live_bytes: u64,
+}
+
+impl Index {
+    pub(crate) fn new(base: Arc<BaseIndex>) -> Self {
+        let h = base.header();
+        let (live_keys, live_bytes) = (h.key_count, h.live_bytes);
+        Index {
+            base,
+            delta: Delta::default(),
+            live_keys,
+            live_bytes,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Loc> {
+        self.get_hashed(key, key_hash(key))
+    }
+
+    #[inline]
+    fn get_hashed(&self, key: &[u8], h: u64) -> Option<Loc> {
+        match self.delta.get(key, h) {
+            Some(DeltaValue::Put(l)) => Some(l),
+            Some(DeltaValue::Deleted) => None,
+            None => self.base.lookup(key, h),
+        }
+    }
+
+    /// Records a put (`Some`) or delete (`None`) of `key`.
+    pub(crate) fn apply(&mut self, key: &[u8], loc: Option<Loc>) {
+        let h = key_hash(key);
+        let value = match loc {
+            Some(l) => DeltaValue::Put(l),
+            None => DeltaValue::Deleted,
+        };
+        let prev = match self.delta.insert(key, h, value) {
+            Some(DeltaValue::Put(l)) => Some(l),
+            Some(DeltaValue::Deleted) => None,
+            None => self.base.lookup(key, h),
+        };
+        if let Some(p) = prev {
+            self.live_keys -= 1;
+            self.live_bytes -= u64::from(p.len);
+        }
+        if let Some(l) = loc {
+            self.live_keys += 1;
+            self.live_bytes += u64::from(l.len);
+        }
+    }
+
+    /// Calls `f` for every live key, in no particular order.
+    pub(crate) fn for_each_live<'a>(&'a self, mut f: impl FnMut(&'a [u8], Loc)) {
+        let h = |k: &[u8]| key_hash(k);
+        if self.delta.is_empty() {
+            self.base.for_each(f);
+            return;
+        }
+        self.base.for_each(|k, l| {
+            if self.delta.get(k, h(k)).is_none() {
+                f(k, l)
+            }
+        });
+        for (k, v) in self.delta.iter() {
+            if let DeltaValue::Put(l) = v {
+                f(k, l)
+            }
+        }
+    }
+
+    pub(crate) fn live_keys(&self) -> u64 {
+        self.live_keys
+    }
+
+    pub(crate) fn live_bytes(&self) -> u64 {
+        self.live_bytes
+    }
+
+    pub(crate) fn delta_len(&self) -> usize {
+        self.delta.len()
+    }
+
+    pub(crate) fn base(&self) -> &Arc<BaseIndex> {
+        &self.base
+    }
+
+    /// Heap bytes of the index: the base file's bytes plus the delta.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.base.bytes().len() + self.delta.memory_bytes()
+    }
+}

@@ -1,0 +1,282 @@
+//! The `index.idx` file codec (FORMAT.md §4): header, segment table,
+//! directory, and building a whole file from entries.
+//!
+//! ```text
+//! header (96 bytes) | segment table | directory | pages
+//! ```
+//! The header, segment table and directory come first, so that a reader with
+//! only byte-range access finds one key with two reads: the first bytes of the
+//! file, then the one page that can hold the key.
+
+use crate::hash::{fingerprint, key_hash, page_of};
+use crate::index_page::{self, ENTRY_FIXED, PAGE_OVERHEAD};
+use crate::le::{u32_at, u64_at};
+use crate::loc::Loc;
+use crate::segment_id::SegmentId;
+
+/// The index file's name in a database directory and under a remote prefix.
+pub const INDEX_FILE_NAME: &str = "index.idx";
+pub(crate) const INDEX_HEADER_LEN: usize = 96;
+const MAGIC: &[u8; 8] = b"S4DBIDX\0";
+const VERSION: u16 = 1;
+pub(crate) const SEGMENT_ENTRY_LEN: usize = 32;
+/// Segment table flag: the segment is sealed and will never change.
+pub(crate) const SEGTAB_SEALED: u32 = 0x1;
+/// The writer aims for pages of about this many bytes...
+const TARGET_PAGE_BYTES: usize = 4096;
+/// ...but keeps the directory within this many pages, so that the header,
+/// directory and a modest segment table fit in the first 64 KiB.
+pub(crate) const MAX_PAGES: usize = 6144;
+
+/// A decoded header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IndexHeader {
+    pub writer_id: u64,
+    pub generation: u64,
+    pub next_segment_number: u64,
+    pub key_count: u64,
+    pub live_bytes: u64,
+    pub segment_count: u32,
+    pub page_count: u32,
+    pub directory_offset: u64,
+    pub pages_offset: u64,
+    pub file_len: u64,
+}
+
+/// One row of the segment table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentEntry {
+    pub id: SegmentId,
+    /// Bytes of the segment file covered by this index: records past this
+    /// offset were written after the index and are replayed on open.
+    pub indexed_len: u64,
+    pub flags: u32,
+}
+
+/// What an index file says besides its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IndexMeta {
+    pub writer_id: u64,
+    pub generation: u64,
+    pub next_segment_number: u64,
+    pub segments: Vec<SegmentEntry>,
+}
+
+impl IndexHeader {
+    /// Decodes and checks the 96-byte header.
+    pub(crate) fn decode(b: &[u8]) -> Result<Self, (u64, &'static str)> {
+        let b = b
+            .get(..INDEX_HEADER_LEN)
+            .ok_or((0, "index header truncated"))?;
+        if &b[..8] != MAGIC {
+            return Err((0, "not an s4db index (bad magic)"));
+        }
+        let crc = u32_at(b, 92).unwrap_or_default();
+        if crc32c::crc32c(&b[..92]) != crc {
+            return Err((0, "index header checksum mismatch"));
+        }
+        if u32_at(b, 8) != Some(u32::from(VERSION)) {
+            // version u16 = 1 and flags u16 = 0, read together
+            return Err((8, "unsupported index version or flags"));
+        }
+        if u32_at(b, 12) != Some(1) {
+            return Err((12, "unsupported directory levels"));
+        }
+        let r64 = |o| u64_at(b, o).unwrap_or_default();
+        let r32 = |o| u32_at(b, o).unwrap_or_default();
+        Ok(IndexHeader {
+            writer_id: r64(16),
+            generation: r64(24),
+            next_segment_number: r64(32),
+            key_count: r64(40),
+            live_bytes: r64(48),
+            segment_count: r32(56),
+            page_count: r32(60),
+            directory_offset: r64(64),
+            pages_offset: r64(72),
+            file_len: r64(80),
+        })
+    }
+
+    fn encode(&self) -> [u8; INDEX_HEADER_LEN] {
+        let mut b = [0u8; INDEX_HEADER_LEN];
+        b[..8].copy_from_slice(MAGIC);
+        b[8..10].copy_from_slice(&VERSION.to_le_bytes());
+        b[12..16].copy_from_slice(&1u32.to_le_bytes());
+        b[16..24].copy_from_slice(&self.writer_id.to_le_bytes());
+        b[24..32].copy_from_slice(&self.generation.to_le_bytes());
+        b[32..40].copy_from_slice(&self.next_segment_number.to_le_bytes());
+        b[40..48].copy_from_slice(&self.key_count.to_le_bytes());
+        b[48..56].copy_from_slice(&self.live_bytes.to_le_bytes());
+        b[56..60].copy_from_slice(&self.segment_count.to_le_bytes());
+        b[60..64].copy_from_slice(&self.page_count.to_le_bytes());
+        b[64..72].copy_from_slice(&self.directory_offset.to_le_bytes());
+        b[72..80].copy_from_slice(&self.pages_offset.to_le_bytes());
+        b[80..88].copy_from_slice(&self.file_len.to_le_bytes());
+        let crc = crc32c::crc32c(&b[..92]);
+        b[92..96].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// The byte range of the segment table (entries plus its checksum).
+    pub(crate) fn segment_table_range(&self) -> (u64, u64) {
+        let start = INDEX_HEADER_LEN as u64;
+        (
+            start,
+            start + u64::from(self.segment_count) * SEGMENT_ENTRY_LEN as u64 + 4,
+        )
+    }
+
+    /// The byte range of the directory (offsets plus its checksum).
+    pub(crate) fn directory_range(&self) -> (u64, u64) {
+        let start = self.directory_offset;
+        (start, start + (u64::from(self.page_count) + 1) * 8 + 4)
+    }
+}
+
+/// Decodes the segment table (`bytes` is exactly its range).
+pub(crate) fn decode_segment_table(bytes: &[u8]) -> Result<Vec<SegmentEntry>, &'static str> {
+    let n = bytes
+        .len()
+        .checked_sub(4)
+        .ok_or("segment table truncated")?;
+    if n % SEGMENT_ENTRY_LEN != 0 {
+        return Err("segment table length is not a whole number of entries");
+    }
+    let crc = u32_at(bytes, n).ok_or("segment table truncated")?;
+    if crc32c::crc32c(&bytes[..n]) != crc {
+        return Err("segment table checksum mismatch");
+    }
+    let mut out = Vec::with_capacity(n / SEGMENT_ENTRY_LEN);
+    for e in bytes[..n].chunks_exact(SEGMENT_ENTRY_LEN) {
+        let r64 = |o| u64_at(e, o).unwrap_or_default();
+        out.push(SegmentEntry {
+            id: SegmentId {
+                number: r64(0),
+                writer: r64(8),
+            },
+            indexed_len: r64(16),
+            flags: u32_at(e, 24).unwrap_or_default(),
+        });
+    }
+    if out.windows(2).any(|w| w[0].id >= w[1].id) {
+        return Err("segment table not in ascending segment order");
+    }
+    Ok(out)
+}
+
+/// Decodes the directory (`bytes` is exactly its range): `page_count + 1`
+/// ascending absolute offsets.
+pub(crate) fn check_directory(bytes: &[u8], h: &IndexHeader) -> Result<(), &'static str> {
+    let n = bytes.len().checked_sub(4).ok_or("directory truncated")?;
+    let crc = u32_at(bytes, n).ok_or("directory truncated")?;
+    if crc32c::crc32c(&bytes[..n]) != crc {
+        return Err("directory checksum mismatch");
+    }
+    let mut prev = h.pages_offset;
+    if u64_at(bytes, 0) != Some(h.pages_offset) {
+        return Err("directory does not start at the first page");
+    }
+    for i in 1..=h.page_count as usize {
+        let o = u64_at(bytes, 8 * i).ok_or("directory truncated")?;
+        if o < prev.saturating_add(PAGE_OVERHEAD as u64) {
+            return Err("directory offsets not ascending");
+        }
+        prev = o;
+    }
+    if prev != h.file_len {
+        return Err("directory does not end at the end of the file");
+    }
+    Ok(())
+}
+
+/// How many pages an index of `entries` entries and `key_bytes` key bytes gets.
+pub(crate) fn choose_page_count(entries: usize, key_bytes: usize) -> u32 {
+    let total = entries * ENTRY_FIXED + key_bytes;
+    total.div_ceil(TARGET_PAGE_BYTES).clamp(1, MAX_PAGES) as u32
+}
+
+/// Builds a complete index file. `entries` holds each live key once.
+pub(crate) fn build(meta: &IndexMeta, entries: &[(&[u8], Loc)]) -> Vec<u8> {
+    let key_bytes: usize = entries.iter().map(|(k, _)| k.len()).sum();
+    let page_count = choose_page_count(entries.len(), key_bytes);
+    let live_bytes: u64 = entries.iter().map(|(_, l)| u64::from(l.len)).sum();
+
+    // Bucket by page with a counting sort, then order each page by (fp, key).
+    let mut hashed: Vec<(u32, u32, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| {
+            let h = key_hash(k);
+            (page_of(h, page_count), fingerprint(h), i)
+        })
+        .collect();
+    let mut starts = vec![0usize; page_count as usize + 1];
+    for (p, _, _) in &hashed {
+        starts[*p as usize + 1] += 1;
+    }
+    for i in 0..page_count as usize {
+        starts[i + 1] += starts[i];
+    }
+    let mut order = vec![(0u32, 0usize); hashed.len()];
+    let mut fill = starts.clone();
+    for (p, fp, i) in hashed.drain(..) {
+        order[fill[p as usize]] = (fp, i);
+        fill[p as usize] += 1;
+    }
+
+    let seg_len = meta.segments.len() * SEGMENT_ENTRY_LEN + 4;
+    let directory_offset = (INDEX_HEADER_LEN + seg_len) as u64;
+    let dir_len = (page_count as usize + 1) * 8 + 4;
+    let pages_offset = directory_offset + dir_len as u64;
+    let mut out = Vec::with_capacity(
+        pages_offset as usize + entries.len() * ENTRY_FIXED + key_bytes + page_count as usize * 8,
+    );
+    out.resize(INDEX_HEADER_LEN, 0);
+    let seg_start = out.len();
+    for s in &meta.segments {
+        out.extend_from_slice(&s.id.number.to_le_bytes());
+        out.extend_from_slice(&s.id.writer.to_le_bytes());
+        out.extend_from_slice(&s.indexed_len.to_le_bytes());
+        out.extend_from_slice(&s.flags.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&out[seg_start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
+    let dir_start = out.len();
+    out.resize(dir_start + dir_len, 0);
+
+    let mut page: Vec<(u32, &[u8], Loc)> = Vec::new();
+    let mut offsets = Vec::with_capacity(page_count as usize + 1);
+    for p in 0..page_count as usize {
+        offsets.push(out.len() as u64);
+        page.clear();
+        page.extend(order[starts[p]..starts[p + 1]].iter().map(|&(fp, i)| {
+            let (k, l) = entries[i];
+            (fp, k, l)
+        }));
+        page.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        index_page::encode(&mut out, &page);
+    }
+    offsets.push(out.len() as u64);
+    for (i, o) in offsets.iter().enumerate() {
+        out[dir_start + 8 * i..dir_start + 8 * i + 8].copy_from_slice(&o.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&out[dir_start..dir_start + dir_len - 4]);
+    out[dir_start + dir_len - 4..dir_start + dir_len].copy_from_slice(&crc.to_le_bytes());
+
+    let header = IndexHeader {
+        writer_id: meta.writer_id,
+        generation: meta.generation,
+        next_segment_number: meta.next_segment_number,
+        key_count: entries.len() as u64,
+        live_bytes,
+        segment_count: meta.segments.len() as u32,
+        page_count,
+        directory_offset,
+        pages_offset,
+        file_len: out.len() as u64,
+    };
+    out[..INDEX_HEADER_LEN].copy_from_slice(&header.encode());
+    out
+}

@@ -1,0 +1,80 @@
+//! # s4db
+//!
+//! An embedded key-value store whose data lives in numbered, append-only,
+//! Snappy-compressed segment files plus an offset index, `index.idx`.
+//!
+//! - Keys and values are bytes. Keys are 1 to [`MAX_KEY_LEN`] bytes, values
+//!   up to [`MAX_VALUE_LEN`].
+//! - Writes append to the active segment; an in-memory index maps each key
+//!   to its record. Every record and index page carries a CRC32C, checked on
+//!   every read.
+//! - [`WriteBatch`]es are atomic, also across crashes.
+//! - Crash safe: a torn tail is cut on open, files are replaced by fsync +
+//!   rename, and nothing is deleted before its replacement is durable.
+//!
+//! The byte formats are specified in `FORMAT.md` at the repository root.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> s4db::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = s4db::Db::builder(dir.path())
+//!     .sync(s4db::SyncPolicy::OnFlush)
+//!     .open()
+//!     .await?;
+//! db.put("apple", "red").await?;
+//! db.put_many([("banana", "yellow"), ("cherry", "dark red")]).await?;
+//! db.delete("apple").await?;
+//! db.flush().await?;
+//! assert_eq!(db.len(), 2);
+//! assert_eq!(db.get("banana").await?.as_deref(), Some(&b"yellow"[..]));
+//! let report = db.compact().await?;
+//! assert_eq!(report.records_written, 2);
+//! db.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Synchronous callers use [`blocking::Db`], which mirrors [`Db`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod base_index;
+mod batch;
+pub mod blocking;
+mod compaction;
+mod db;
+mod delta;
+mod engine;
+mod error;
+mod fsutil;
+mod group_commit;
+mod hash;
+mod index;
+mod index_file;
+mod index_page;
+mod le;
+mod limits;
+mod loc;
+mod lock;
+mod options;
+mod rebuild;
+mod record;
+mod recovery;
+mod report;
+mod scan;
+mod segment;
+mod segment_header;
+mod segment_id;
+mod verify;
+
+pub use batch::WriteBatch;
+pub use db::{Db, DbBuilder, Iter};
+pub use error::{Error, Location, Result};
+pub use index_file::INDEX_FILE_NAME;
+pub use limits::{
+    DEFAULT_MAX_SEGMENT_SIZE, MAX_BATCH_BYTES, MAX_KEY_LEN, MAX_SEGMENT_SIZE_LIMIT, MAX_VALUE_LEN,
+    MIN_SEGMENT_SIZE_LIMIT,
+};
+pub use options::{Options, SyncPolicy};
+pub use report::{CompactionReport, DamagedRange, RebuildReport, Stats, VerifyReport};
+pub use segment_id::SegmentId;

@@ -1,0 +1,180 @@
+//! Rebuilding the index from the segment files alone (FORMAT.md §6.3).
+//!
+//! Segments are replayed in segment order, every checksum checked. A
+//! complete compaction run (its segments `run_first..=last` all present, the
+//! last flagged as such) holds every live key as of that compaction, so every
+//! segment numbered below the newest complete run is superseded and skipped.
+//! Replaying them would resurrect keys deleted before the compaction.
+//! Outputs of an unfinished compaction run are skipped too.
+//!
+//! Damage in the middle of a segment is skipped by resynchronising at the
+//! next valid record (the batch holding the damage is dropped whole) and
+//! reported. A torn tail of the last segment is cut as on a normal open.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::base_index::BaseIndex;
+use crate::error::Result;
+use crate::index::Index;
+use crate::index_file::IndexMeta;
+use crate::recovery::{Recovered, apply_batch, cut_tail, open_segment, read_header};
+use crate::report::{DamagedRange, RebuildReport};
+use crate::scan;
+use crate::segment::Segment;
+use crate::segment_header::{SEG_FLAG_RUN_LAST, SEGMENT_HEADER_LEN, SegmentHeader};
+use crate::segment_id::SegmentId;
+
+/// The number below which every segment is superseded by the newest complete
+/// compaction run, and the segments of unfinished runs to skip.
+fn supersession(headers: &[(SegmentHeader, PathBuf)]) -> (u64, Vec<SegmentId>) {
+    let mut runs: BTreeMap<(u64, u64), Vec<&SegmentHeader>> = BTreeMap::new();
+    for (h, _) in headers {
+        if h.is_compacted() {
+            runs.entry((h.id.writer, h.run_first)).or_default().push(h);
+        }
+    }
+    let mut floor = 0u64;
+    let mut unfinished = Vec::new();
+    for ((_, first), segs) in &runs {
+        let complete = segs
+            .iter()
+            .enumerate()
+            .all(|(i, h)| h.id.number == first + i as u64)
+            && segs
+                .last()
+                .is_some_and(|h| h.flags & SEG_FLAG_RUN_LAST != 0)
+            && segs
+                .iter()
+                .rev()
+                .skip(1)
+                .all(|h| h.flags & SEG_FLAG_RUN_LAST == 0);
+        if complete {
+            floor = floor.max(*first);
+        } else {
+            unfinished.extend(segs.iter().map(|h| h.id));
+        }
+    }
+    (floor, unfinished)
+}
+
+/// Rebuilds an index from `disk` (the directory's segment files, in order).
+pub(crate) fn rebuild(
+    disk: Vec<(SegmentId, PathBuf)>,
+    writer_id: u64,
+    min_next_number: u64,
+    writable: bool,
+) -> Result<Recovered> {
+    let mut report = RebuildReport::default();
+    let next_number = disk
+        .iter()
+        .map(|(id, _)| id.number + 1)
+        .max()
+        .unwrap_or(1)
+        .max(min_next_number);
+    let mut headers = Vec::with_capacity(disk.len());
+    let last_path = disk.last().map(|(_, p)| p.clone());
+    for (id, path) in disk {
+        match read_header(&path)? {
+            Ok(h) if h.id == id => headers.push((h, path)),
+            Ok(_) | Err(_) => {
+                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                if Some(&path) == last_path.as_ref() && size < SEGMENT_HEADER_LEN as u64 {
+                    continue; // a segment whose creation crashed: nothing in it
+                }
+                report.skipped.push(DamagedRange {
+                    file: id.file_name(),
+                    start: 0,
+                    end: size,
+                    reason: "segment header is damaged; file skipped".into(),
+                });
+            }
+        }
+    }
+    let (floor, unfinished) = supersession(&headers);
+    let mut live: Vec<(SegmentHeader, PathBuf)> = Vec::new();
+    for (h, path) in headers {
+        if h.id.number < floor || unfinished.contains(&h.id) {
+            report.superseded_segments += 1;
+        } else {
+            live.push((h, path));
+        }
+    }
+
+    let meta = IndexMeta {
+        writer_id,
+        generation: 0,
+        next_segment_number: next_number,
+        segments: Vec::new(),
+    };
+    let mut index = Index::new(Arc::new(BaseIndex::empty(&meta)?));
+    let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(live.len());
+    let count = live.len();
+    for (pos, (h, path)) in live.into_iter().enumerate() {
+        let seg = open_segment(
+            &path,
+            h,
+            SEGMENT_HEADER_LEN as u64,
+            pos + 1 < count,
+            writable,
+        )?;
+        let buf = seg.read_from(SEGMENT_HEADER_LEN as u64)?;
+        let name = seg.name();
+        let scanned = scan::scan(&buf, SEGMENT_HEADER_LEN as u64, true, |batch| {
+            apply_batch(&mut index, pos as u32, &name, batch)
+        })?;
+        report.segments += 1;
+        report.records += scanned.records;
+        report
+            .skipped
+            .extend(scanned.skipped.into_iter().map(|s| DamagedRange {
+                file: name.clone(),
+                start: s.start,
+                end: s.end,
+                reason: s.reason,
+            }));
+        let end = SEGMENT_HEADER_LEN as u64 + buf.len() as u64;
+        seg.set_len(end);
+        if let Some(tail) = scanned.tail {
+            if pos + 1 == count {
+                report.torn_tail = Some(cut_tail(&seg, scanned.good_end, &tail.reason, writable)?);
+            } else {
+                // A sealed segment keeps its bytes; the damaged end is skipped.
+                report.skipped.push(DamagedRange {
+                    file: name.clone(),
+                    start: tail.offset,
+                    end,
+                    reason: tail.reason,
+                });
+            }
+        }
+        segments.push(Arc::new(seg));
+    }
+    report.keys = index.live_keys();
+    let active = segments
+        .last()
+        .filter(|s| {
+            writable
+                && s.id().writer == writer_id
+                && !s.header.is_compacted()
+                && report.skipped.iter().all(|d| d.file != s.name())
+        })
+        .cloned();
+    for s in &segments {
+        if active.as_ref().is_none_or(|a| !Arc::ptr_eq(a, s)) {
+            s.mark_sealed();
+        }
+    }
+    Ok(Recovered {
+        writer_id,
+        segments,
+        index,
+        active,
+        next_number,
+        generation: 0,
+        pending_delete: Vec::new(),
+        dirty: true,
+        rebuild: Some(report),
+    })
+}

@@ -1,0 +1,282 @@
+//! The record codec: one put or delete, as bytes in a segment (FORMAT.md §3).
+//!
+//! ```text
+//! 0  crc32c   u32  over bytes [4, record_len)
+//! 4  flags    u8   0x01 tombstone, 0x02 snappy, 0x04 batch continues
+//! 5  reserved u8   0
+//! 6  key_len  u16  1..=65535
+//! 8  val_len  u32  stored (possibly compressed) value length
+//! 12 key, then the stored value
+//! ```
+//! Pure functions over byte slices: no I/O, no panics on any input, and no
+//! allocation larger than the input justifies (a decompressed length is
+//! checked against [`MAX_VALUE_LEN`] before allocating).
+
+use crate::limits::{MAX_KEY_LEN, MAX_VALUE_LEN};
+
+/// Length of the fixed record header.
+pub(crate) const HEADER_LEN: usize = 12;
+/// The record is a delete.
+pub(crate) const FLAG_TOMBSTONE: u8 = 0x01;
+/// The stored value is a raw Snappy block.
+pub(crate) const FLAG_SNAPPY: u8 = 0x02;
+/// More records of the same atomic batch follow this one.
+pub(crate) const FLAG_BATCH_CONT: u8 = 0x04;
+const KNOWN_FLAGS: u8 = FLAG_TOMBSTONE | FLAG_SNAPPY | FLAG_BATCH_CONT;
+/// Values shorter than this are never worth compressing.
+const MIN_COMPRESS_LEN: usize = 24;
+
+/// Why bytes are not a valid record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecordError {
+    /// Fewer bytes remain than the header or its lengths need.
+    Truncated,
+    /// The CRC32C does not match.
+    Checksum,
+    /// Flags, reserved bits or lengths are impossible.
+    Malformed(&'static str),
+}
+
+impl RecordError {
+    pub(crate) fn describe(self) -> String {
+        match self {
+            RecordError::Truncated => "record truncated".into(),
+            RecordError::Checksum => "record checksum mismatch".into(),
+            RecordError::Malformed(why) => format!("malformed record: {why}"),
+        }
+    }
+}
+
+/// A decoded record, borrowing from the buffer it was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordView<'a> {
+    pub flags: u8,
+    pub key: &'a [u8],
+    /// The value as stored (compressed when `FLAG_SNAPPY` is set).
+    pub stored: &'a [u8],
+    /// Total encoded length, header included.
+    pub len: usize,
+}
+
+impl<'a> RecordView<'a> {
+    pub(crate) fn is_tombstone(&self) -> bool {
+        self.flags & FLAG_TOMBSTONE != 0
+    }
+
+    pub(crate) fn batch_continues(&self) -> bool {
+        self.flags & FLAG_BATCH_CONT != 0
+    }
+
+    /// The value bytes, decompressed if needed.
+    pub(crate) fn value(&self) -> Result<Vec<u8>, RecordError> {
+        if self.flags & FLAG_SNAPPY == 0 {
+            return Ok(self.stored.to_vec());
+        }
+        let n = snap::raw::decompress_len(self.stored)
+            .map_err(|_| RecordError::Malformed("bad snappy length"))?;
+        if n > MAX_VALUE_LEN {
+            return Err(RecordError::Malformed("decompressed length over limit"));
+        }
+        let mut out = vec![0u8; n];
+        let got = snap::raw::Decoder::new()
+            .decompress(self.stored, &mut out)
+            .map_err(|_| RecordError::Malformed("bad snappy data"))?;
+        if got != n {
+            return Err(RecordError::Malformed("snappy length mismatch"));
+        }
+        Ok(out)
+    }
+}
+
+/// Reads only the lengths in a header: the total record length it claims.
+/// `Err(Truncated)` when fewer than `HEADER_LEN` bytes are given.
+pub(crate) fn claimed_len(buf: &[u8]) -> Result<usize, RecordError> {
+    let h = buf.get(..HEADER_LEN).ok_or(RecordError::Truncated)?;
+    let key_len = u16::from_le_bytes([h[6], h[7]]) as usize;
+    let val_len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
+    Ok(HEADER_LEN + key_len + val_len)
+}
+
+/// Decodes and checks the record at the start of `buf`.
+pub(crate) fn decode(buf: &[u8]) -> Result<RecordView<'_>, RecordError> {
+    let len = claimed_len(buf)?;
+    let h = &buf[..HEADER_LEN];
+    let flags = h[4];
+    if flags & !KNOWN_FLAGS != 0 || h[5] != 0 {
+        return Err(RecordError::Malformed("unknown flags"));
+    }
+    let key_len = u16::from_le_bytes([h[6], h[7]]) as usize;
+    if key_len == 0 {
+        return Err(RecordError::Malformed("empty key"));
+    }
+    let val_len = len - HEADER_LEN - key_len;
+    if val_len > MAX_VALUE_LEN {
+        return Err(RecordError::Malformed("value length over limit"));
+    }
+    if flags & FLAG_TOMBSTONE != 0 && (val_len != 0 || flags & FLAG_SNAPPY != 0) {
+        return Err(RecordError::Malformed("tombstone with a value"));
+    }
+    let rec = buf.get(..len).ok_or(RecordError::Truncated)?;
+    let stored_crc = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+    if crc32c::crc32c(&rec[4..]) != stored_crc {
+        return Err(RecordError::Checksum);
+    }
+    Ok(RecordView {
+        flags,
+        key: &rec[HEADER_LEN..HEADER_LEN + key_len],
+        stored: &rec[HEADER_LEN + key_len..],
+        len,
+    })
+}
+
+/// Appends one record to `out` and returns its length. `value: None` writes
+/// a tombstone. The caller has checked the key and value limits.
+pub(crate) fn encode(
+    out: &mut Vec<u8>,
+    key: &[u8],
+    value: Option<&[u8]>,
+    batch_cont: bool,
+    encoder: &mut snap::raw::Encoder,
+) -> usize {
+    debug_assert!(!key.is_empty() && key.len() <= MAX_KEY_LEN);
+    let start = out.len();
+    out.resize(start + HEADER_LEN, 0);
+    out.extend_from_slice(key);
+    let vstart = out.len();
+    let mut flags = if batch_cont { FLAG_BATCH_CONT } else { 0 };
+    match value {
+        None => flags |= FLAG_TOMBSTONE,
+        Some(v) if v.len() >= MIN_COMPRESS_LEN => {
+            out.resize(vstart + snap::raw::max_compress_len(v.len()), 0);
+            match encoder.compress(v, &mut out[vstart..]) {
+                Ok(n) if n < v.len() => {
+                    out.truncate(vstart + n);
+                    flags |= FLAG_SNAPPY;
+                }
+                _ => {
+                    out.truncate(vstart);
+                    out.extend_from_slice(v);
+                }
+            }
+        }
+        Some(v) => out.extend_from_slice(v),
+    }
+    let val_len = (out.len() - vstart) as u32;
+    let h = &mut out[start..start + HEADER_LEN];
+    h[4] = flags;
+    h[5] = 0;
+    h[6..8].copy_from_slice(&(key.len() as u16).to_le_bytes());
+    h[8..12].copy_from_slice(&val_len.to_le_bytes());
+    seal_crc(&mut out[start..]);
+    out.len() - start
+}
+
+/// Sets or clears the batch-continues flag of the encoded record at the start
+/// of `rec` (exactly one record) and recomputes its checksum.
+pub(crate) fn set_batch_cont(rec: &mut [u8], cont: bool) {
+    if cont {
+        rec[4] |= FLAG_BATCH_CONT;
+    } else {
+        rec[4] &= !FLAG_BATCH_CONT;
+    }
+    seal_crc(rec);
+}
+
+fn seal_crc(rec: &mut [u8]) {
+    let crc = crc32c::crc32c(&rec[4..]);
+    rec[..4].copy_from_slice(&crc.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(key: &[u8], value: Option<&[u8]>, cont: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let n = encode(&mut out, key, value, cont, &mut snap::raw::Encoder::new());
+        assert_eq!(n, out.len());
+        out
+    }
+
+    #[test]
+    fn round_trips_plain_value() {
+        let buf = enc(b"k1", Some(b"hello"), false);
+        let r = decode(&buf).unwrap();
+        assert_eq!(r.key, b"k1");
+        assert_eq!(r.value().unwrap(), b"hello");
+        assert!(!r.is_tombstone() && !r.batch_continues());
+        assert_eq!(r.len, HEADER_LEN + 2 + 5);
+    }
+
+    #[test]
+    fn compresses_only_when_smaller() {
+        let text = b"abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabc".to_vec();
+        let buf = enc(b"k", Some(&text), false);
+        let r = decode(&buf).unwrap();
+        assert_ne!(r.flags & FLAG_SNAPPY, 0);
+        assert!(r.stored.len() < text.len());
+        assert_eq!(r.value().unwrap(), text);
+
+        let random: Vec<u8> = (0..64u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let r2buf = enc(b"k", Some(&random), false);
+        let r2 = decode(&r2buf).unwrap();
+        assert_eq!(r2.flags & FLAG_SNAPPY, 0);
+        assert_eq!(r2.value().unwrap(), random);
+    }
+
+    #[test]
+    fn tombstone_round_trips() {
+        let buf = enc(b"gone", None, true);
+        let r = decode(&buf).unwrap();
+        assert!(r.is_tombstone() && r.batch_continues());
+        assert_eq!(r.stored, b"");
+    }
+
+    #[test]
+    fn every_bit_flip_is_detected() {
+        let buf = enc(b"key", Some(b"value value value value value!"), false);
+        for i in 0..buf.len() * 8 {
+            let mut b = buf.clone();
+            b[i / 8] ^= 1 << (i % 8);
+            assert!(decode(&b).is_err(), "flip of bit {i} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_detected() {
+        let buf = enc(b"key", Some(b"some value"), false);
+        for n in 0..buf.len() {
+            assert!(decode(&buf[..n]).is_err(), "cut at {n} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn zeroed_bytes_are_not_a_record() {
+        assert_eq!(decode(&[0u8; 64]), Err(RecordError::Malformed("empty key")));
+    }
+
+    #[test]
+    fn set_batch_cont_keeps_checksum_valid() {
+        let mut buf = enc(b"k", Some(b"v"), true);
+        set_batch_cont(&mut buf, false);
+        let r = decode(&buf).unwrap();
+        assert!(!r.batch_continues());
+    }
+
+    #[test]
+    fn huge_claimed_decompressed_length_is_rejected_without_allocating() {
+        // A snappy varint claiming 2^32 bytes.
+        let stored = [0xff, 0xff, 0xff, 0xff, 0x0f, 0x00];
+        let mut buf = vec![0u8; HEADER_LEN];
+        buf.extend_from_slice(b"k");
+        buf.extend_from_slice(&stored);
+        buf[4] = FLAG_SNAPPY;
+        buf[6..8].copy_from_slice(&1u16.to_le_bytes());
+        buf[8..12].copy_from_slice(&(stored.len() as u32).to_le_bytes());
+        seal_crc(&mut buf);
+        let r = decode(&buf).unwrap();
+        assert!(r.value().is_err());
+    }
+}

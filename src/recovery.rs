@@ -1,0 +1,331 @@
+//! Opening a database directory: load `index.idx`, account for every segment
+//! file on disk, and replay only the bytes written after the index
+//! (FORMAT.md §6).
+//!
+//! Segment files on disk that the index does not list are classified by the
+//! index's `next_segment_number`:
+//! - number below it: obsolete (compaction replaced it and committed a new
+//!   index before it could be deleted) and deleted now;
+//! - number at or above it, written by compaction: an orphan of a compaction
+//!   that crashed before its index commit; its data is a copy of data the old
+//!   segments still hold, and it is deleted after the next index write;
+//! - any other at or above it: written after the index; replayed in order.
+//!
+//! Only the last segment may end in a torn tail: every earlier one was
+//! fsynced when it was sealed. A torn tail is cut, its bytes kept in a
+//! `.torn-OFFSET` file beside the segment; bad bytes anywhere else are a
+//! corruption error that names the segment and offset.
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::io::{ErrorKind, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::base_index::BaseIndex;
+use crate::error::{Error, IoContext, Result};
+use crate::index::Index;
+use crate::index_file::{INDEX_FILE_NAME, SEGTAB_SEALED};
+use crate::loc::Loc;
+use crate::report::{DamagedRange, RebuildReport};
+use crate::scan::{self, Item};
+use crate::segment::Segment;
+use crate::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
+use crate::segment_id::SegmentId;
+
+/// Everything an engine needs to start, as recovered from disk.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    pub writer_id: u64,
+    pub segments: Vec<Arc<Segment>>,
+    pub index: Index,
+    /// The segment new writes append to, if the last one can take them.
+    pub active: Option<Arc<Segment>>,
+    pub next_number: u64,
+    pub generation: u64,
+    /// Files to delete once an index that does not need them is durable.
+    pub pending_delete: Vec<PathBuf>,
+    /// The index on disk does not describe this state; write one soon.
+    pub dirty: bool,
+    /// Set when the index was rebuilt from the segments.
+    pub rebuild: Option<RebuildReport>,
+}
+
+/// Segment files in `dir`, in segment order.
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(SegmentId, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
+        let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
+        if let Some(id) = entry
+            .file_name()
+            .to_str()
+            .and_then(SegmentId::parse_file_name)
+        {
+            out.push((id, entry.path()));
+        }
+    }
+    out.sort_by_key(|(id, _)| *id);
+    Ok(out)
+}
+
+/// Removes temporary files a crashed index write left behind.
+pub(crate) fn remove_stale_temp_files(dir: &Path) -> Result<()> {
+    let prefix = format!(".{INDEX_FILE_NAME}.");
+    for entry in fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
+        let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            fs::remove_file(entry.path()).ctx(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads and checks a segment file's header.
+pub(crate) fn read_header(path: &Path) -> Result<std::result::Result<SegmentHeader, &'static str>> {
+    let mut f = fs::File::open(path).ctx(|| format!("opening {}", path.display()))?;
+    let mut buf = Vec::with_capacity(SEGMENT_HEADER_LEN);
+    f.by_ref()
+        .take(SEGMENT_HEADER_LEN as u64)
+        .read_to_end(&mut buf)
+        .ctx(|| format!("reading {}", path.display()))?;
+    Ok(SegmentHeader::decode(&buf))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+}
+
+/// Opens a segment file whose header was checked (or is checked here).
+pub(crate) fn open_segment(
+    path: &Path,
+    header: SegmentHeader,
+    len: u64,
+    sealed: bool,
+    writable: bool,
+) -> Result<Segment> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .open(path)
+        .ctx(|| format!("opening {}", path.display()))?;
+    Ok(Segment::new(header, path.to_path_buf(), file, len, sealed))
+}
+
+/// Applies one complete batch found in segment `pos` to the index.
+pub(crate) fn apply_batch(
+    index: &mut Index,
+    pos: u32,
+    seg_name: &str,
+    batch: &[Item<'_>],
+) -> Result<()> {
+    for (off, rec) in batch {
+        let offset = u32::try_from(*off).map_err(|_| {
+            Error::corruption(seg_name, *off, "record beyond the 4 GiB segment limit")
+        })?;
+        let loc = (!rec.is_tombstone()).then_some(Loc {
+            segment: pos,
+            offset,
+            len: rec.len as u32,
+        });
+        index.apply(rec.key, loc);
+    }
+    Ok(())
+}
+
+/// Cuts a torn tail off `seg` at `good_end`, keeping the cut bytes in a
+/// `.torn-OFFSET` file beside it. Read-only handles only report it.
+pub(crate) fn cut_tail(
+    seg: &Segment,
+    good_end: u64,
+    reason: &str,
+    writable: bool,
+) -> Result<DamagedRange> {
+    let tail = seg.read_from(good_end)?;
+    let range = DamagedRange {
+        file: seg.name(),
+        start: good_end,
+        end: good_end + tail.len() as u64,
+        reason: reason.to_string(),
+    };
+    tracing::warn!(segment = %range.file, offset = good_end, bytes = tail.len(), reason, "cutting a torn tail");
+    if writable {
+        let keep = seg
+            .path
+            .with_file_name(format!("{}.torn-{good_end}", seg.name()));
+        fs::write(&keep, &tail)
+            .and_then(|()| fs::File::open(&keep)?.sync_all())
+            .ctx(|| format!("saving torn tail to {}", keep.display()))?;
+        seg.file()
+            .set_len(good_end)
+            .and_then(|()| seg.file().sync_all())
+            .ctx(|| format!("truncating {}", seg.path.display()))?;
+    }
+    seg.set_len(good_end);
+    Ok(range)
+}
+
+/// Loads `index.idx` from `dir`. `Ok(None)` when there is none.
+pub(crate) fn load_index(dir: &Path) -> Result<Option<BaseIndex>> {
+    let path = dir.join(INDEX_FILE_NAME);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    };
+    BaseIndex::decode(bytes.into()).map(Some).map_err(|e| match e {
+        Error::Corruption { location, detail } => Error::Corruption {
+            location,
+            detail: format!(
+                "{detail} (the segments are intact: open with rebuild_index, or run `s4db rebuild-index`, to rebuild it)"
+            ),
+        },
+        other => other,
+    })
+}
+
+/// Recovers a directory whose `index.idx` loaded as `base`.
+pub(crate) fn recover_with_index(
+    base: BaseIndex,
+    disk: Vec<(SegmentId, PathBuf)>,
+    writable: bool,
+) -> Result<Recovered> {
+    let h = *base.header();
+    let table = base.segments().to_vec();
+    let mut on_disk: BTreeMap<SegmentId, PathBuf> = disk.into_iter().collect();
+    let max_on_disk = on_disk.keys().map(|id| id.number).max().unwrap_or(0);
+    let mut segments = Vec::with_capacity(table.len());
+    for e in &table {
+        let path = on_disk.remove(&e.id).ok_or_else(|| {
+            Error::corruption(
+                INDEX_FILE_NAME,
+                96,
+                format!("segment {} listed in index.idx is missing", e.id),
+            )
+        })?;
+        let header = read_header(&path)?.map_err(|d| Error::corruption(e.id.file_name(), 0, d))?;
+        if header.id != e.id {
+            return Err(Error::corruption(
+                e.id.file_name(),
+                0,
+                "segment header names another segment",
+            ));
+        }
+        let sealed = e.flags & SEGTAB_SEALED != 0;
+        segments.push(Arc::new(open_segment(
+            &path,
+            header,
+            e.indexed_len,
+            sealed,
+            writable,
+        )?));
+    }
+
+    let mut index = Index::new(Arc::new(base));
+    let mut pending_delete = Vec::new();
+    let mut fresh: Vec<(PathBuf, std::result::Result<SegmentHeader, &'static str>)> = Vec::new();
+    let mut dirty = false;
+    for (id, path) in on_disk {
+        if id.number < h.next_segment_number {
+            tracing::info!(segment = %id, "removing a segment obsoleted by compaction");
+            if writable {
+                fs::remove_file(&path).ctx(|| format!("removing {}", path.display()))?;
+            }
+            dirty = true;
+            continue;
+        }
+        match read_header(&path)? {
+            Ok(hdr) if hdr.is_compacted() => {
+                tracing::info!(segment = %id, "found the output of an unfinished compaction; it will be removed");
+                pending_delete.push(path);
+            }
+            other => fresh.push((path, other)),
+        }
+    }
+
+    // Replay the tails of listed segments, then every newer segment.
+    let fresh_count = fresh.len();
+    for (i, (path, hdr)) in fresh.into_iter().enumerate() {
+        let is_last = i + 1 == fresh_count;
+        let hdr = match hdr {
+            Ok(hdr) => hdr,
+            Err(d) => {
+                let size = fs::metadata(&path)
+                    .ctx(|| format!("reading size of {}", path.display()))?
+                    .len();
+                if is_last && size < SEGMENT_HEADER_LEN as u64 {
+                    // A crash while the segment was being created: no record
+                    // can be in it. Its number stays used (next_number).
+                    if writable {
+                        fs::remove_file(&path).ctx(|| format!("removing {}", path.display()))?;
+                    }
+                    continue;
+                }
+                return Err(Error::corruption(file_name(&path), 0, d));
+            }
+        };
+        let seg = open_segment(&path, hdr, SEGMENT_HEADER_LEN as u64, false, writable)?;
+        segments.push(Arc::new(seg));
+    }
+    let last = segments.len().saturating_sub(1);
+    for (pos, seg) in segments.iter().enumerate() {
+        let size = seg
+            .file()
+            .metadata()
+            .ctx(|| format!("reading size of {}", seg.path.display()))?
+            .len();
+        let from = seg.len();
+        if size < from {
+            return Err(Error::corruption(
+                seg.name(),
+                size,
+                format!("file is {size} bytes but index.idx covers {from}"),
+            ));
+        }
+        if size == from {
+            continue;
+        }
+        dirty = true;
+        let buf = seg.read_from(from)?;
+        let name = seg.name();
+        let scanned = scan::scan(&buf, from, false, |batch| {
+            apply_batch(&mut index, pos as u32, &name, batch)
+        })?;
+        seg.set_len(scanned.good_end);
+        if let Some(tail) = scanned.tail {
+            if pos != last {
+                return Err(Error::corruption(
+                    name,
+                    tail.offset,
+                    format!(
+                        "{} in a sealed segment (open with rebuild_index to recover around it)",
+                        tail.reason
+                    ),
+                ));
+            }
+            cut_tail(seg, scanned.good_end, &tail.reason, writable)?;
+        }
+    }
+    for seg in segments.iter().take(last) {
+        seg.mark_sealed();
+    }
+    let active = segments
+        .last()
+        .filter(|s| {
+            writable && s.id().writer == h.writer_id && !s.header.is_compacted() && !s.is_sealed()
+        })
+        .cloned();
+    Ok(Recovered {
+        writer_id: h.writer_id,
+        segments,
+        index,
+        active,
+        next_number: h.next_segment_number.max(max_on_disk + 1),
+        generation: h.generation,
+        pending_delete,
+        dirty,
+        rebuild: None,
+    })
+}

@@ -1,0 +1,91 @@
+//! The reports returned by maintenance operations and `stats`.
+
+/// A snapshot of a database's size, from [`crate::Db::stats`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Live keys.
+    pub keys: u64,
+    /// Segment files.
+    pub segments: u64,
+    /// Bytes of the records that live keys point to.
+    pub live_bytes: u64,
+    /// Bytes of all segment files.
+    pub total_bytes: u64,
+    /// Keys changed since `index.idx` was last written.
+    pub unindexed_changes: u64,
+    /// Heap bytes held by the in-memory index.
+    pub index_memory_bytes: u64,
+}
+
+/// What [`crate::Db::compact`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CompactionReport {
+    /// Segment files before.
+    pub segments_before: u64,
+    /// Segment files after.
+    pub segments_after: u64,
+    /// Bytes of all segment files before.
+    pub bytes_before: u64,
+    /// Bytes of all segment files after.
+    pub bytes_after: u64,
+    /// Live records rewritten.
+    pub records_written: u64,
+}
+
+/// A damaged byte range found while scanning segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamagedRange {
+    /// Segment file name.
+    pub file: String,
+    /// First damaged byte.
+    pub start: u64,
+    /// One past the last damaged byte (the file's end for a torn tail).
+    pub end: u64,
+    /// What check failed.
+    pub reason: String,
+}
+
+/// What [`crate::Db::rebuild_index`] (or opening with
+/// [`crate::DbBuilder::rebuild_index`]) found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RebuildReport {
+    /// Segment files scanned.
+    pub segments: u64,
+    /// Segment files skipped because a later compaction run superseded them.
+    pub superseded_segments: u64,
+    /// Valid records read.
+    pub records: u64,
+    /// Live keys in the rebuilt index.
+    pub keys: u64,
+    /// Damaged ranges skipped in the middle of segments (their batches are lost).
+    pub skipped: Vec<DamagedRange>,
+    /// A torn tail cut from the last segment (its bytes are kept beside it in a
+    /// `.torn-OFFSET` file).
+    pub torn_tail: Option<DamagedRange>,
+}
+
+/// What [`crate::Db::verify`] checked and found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Segment files read.
+    pub segments: u64,
+    /// Records whose checksum was checked.
+    pub records: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Live keys in the index.
+    pub keys: u64,
+    /// Every problem found; empty when the database is sound.
+    pub problems: Vec<String>,
+}
+
+impl VerifyReport {
+    /// True when no problem was found.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}

@@ -1,0 +1,166 @@
+//! An open segment file: its header, its current length, and positional
+//! reads and appends.
+//!
+//! Reads use `pread` at an explicit offset and appends `pwrite` at the
+//! writer's tracked length, so readers and the one writer share the file
+//! handle without a shared cursor. Only the engine's writer appends, and only
+//! to the active (unsealed) segment.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::error::{Error, IoContext, Result};
+use crate::record::{self, RecordView};
+use crate::segment_header::SegmentHeader;
+use crate::segment_id::SegmentId;
+
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub header: SegmentHeader,
+    pub path: PathBuf,
+    file: File,
+    /// Bytes of the file that hold complete, acknowledged batches.
+    len: AtomicU64,
+    sealed: AtomicBool,
+}
+
+impl Segment {
+    pub(crate) fn new(
+        header: SegmentHeader,
+        path: PathBuf,
+        file: File,
+        len: u64,
+        sealed: bool,
+    ) -> Self {
+        Segment {
+            header,
+            path,
+            file,
+            len: AtomicU64::new(len),
+            sealed: AtomicBool::new(sealed),
+        }
+    }
+
+    pub(crate) fn id(&self) -> SegmentId {
+        self.header.id
+    }
+
+    pub(crate) fn name(&self) -> String {
+        self.header.id.file_name()
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.len.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_len(&self, len: u64) {
+        self.len.store(len, Ordering::Release);
+    }
+
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.sealed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_sealed(&self) {
+        self.sealed.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Reads `len` bytes at `offset`.
+    pub(crate) fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        match self.file.read_exact_at(&mut buf, offset) {
+            Ok(()) => Ok(buf),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(Error::corruption(
+                self.name(),
+                offset,
+                format!("record of {len} bytes runs past the end of the file"),
+            )),
+            Err(e) => Err(Error::io(format!("reading {}", self.path.display()), e)),
+        }
+    }
+
+    /// Reads and checks the record at `offset` of `len` bytes, and that it is
+    /// a put of `key`. Returns the value.
+    pub(crate) fn read_value(&self, key: &[u8], offset: u64, len: usize) -> Result<Vec<u8>> {
+        let buf = self.read_at(offset, len)?;
+        let rec = self.check_record(&buf, offset, key)?;
+        rec.value()
+            .map_err(|e| Error::corruption(self.name(), offset, e.describe()))
+    }
+
+    fn check_record<'a>(&self, buf: &'a [u8], offset: u64, key: &[u8]) -> Result<RecordView<'a>> {
+        let rec = record::decode(buf)
+            .map_err(|e| Error::corruption(self.name(), offset, e.describe()))?;
+        if rec.len != buf.len() {
+            return Err(Error::corruption(
+                self.name(),
+                offset,
+                "record length disagrees with the index",
+            ));
+        }
+        if rec.key != key {
+            return Err(Error::corruption(
+                self.name(),
+                offset,
+                "record holds a different key than the index says",
+            ));
+        }
+        if rec.is_tombstone() {
+            return Err(Error::corruption(
+                self.name(),
+                offset,
+                "index points at a tombstone",
+            ));
+        }
+        Ok(rec)
+    }
+
+    /// Reads the whole file from `from` to its current end on disk.
+    pub(crate) fn read_from(&self, from: u64) -> Result<Vec<u8>> {
+        let size = self
+            .file
+            .metadata()
+            .ctx(|| format!("reading size of {}", self.path.display()))?
+            .len();
+        let len = usize::try_from(size.saturating_sub(from)).map_err(|_| {
+            Error::corruption(self.name(), from, "segment too large for this platform")
+        })?;
+        let mut buf = vec![0u8; len];
+        self.file
+            .read_exact_at(&mut buf, from)
+            .ctx(|| format!("reading {}", self.path.display()))?;
+        Ok(buf)
+    }
+
+    /// Appends `bytes` at the tracked length (the caller is the writer).
+    pub(crate) fn append(&self, bytes: &[u8]) -> Result<u64> {
+        let at = self.len();
+        if let Err(e) = self.file.write_all_at(bytes, at) {
+            // Cut off whatever part landed, so the next append starts clean.
+            let _ = self.file.set_len(at);
+            return Err(Error::io(
+                format!("appending to {}", self.path.display()),
+                e,
+            ));
+        }
+        self.set_len(at + bytes.len() as u64);
+        Ok(at)
+    }
+
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .ctx(|| format!("syncing {}", self.path.display()))
+    }
+}
+
+/// Path of a segment in a directory.
+pub(crate) fn segment_path(dir: &Path, id: SegmentId) -> PathBuf {
+    dir.join(id.file_name())
+}

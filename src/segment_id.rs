@@ -1,0 +1,110 @@
+//! Segment identity and file naming: the only place that knows how a segment
+//! is named (FORMAT.md §2).
+//!
+//! A segment is identified by `(number, writer)`. Numbers grow and are never
+//! reused by a database directory; the writer id (random, 64-bit, chosen when a
+//! directory is created) keeps two writers that start from the same remote from
+//! ever choosing the same name. Segments are ordered by number, then writer:
+//! replay applies them in that order, so a higher number always wins.
+
+use std::fmt;
+
+/// A segment's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SegmentId {
+    /// Position in the writer's sequence; ordering key.
+    pub number: u64,
+    /// The writer (database directory) that created the segment.
+    pub writer: u64,
+}
+
+const PREFIX: &str = "data_";
+const SUFFIX: &str = ".s4db";
+
+impl SegmentId {
+    /// The segment's file name: `data_{number:08}_{writer:016x}.s4db`.
+    pub fn file_name(&self) -> String {
+        format!("{PREFIX}{:08}_{:016x}{SUFFIX}", self.number, self.writer)
+    }
+
+    /// Parses a segment file name; `None` for any other name.
+    pub fn parse_file_name(name: &str) -> Option<SegmentId> {
+        let body = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+        let (num, writer) = body.split_once('_')?;
+        if num.len() < 8 || writer.len() != 16 || !num.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if !writer
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return None;
+        }
+        Some(SegmentId {
+            number: num.parse().ok()?,
+            writer: u64::from_str_radix(writer, 16).ok()?,
+        })
+    }
+}
+
+impl fmt::Display for SegmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file_name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_name_round_trips() {
+        for id in [
+            SegmentId {
+                number: 1,
+                writer: 0,
+            },
+            SegmentId {
+                number: 123_456_789_012,
+                writer: u64::MAX,
+            },
+        ] {
+            assert_eq!(SegmentId::parse_file_name(&id.file_name()), Some(id));
+        }
+        assert_eq!(
+            SegmentId {
+                number: 7,
+                writer: 0xab
+            }
+            .file_name(),
+            "data_00000007_00000000000000ab.s4db"
+        );
+    }
+
+    #[test]
+    fn other_names_are_not_segments() {
+        for name in [
+            "index.idx",
+            "data_1_00000000000000ab.s4db",
+            "data_00000001_00000000000000AB.s4db",
+            "data_00000001_00000000000000ab.s4db.torn-40",
+            "data_0000000x_00000000000000ab.s4db",
+            "data_99999999999999999999999_00000000000000ab.s4db",
+        ] {
+            assert_eq!(SegmentId::parse_file_name(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn order_is_number_then_writer() {
+        let a = SegmentId {
+            number: 1,
+            writer: 9,
+        };
+        let b = SegmentId {
+            number: 2,
+            writer: 0,
+        };
+        assert!(a < b);
+    }
+}
