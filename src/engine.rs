@@ -70,7 +70,8 @@ pub(crate) struct Engine {
     pub writer: Mutex<Writer>,
     pub group: GroupCommit,
     closed: AtomicBool,
-    _lock: DirLock,
+    /// Released by `close()`, so the directory can be reopened at once.
+    lock: Mutex<Option<DirLock>>,
 }
 
 /// Keys and locations captured at one moment, with the segments they point
@@ -219,7 +220,7 @@ impl Engine {
             writer: Mutex::new(writer.0),
             group: GroupCommit::default(),
             closed: AtomicBool::new(false),
-            _lock: lock,
+            lock: Mutex::new(Some(lock)),
         }
     }
 
@@ -526,16 +527,16 @@ impl Engine {
     }
 
     pub(crate) fn close(&self) -> Result<()> {
+        // Holding the writer lock: no write can land after the last checkpoint.
+        let mut w = self.writer.lock();
         if self.closed.load(Ordering::Acquire) {
             return Ok(());
         }
-        if !self.opts.read_only && self.group.check().is_ok() {
-            let mut w = self.writer.lock();
-            if w.dirty {
-                self.checkpoint_locked(&mut w)?;
-            }
+        if !self.opts.read_only && self.group.check().is_ok() && w.dirty {
+            self.checkpoint_locked(&mut w)?;
         }
         self.closed.store(true, Ordering::Release);
+        self.lock.lock().take();
         Ok(())
     }
 }

@@ -1,0 +1,456 @@
+//! The public API, one behaviour per test.
+
+mod common;
+
+use common::{crash_image, key_for, segment_files, value_for};
+use s4db::{Db, Error, MAX_KEY_LEN, SyncPolicy, WriteBatch};
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[tokio::test]
+async fn put_get_delete_round_trip() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    assert_eq!(db.get("a").await.unwrap(), None);
+    db.put("a", "1").await.unwrap();
+    db.put(b"bin\x00key", [0u8, 255, 7]).await.unwrap();
+    assert_eq!(db.get("a").await.unwrap().unwrap(), "1");
+    assert_eq!(
+        db.get(b"bin\x00key").await.unwrap().unwrap(),
+        vec![0u8, 255, 7]
+    );
+    assert!(db.contains("a").await.unwrap());
+    assert_eq!(db.len(), 2);
+    db.delete("a").await.unwrap();
+    db.delete("never-existed").await.unwrap();
+    assert_eq!(db.get("a").await.unwrap(), None);
+    assert!(!db.contains("a").await.unwrap());
+    assert_eq!(db.len(), 1);
+}
+
+#[tokio::test]
+async fn empty_value_is_a_value_not_a_delete() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    db.put("k", "").await.unwrap();
+    assert_eq!(db.get("k").await.unwrap().unwrap().len(), 0);
+    db.close().await.unwrap();
+    let db = Db::open(d.path()).await.unwrap();
+    assert_eq!(db.get("k").await.unwrap().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn empty_and_oversized_keys_are_rejected_and_max_key_works() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    assert!(matches!(
+        db.put("", "v").await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(db.get("").await, Err(Error::InvalidArgument(_))));
+    let long = vec![b'k'; MAX_KEY_LEN + 1];
+    assert!(matches!(
+        db.put(&long, "v").await,
+        Err(Error::InvalidArgument(_))
+    ));
+    let max = vec![b'k'; MAX_KEY_LEN];
+    db.put(&max, "v").await.unwrap();
+    db.close().await.unwrap();
+    let db = Db::open(d.path()).await.unwrap();
+    assert_eq!(db.get(&max).await.unwrap().unwrap(), "v");
+    assert_eq!(db.len(), 1);
+}
+
+#[tokio::test]
+async fn data_survives_close_and_reopen_without_replay() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    for i in 0..1000 {
+        db.put(key_for(i), value_for(i, 100)).await.unwrap();
+    }
+    db.close().await.unwrap();
+    let db = Db::open(d.path()).await.unwrap();
+    assert_eq!(db.stats().await.unwrap().unindexed_changes, 0);
+    assert_eq!(db.len(), 1000);
+    for i in 0..1000 {
+        assert_eq!(
+            db.get(key_for(i)).await.unwrap().unwrap(),
+            value_for(i, 100)
+        );
+    }
+}
+
+#[tokio::test]
+async fn writes_after_the_last_index_are_replayed_on_open() {
+    let d = tmp();
+    let img = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    db.put("before", "1").await.unwrap();
+    db.checkpoint().await.unwrap();
+    db.put("after", "2").await.unwrap();
+    db.delete("before").await.unwrap();
+    crash_image(d.path(), img.path());
+    let db2 = Db::open(img.path()).await.unwrap();
+    assert_eq!(db2.get("after").await.unwrap().unwrap(), "2");
+    assert_eq!(db2.get("before").await.unwrap(), None);
+    assert_eq!(db2.len(), 1);
+    assert!(db2.verify().await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn a_second_writer_gets_locked_and_read_only_handles_share() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    db.put("k", "v").await.unwrap();
+    assert!(matches!(Db::open(d.path()).await, Err(Error::Locked(_))));
+    assert!(matches!(
+        Db::builder(d.path()).read_only(true).open().await,
+        Err(Error::Locked(_))
+    ));
+    db.close().await.unwrap();
+    drop(db);
+    let r1 = Db::builder(d.path()).read_only(true).open().await.unwrap();
+    let r2 = Db::builder(d.path()).read_only(true).open().await.unwrap();
+    assert_eq!(r1.get("k").await.unwrap().unwrap(), "v");
+    assert_eq!(r2.get("k").await.unwrap().unwrap(), "v");
+    assert!(matches!(r1.put("x", "y").await, Err(Error::ReadOnly)));
+    assert!(matches!(r1.compact().await, Err(Error::ReadOnly)));
+    assert!(matches!(Db::open(d.path()).await, Err(Error::Locked(_))));
+}
+
+#[tokio::test]
+async fn missing_database_without_create_is_not_found() {
+    let d = tmp();
+    let p = d.path().join("nope");
+    assert!(matches!(
+        Db::builder(&p).create_if_missing(false).open().await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(!p.exists());
+    assert!(matches!(
+        Db::builder(d.path()).create_if_missing(false).open().await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        Db::builder(&p).read_only(true).open().await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn bad_segment_size_option_is_invalid_argument() {
+    let d = tmp();
+    for size in [0, 100, 3 << 30] {
+        assert!(matches!(
+            Db::builder(d.path()).max_segment_size(size).open().await,
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn keys_iter_and_scan_prefix_are_sorted_bytewise() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    for k in ["b2", "a", "b1", "c", "b10", "\u{ff}z"] {
+        db.put(k, format!("v-{k}")).await.unwrap();
+    }
+    db.delete("c").await.unwrap();
+    let keys: Vec<String> = db
+        .keys()
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| String::from_utf8(k.to_vec()).unwrap())
+        .collect();
+    assert_eq!(keys, ["a", "b1", "b10", "b2", "\u{ff}z"]);
+    let mut it = db.scan_prefix("b1").await.unwrap();
+    let mut got = Vec::new();
+    while let Some(kv) = it.next().await {
+        let (k, v) = kv.unwrap();
+        got.push((
+            String::from_utf8(k.to_vec()).unwrap(),
+            String::from_utf8(v.to_vec()).unwrap(),
+        ));
+    }
+    assert_eq!(
+        got,
+        [("b1".into(), "v-b1".into()), ("b10".into(), "v-b10".into())]
+    );
+    let mut it = db.iter().await.unwrap();
+    assert_eq!(it.remaining(), 5);
+    let mut n = 0;
+    while let Some(kv) = it.next().await {
+        kv.unwrap();
+        n += 1;
+    }
+    assert_eq!(n, 5);
+}
+
+#[tokio::test]
+async fn an_iterator_snapshot_survives_writes_and_compaction() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    db.put("a", "old").await.unwrap();
+    db.put("b", "old").await.unwrap();
+    let mut it = db.iter().await.unwrap();
+    db.put("a", "new").await.unwrap();
+    db.delete("b").await.unwrap();
+    db.compact().await.unwrap();
+    let (k, v) = it.next().await.unwrap().unwrap();
+    assert_eq!((&k[..], &v[..]), (&b"a"[..], &b"old"[..]));
+    let (k, v) = it.next().await.unwrap().unwrap();
+    assert_eq!((&k[..], &v[..]), (&b"b"[..], &b"old"[..]));
+    assert!(it.next().await.is_none());
+}
+
+#[tokio::test]
+async fn get_many_answers_in_the_order_asked() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    db.put_many([("a", "1"), ("c", "3")]).await.unwrap();
+    let got = db.get_many(["c", "b", "a"]).await.unwrap();
+    assert_eq!(got, vec![Some("3".into()), None, Some("1".into())]);
+}
+
+#[tokio::test]
+async fn later_operations_in_a_batch_win() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    db.put("x", "keep").await.unwrap();
+    let mut b = WriteBatch::new();
+    b.put("a", "1")
+        .unwrap()
+        .put("a", "2")
+        .unwrap()
+        .delete("x")
+        .unwrap()
+        .put("y", "3")
+        .unwrap()
+        .delete("y")
+        .unwrap();
+    db.write(b).await.unwrap();
+    assert_eq!(db.get("a").await.unwrap().unwrap(), "2");
+    assert_eq!(db.get("x").await.unwrap(), None);
+    assert_eq!(db.get("y").await.unwrap(), None);
+    assert_eq!(db.len(), 1);
+}
+
+#[tokio::test]
+async fn a_batch_with_a_bad_key_writes_nothing() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    assert!(db.put_many([("a", "1"), ("", "2")]).await.is_err());
+    assert_eq!(db.len(), 0);
+    assert_eq!(db.get("a").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn segments_rotate_at_the_size_limit_and_big_records_get_their_own() {
+    let d = tmp();
+    let db = Db::builder(d.path())
+        .max_segment_size(4096)
+        .open()
+        .await
+        .unwrap();
+    for i in 0..100 {
+        db.put(key_for(i), value_for(i + 1, 100)).await.unwrap(); // random hex: incompressible
+    }
+    let big = value_for(7, 20_000);
+    db.put("big", &big).await.unwrap();
+    db.put("after", "x").await.unwrap();
+    let files = segment_files(d.path());
+    assert!(files.len() >= 4, "{} segments", files.len());
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .collect();
+    assert_eq!(
+        sizes.iter().filter(|&&s| s > 4096).count(),
+        1,
+        "only the big record's segment is oversized: {sizes:?}"
+    );
+    assert_eq!(db.get("big").await.unwrap().unwrap(), big);
+    db.close().await.unwrap();
+    let db = Db::open(d.path()).await.unwrap();
+    assert_eq!(db.get("big").await.unwrap().unwrap(), big);
+    assert_eq!(
+        db.get(key_for(50)).await.unwrap().unwrap(),
+        value_for(51, 100)
+    );
+}
+
+#[tokio::test]
+async fn compaction_drops_dead_records_keeps_live_ones_and_never_reuses_numbers() {
+    let d = tmp();
+    let db = Db::builder(d.path())
+        .max_segment_size(8192)
+        .open()
+        .await
+        .unwrap();
+    for round in 0..3u64 {
+        for i in 0..200 {
+            db.put(key_for(i), value_for(i * 10 + round, 60))
+                .await
+                .unwrap();
+        }
+    }
+    for i in 0..50 {
+        db.delete(key_for(i)).await.unwrap();
+    }
+    let names_before: Vec<_> = segment_files(d.path());
+    let report = db.compact().await.unwrap();
+    assert_eq!(report.records_written, 150);
+    assert!(report.bytes_after < report.bytes_before / 2, "{report:?}");
+    assert_eq!(report.segments_before, names_before.len() as u64);
+    let names_after = segment_files(d.path());
+    assert_eq!(report.segments_after, names_after.len() as u64);
+    assert!(
+        names_after.iter().all(|n| !names_before.contains(n)),
+        "a segment name was reused"
+    );
+    for i in 0..200 {
+        let want = (i >= 50).then(|| value_for(i * 10 + 2, 60));
+        assert_eq!(db.get(key_for(i)).await.unwrap().map(|b| b.to_vec()), want);
+    }
+    assert!(db.verify().await.unwrap().is_ok());
+    db.put("new", "after compaction").await.unwrap();
+    db.close().await.unwrap();
+    let db = Db::open(d.path()).await.unwrap();
+    assert_eq!(db.len(), 151);
+    assert_eq!(db.get("new").await.unwrap().unwrap(), "after compaction");
+    assert!(db.verify().await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn compaction_of_an_empty_database_works() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    db.put("a", "1").await.unwrap();
+    db.delete("a").await.unwrap();
+    let r = db.compact().await.unwrap();
+    assert_eq!(r.records_written, 0);
+    assert_eq!(db.len(), 0);
+    db.close().await.unwrap();
+    let db = Db::open(d.path()).await.unwrap();
+    assert_eq!(db.get("a").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn rebuild_index_reproduces_the_same_contents() {
+    let d = tmp();
+    let db = Db::builder(d.path())
+        .max_segment_size(4096)
+        .open()
+        .await
+        .unwrap();
+    for i in 0..300 {
+        db.put(key_for(i % 120), value_for(i, 50)).await.unwrap();
+        if i % 7 == 0 {
+            db.delete(key_for(i % 13)).await.unwrap();
+        }
+    }
+    db.compact().await.unwrap();
+    db.put("post", "compaction").await.unwrap();
+    let before: Vec<_> = collect(&db).await;
+    let report = db.rebuild_index().await.unwrap();
+    assert_eq!(report.keys, before.len() as u64);
+    assert!(report.skipped.is_empty() && report.torn_tail.is_none());
+    assert_eq!(collect(&db).await, before);
+    db.close().await.unwrap();
+    let db = Db::open(d.path()).await.unwrap();
+    assert_eq!(collect(&db).await, before);
+}
+
+async fn collect(db: &Db) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut it = db.iter().await.unwrap();
+    let mut out = Vec::new();
+    while let Some(kv) = it.next().await {
+        let (k, v) = kv.unwrap();
+        out.push((k.to_vec(), v.to_vec()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_closed_handle_refuses_work() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    let clone = db.clone();
+    db.close().await.unwrap();
+    assert!(matches!(clone.get("a").await, Err(Error::Closed(_))));
+    assert!(matches!(clone.put("a", "b").await, Err(Error::Closed(_))));
+    db.close().await.unwrap(); // idempotent
+    drop((db, clone));
+    Db::open(d.path()).await.unwrap(); // and the lock is released
+}
+
+#[tokio::test]
+async fn every_sync_policy_round_trips() {
+    for policy in [
+        SyncPolicy::Never,
+        SyncPolicy::OnFlush,
+        SyncPolicy::EveryWrite,
+    ] {
+        let d = tmp();
+        let db = Db::builder(d.path()).sync(policy).open().await.unwrap();
+        db.put("k", "v").await.unwrap();
+        db.flush().await.unwrap();
+        assert_eq!(db.get("k").await.unwrap().unwrap(), "v");
+    }
+}
+
+#[tokio::test]
+async fn stats_count_keys_segments_and_bytes() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    db.put("a", "1").await.unwrap();
+    db.put("a", "2").await.unwrap();
+    db.put("b", "3").await.unwrap();
+    let s = db.stats().await.unwrap();
+    assert_eq!(s.keys, 2);
+    assert_eq!(s.segments, 1);
+    assert_eq!(s.live_bytes, 2 * (12 + 1 + 1));
+    assert_eq!(s.total_bytes, 48 + 3 * 14);
+    assert_eq!(s.unindexed_changes, 2);
+}
+
+#[test]
+fn the_blocking_handle_mirrors_the_async_one() {
+    let d = tmp();
+    let db = s4db::blocking::Db::open(d.path()).unwrap();
+    db.put("a", "1").unwrap();
+    db.put_many([("b", "2"), ("c", "3")]).unwrap();
+    db.delete("c").unwrap();
+    assert_eq!(db.get("a").unwrap().unwrap(), "1");
+    assert_eq!(db.len(), 2);
+    let all: Vec<_> = db.iter().unwrap().map(|kv| kv.unwrap().0).collect();
+    assert_eq!(all, vec!["a", "b"]);
+    assert_eq!(db.compact().unwrap().records_written, 2);
+    assert!(db.verify().unwrap().is_ok());
+    db.close().unwrap();
+}
+
+#[test]
+fn the_async_handle_works_without_a_runtime_too() {
+    // The async methods never need tokio's reactor: a minimal executor works.
+    let d = tmp();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let db = Db::open(d.path()).await.unwrap();
+        db.put("k", "v").await.unwrap();
+        assert_eq!(db.get("k").await.unwrap().unwrap(), "v");
+    });
+}
+
+#[test]
+fn db_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Db>();
+    check::<s4db::blocking::Db>();
+    check::<s4db::Iter>();
+}

@@ -1,0 +1,295 @@
+//! Corrupt bytes give clear errors that say where, and the repair paths
+//! recover what can be recovered.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use common::{crash_image, key_for, segment_files, value_for};
+use s4db::blocking::Db;
+use s4db::{Error, INDEX_FILE_NAME};
+
+fn contents(db: &Db) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    db.iter()
+        .unwrap()
+        .map(|kv| {
+            let (k, v) = kv.unwrap();
+            (k.to_vec(), v.to_vec())
+        })
+        .collect()
+}
+
+/// A closed database of 200 keys over several sealed segments.
+fn sample(dir: &Path) {
+    let db = Db::builder(dir)
+        .max_segment_size(4096)
+        .open_blocking()
+        .unwrap();
+    for i in 0..200 {
+        db.put(key_for(i), value_for(i, 80)).unwrap();
+    }
+    db.close().unwrap();
+}
+
+fn flip(path: &Path, offset: usize) {
+    let mut b = fs::read(path).unwrap();
+    b[offset] ^= 0x10;
+    fs::write(path, b).unwrap();
+}
+
+#[test]
+fn a_flipped_bit_in_a_sealed_segment_is_a_corruption_error_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    sample(d.path());
+    let seg = segment_files(d.path())[0].clone();
+    flip(&seg, 48 + 20); // inside the first record
+    let db = Db::open(d.path()).unwrap(); // open does not read sealed segments
+    let err = db.get(key_for(0)).unwrap_err();
+    match &err {
+        Error::Corruption { location, .. } => {
+            assert_eq!(location.file, seg.file_name().unwrap().to_string_lossy());
+            assert_eq!(location.offset, 48);
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    assert!(err.to_string().contains("data_"), "{err}");
+    assert_eq!(db.get(key_for(199)).unwrap().unwrap(), value_for(199, 80));
+    let report = db.verify().unwrap();
+    assert!(!report.is_ok());
+    assert!(
+        report.problems.iter().any(|p| p.contains("damaged")),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[test]
+fn rebuild_index_skips_the_damaged_record_and_keeps_the_rest() {
+    let d = tempfile::tempdir().unwrap();
+    sample(d.path());
+    let seg = segment_files(d.path())[0].clone();
+    flip(&seg, 48 + 20);
+    let db = Db::open(d.path()).unwrap();
+    let report = db.rebuild_index().unwrap();
+    assert_eq!(report.skipped.len(), 1, "{report:?}");
+    assert_eq!(report.skipped[0].start, 48);
+    assert_eq!(report.keys, 199);
+    assert_eq!(db.get(key_for(0)).unwrap(), None);
+    for i in 1..200 {
+        assert_eq!(db.get(key_for(i)).unwrap().unwrap(), value_for(i, 80));
+    }
+    // The index now agrees with what the segments hold; the damage is still reported.
+    let v = db.verify().unwrap();
+    assert!(
+        v.problems.iter().all(|p| p.contains("damaged")),
+        "{:?}",
+        v.problems
+    );
+}
+
+#[test]
+fn a_flipped_bit_in_index_idx_fails_open_and_rebuild_recovers_everything() {
+    let d = tempfile::tempdir().unwrap();
+    sample(d.path());
+    let want = contents(&Db::open(d.path()).unwrap());
+    let idx = d.path().join(INDEX_FILE_NAME);
+    let len = fs::metadata(&idx).unwrap().len() as usize;
+    for offset in [0, 20, 100, len / 2, len - 1] {
+        let t = tempfile::tempdir().unwrap();
+        crash_image(d.path(), t.path());
+        flip(&t.path().join(INDEX_FILE_NAME), offset);
+        let err = Db::open(t.path()).unwrap_err();
+        match &err {
+            Error::Corruption { location, detail } => {
+                assert_eq!(location.file, INDEX_FILE_NAME);
+                assert!(
+                    detail.contains("rebuild"),
+                    "the message says how to repair: {detail}"
+                );
+            }
+            other => panic!("offset {offset}: expected corruption, got {other:?}"),
+        }
+        let db = Db::builder(t.path())
+            .rebuild_index(true)
+            .open_blocking()
+            .unwrap();
+        assert_eq!(db.rebuild_report().unwrap().keys, 200);
+        assert_eq!(contents(&db), want);
+        db.close().unwrap();
+        assert_eq!(contents(&Db::open(t.path()).unwrap()), want);
+    }
+}
+
+#[test]
+fn a_missing_index_is_rebuilt_on_open() {
+    let d = tempfile::tempdir().unwrap();
+    sample(d.path());
+    fs::remove_file(d.path().join(INDEX_FILE_NAME)).unwrap();
+    let db = Db::open(d.path()).unwrap();
+    assert_eq!(db.rebuild_report().unwrap().keys, 200);
+    assert_eq!(db.len(), 200);
+    assert!(d.path().join(INDEX_FILE_NAME).exists());
+}
+
+#[test]
+fn a_segment_missing_from_disk_is_corruption() {
+    let d = tempfile::tempdir().unwrap();
+    sample(d.path());
+    fs::remove_file(&segment_files(d.path())[1]).unwrap();
+    let err = Db::open(d.path()).unwrap_err();
+    assert!(
+        err.is_corruption() && err.to_string().contains("missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_record_in_a_sealed_unindexed_segment_is_an_error_not_a_silent_cut() {
+    let d = tempfile::tempdir().unwrap();
+    let img = tempfile::tempdir().unwrap();
+    let db = Db::builder(d.path())
+        .max_segment_size(4096)
+        .open_blocking()
+        .unwrap();
+    db.checkpoint().unwrap();
+    for i in 0..200 {
+        db.put(key_for(i), value_for(i, 80)).unwrap();
+    }
+    crash_image(d.path(), img.path()); // none of these segments is in index.idx
+    let first = segment_files(img.path())[0].clone();
+    flip(&first, 48 + 20);
+    let err = Db::open(img.path()).unwrap_err();
+    assert!(err.is_corruption(), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&*first.file_name().unwrap().to_string_lossy()),
+        "{err}"
+    );
+    // The explicit repair path recovers all but the damaged batch.
+    let db = Db::builder(img.path())
+        .rebuild_index(true)
+        .open_blocking()
+        .unwrap();
+    assert_eq!(db.len(), 199);
+}
+
+/// Interrupted compaction, at both sides of its index commit.
+#[test]
+fn a_crash_on_either_side_of_the_compaction_commit_loses_and_resurrects_nothing() {
+    let live = tempfile::tempdir().unwrap();
+    let before = tempfile::tempdir().unwrap();
+    let after = tempfile::tempdir().unwrap();
+    let db = Db::builder(live.path())
+        .max_segment_size(4096)
+        .open_blocking()
+        .unwrap();
+    for i in 0..300 {
+        db.put(key_for(i % 100), value_for(i, 60)).unwrap();
+    }
+    for i in 0..30 {
+        db.delete(key_for(i)).unwrap();
+    }
+    db.checkpoint().unwrap();
+    let want = contents(&db);
+    crash_image(live.path(), before.path());
+    db.compact().unwrap();
+    crash_image(live.path(), after.path());
+    let old_segs = segment_files(before.path());
+    let new_segs = segment_files(after.path());
+
+    // Crash after writing the run, before committing its index: the run is an orphan.
+    let t = tempfile::tempdir().unwrap();
+    crash_image(before.path(), t.path());
+    for s in &new_segs {
+        fs::copy(s, t.path().join(s.file_name().unwrap())).unwrap();
+    }
+    let repaired = Db::builder(t.path())
+        .rebuild_index(true)
+        .open_blocking()
+        .unwrap();
+    assert_eq!(contents(&repaired), want, "repair with an orphan run");
+    drop(repaired);
+    let t = tempfile::tempdir().unwrap();
+    crash_image(before.path(), t.path());
+    for s in &new_segs {
+        fs::copy(s, t.path().join(s.file_name().unwrap())).unwrap();
+    }
+    let db2 = Db::open(t.path()).unwrap();
+    assert_eq!(contents(&db2), want, "open with an orphan run");
+    db2.put("x", "y").unwrap();
+    db2.close().unwrap();
+    for s in &new_segs {
+        assert!(
+            !t.path().join(s.file_name().unwrap()).exists(),
+            "orphan removed after the next index write"
+        );
+    }
+
+    // Crash after the commit, before deleting the old segments.
+    for repair in [false, true] {
+        let t = tempfile::tempdir().unwrap();
+        crash_image(after.path(), t.path());
+        for s in &old_segs {
+            fs::copy(s, t.path().join(s.file_name().unwrap())).unwrap();
+        }
+        if repair {
+            // With the index lost, the complete run still supersedes the old
+            // segments, so deleted keys stay deleted.
+            fs::remove_file(t.path().join(INDEX_FILE_NAME)).unwrap();
+        }
+        let db3 = Db::open(t.path()).unwrap();
+        assert_eq!(
+            contents(&db3),
+            want,
+            "old segments left behind (repair: {repair})"
+        );
+        if !repair {
+            for s in &old_segs {
+                assert!(
+                    !t.path().join(s.file_name().unwrap()).exists(),
+                    "obsolete segment removed"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn random_bytes_in_place_of_any_file_never_panic() {
+    let d = tempfile::tempdir().unwrap();
+    sample(d.path());
+    let mut files = segment_files(d.path());
+    files.push(d.path().join(INDEX_FILE_NAME));
+    let mut x = 0x9E37_79B9u64;
+    for f in files {
+        for len in [0usize, 3, 47, 48, 100, 5000] {
+            let t = tempfile::tempdir().unwrap();
+            crash_image(d.path(), t.path());
+            let target = t.path().join(f.file_name().unwrap());
+            let junk: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            fs::write(&target, junk).unwrap();
+            match Db::open(t.path()) {
+                Ok(db) => {
+                    let _ = db.verify();
+                    let _ = contents_lossy(&db);
+                }
+                Err(e) => assert!(e.is_corruption(), "{}: {e}", target.display()),
+            }
+        }
+    }
+}
+
+fn contents_lossy(db: &Db) -> usize {
+    db.iter()
+        .map(|it| it.filter(Result::is_ok).count())
+        .unwrap_or(0)
+}

@@ -1,0 +1,144 @@
+//! A child process writing with `SyncPolicy::EveryWrite` is killed with
+//! SIGKILL at a random moment. Every write it acknowledged must survive, and
+//! the keys present must be a prefix of what each writer wrote, batches whole.
+//!
+//! The child is this same test binary, re-run with `S4DB_KILL_CHILD` set.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use s4db::blocking::Db;
+use s4db::{SyncPolicy, WriteBatch};
+
+const THREADS: u64 = 2;
+const BATCH: u64 = 5;
+
+fn key(t: u64, i: u64) -> String {
+    format!("t{t}-{i:08}")
+}
+
+fn value(t: u64, i: u64) -> String {
+    format!(
+        "value of thread {t} record {i} {}",
+        "abc".repeat((i % 40) as usize)
+    )
+}
+
+/// The child: THREADS writers, each appending batches of BATCH records from
+/// where the database left off, printing `ack T END` after each durable batch.
+fn child(dir: &str) {
+    let db = Db::builder(dir)
+        .sync(SyncPolicy::EveryWrite)
+        .max_segment_size(64 << 10)
+        .open_blocking()
+        .unwrap();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let mut i = (0..).find(|&i| !db.contains(key(t, i)).unwrap()).unwrap();
+                loop {
+                    let mut b = WriteBatch::new();
+                    for j in i..i + BATCH {
+                        b.put(key(t, j), value(t, j)).unwrap();
+                    }
+                    db.write(b).unwrap();
+                    i += BATCH;
+                    println!("ack {t} {i}");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        let _ = h.join();
+    }
+}
+
+#[test]
+fn kill_9_loses_no_acknowledged_write() {
+    if let Ok(dir) = std::env::var("S4DB_KILL_CHILD") {
+        child(&dir);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut x = seed | 1;
+    let mut rand = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let rounds: u64 = std::env::var("S4DB_KILL_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    let mut acked = [0u64; THREADS as usize];
+    for round in 0..rounds {
+        let kill_after = 1 + rand(400);
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "kill_9_loses_no_acknowledged_write",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("S4DB_KILL_CHILD", dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut seen = 0;
+        for line in out.lines() {
+            let line = line.unwrap();
+            let Some(rest) = line.strip_prefix("ack ") else {
+                continue;
+            };
+            let (t, n) = rest.split_once(' ').unwrap();
+            let (t, n): (usize, u64) = (t.parse().unwrap(), n.parse().unwrap());
+            acked[t] = acked[t].max(n);
+            seen += 1;
+            if seen >= kill_after {
+                break;
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        let db = Db::open(dir.path()).unwrap();
+        let mut total = 0;
+        for t in 0..THREADS {
+            // Present keys: exactly 0..k for some k >= acknowledged, k a whole number of batches.
+            let k = (0..).find(|&i| !db.contains(key(t, i)).unwrap()).unwrap();
+            assert!(
+                k >= acked[t as usize],
+                "seed {seed} round {round}: thread {t} lost acknowledged writes ({k} < {})",
+                acked[t as usize]
+            );
+            assert_eq!(k % BATCH, 0, "seed {seed}: a batch was split");
+            for i in 0..k {
+                assert_eq!(
+                    db.get(key(t, i)).unwrap().unwrap(),
+                    value(t, i),
+                    "seed {seed}"
+                );
+            }
+            assert!(
+                !db.contains(key(t, k + 1)).unwrap(),
+                "seed {seed}: not a prefix"
+            );
+            total += k;
+            acked[t as usize] = k;
+        }
+        assert_eq!(db.len(), total, "seed {seed}");
+        assert!(db.verify().unwrap().is_ok(), "seed {seed}");
+        db.close().unwrap();
+        eprintln!("round {round}: killed after {seen} acks; recovered {acked:?}");
+    }
+    assert!(acked.iter().all(|&n| n > 0), "the child never wrote");
+}

@@ -1,0 +1,232 @@
+//! Crash images: the last segment cut at every byte offset, or garbled, across
+//! its last records. Reopen must give exactly the state after some prefix of
+//! the writes, with every batch whole or absent.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::path::Path;
+
+use common::{crash_image, segment_files, value_for};
+
+fn hex(i: u32, len: usize) -> String {
+    String::from_utf8(value_for(u64::from(i) * 2 + 1, len)).unwrap()
+}
+use s4db::WriteBatch;
+use s4db::blocking::Db;
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+fn contents(db: &Db) -> Model {
+    db.iter()
+        .unwrap()
+        .map(|kv| {
+            let (k, v) = kv.unwrap();
+            (k.to_vec(), v.to_vec())
+        })
+        .collect()
+}
+
+/// Writes a checkpointed base, then a tail of singles, batches and deletes.
+/// Returns the crash image dir, the last segment, and for each operation the
+/// segment length after it with the model state after it.
+fn build(
+    max_segment: u64,
+    pad: usize,
+) -> (tempfile::TempDir, std::path::PathBuf, Vec<(u64, Model)>) {
+    let live = tempfile::tempdir().unwrap();
+    let db = Db::builder(live.path())
+        .max_segment_size(max_segment)
+        .open_blocking()
+        .unwrap();
+    let mut model = Model::new();
+    for i in 0..20u32 {
+        let (k, v) = (format!("base{i}"), format!("base value {i}"));
+        db.put(&k, &v).unwrap();
+        model.insert(k.into_bytes(), v.into_bytes());
+    }
+    db.checkpoint().unwrap();
+    let mut states = Vec::new();
+    let seg_len = |dir: &Path| {
+        fs::metadata(segment_files(dir).last().unwrap())
+            .unwrap()
+            .len()
+    };
+    states.push((seg_len(live.path()), model.clone()));
+    for step in 0..8u32 {
+        match step % 4 {
+            0 => {
+                let (k, v) = (
+                    format!("single{step}"),
+                    format!("{}{}", "x".repeat(40 + step as usize), hex(step, pad)),
+                );
+                db.put(&k, &v).unwrap();
+                model.insert(k.into_bytes(), v.into_bytes());
+            }
+            1 => {
+                let mut b = WriteBatch::new();
+                for j in 0..3 {
+                    let (k, v) = (
+                        format!("batch{step}-{j}"),
+                        format!(
+                            "batch value {step} {j} abcabcabcabcabcabcabcabcabc{}",
+                            hex(step * 7 + j, pad)
+                        ),
+                    );
+                    b.put(&k, &v).unwrap();
+                    model.insert(k.into_bytes(), v.into_bytes());
+                }
+                b.delete("base3").unwrap();
+                model.remove(&b"base3"[..]);
+                db.write(b).unwrap();
+            }
+            2 => {
+                db.delete(format!("base{step}")).unwrap();
+                model.remove(format!("base{step}").as_bytes());
+            }
+            _ => {
+                let (k, v) = (
+                    format!("base{}", step + 1),
+                    format!("overwritten {step}{}", hex(step * 3 + 1, pad)),
+                );
+                db.put(&k, &v).unwrap();
+                model.insert(k.into_bytes(), v.into_bytes());
+            }
+        }
+        states.push((seg_len(live.path()), model.clone()));
+    }
+    let img = tempfile::tempdir().unwrap();
+    crash_image(live.path(), img.path());
+    let last = segment_files(img.path()).last().unwrap().clone();
+    (img, last, states)
+}
+
+fn expected_at(states: &[(u64, Model)], cut: u64) -> &Model {
+    &states.iter().rev().find(|(end, _)| *end <= cut).unwrap().1
+}
+
+fn reopen_and_check(dir: &Path, want: &Model, what: &str) {
+    let db = Db::open(dir).unwrap_or_else(|e| panic!("{what}: open failed: {e}"));
+    assert_eq!(&contents(&db), want, "{what}");
+    assert!(db.verify().unwrap().is_ok(), "{what}: verify");
+    db.put("later", "write").unwrap();
+    db.close().unwrap();
+    let db = Db::open(dir).unwrap();
+    assert_eq!(db.get("later").unwrap().unwrap(), "write", "{what}");
+    assert_eq!(
+        db.len(),
+        want.len() as u64 + u64::from(!want.contains_key(&b"later"[..]))
+    );
+}
+
+fn with_copy(img: &Path, f: impl FnOnce(&Path)) {
+    let t = tempfile::tempdir().unwrap();
+    crash_image(img, t.path());
+    f(t.path());
+}
+
+#[test]
+fn cutting_the_last_segment_at_every_offset_keeps_a_prefix_of_whole_batches() {
+    let (img, last, states) = build(1 << 20, 0);
+    let name = last.file_name().unwrap().to_owned();
+    let (start, end) = (states[0].0, states.last().unwrap().0);
+    for cut in start..=end {
+        with_copy(img.path(), |dir| {
+            let seg = dir.join(&name);
+            OpenOptions::new()
+                .write(true)
+                .open(&seg)
+                .unwrap()
+                .set_len(cut)
+                .unwrap();
+            reopen_and_check(dir, expected_at(&states, cut), &format!("cut at {cut}"));
+        });
+    }
+}
+
+#[test]
+fn garbage_after_any_offset_keeps_a_prefix_and_saves_the_cut_bytes() {
+    let (img, last, states) = build(1 << 20, 0);
+    let name = last.file_name().unwrap().to_owned();
+    let (start, end) = (states[0].0, states.last().unwrap().0);
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    for cut in (start..end).step_by(3) {
+        with_copy(img.path(), |dir| {
+            let seg = dir.join(&name);
+            let mut bytes = fs::read(&seg).unwrap();
+            for b in &mut bytes[cut as usize..] {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            bytes.extend_from_slice(&[0u8; 100]); // and a zero-filled extension
+            fs::write(&seg, &bytes).unwrap();
+            let want = expected_at(&states, cut);
+            let good_end = states.iter().rev().find(|(e, _)| *e <= cut).unwrap().0;
+            reopen_and_check(dir, want, &format!("garbage from {cut}"));
+            let kept = dir.join(format!("{}.torn-{good_end}", name.to_string_lossy()));
+            assert_eq!(
+                fs::read(&kept).unwrap(),
+                bytes[good_end as usize..],
+                "cut bytes are kept"
+            );
+        });
+    }
+}
+
+#[test]
+fn a_torn_tail_in_a_segment_created_after_the_index_is_cut_too() {
+    // Small segments: the tail writes span several segments the index never saw.
+    let (img, last, states) = build(4096, 1500);
+    let segs = segment_files(img.path());
+    assert!(segs.len() >= 2);
+    let name = last.file_name().unwrap().to_owned();
+    let len = fs::metadata(&last).unwrap().len();
+    for cut in (48..len).step_by(7) {
+        with_copy(img.path(), |dir| {
+            OpenOptions::new()
+                .write(true)
+                .open(dir.join(&name))
+                .unwrap()
+                .set_len(cut)
+                .unwrap();
+            let db = Db::open(dir).unwrap();
+            let got = contents(&db);
+            assert!(
+                states.iter().any(|(_, m)| *m == got),
+                "cut {cut}: not a prefix state"
+            );
+            assert!(db.verify().unwrap().is_ok());
+        });
+    }
+}
+
+#[test]
+fn a_segment_whose_creation_was_torn_is_dropped_and_its_number_not_reused() {
+    let (img, _, states) = build(1 << 20, 0);
+    with_copy(img.path(), |dir| {
+        let torn = dir.join(
+            s4db::SegmentId {
+                number: 99,
+                writer: 1,
+            }
+            .file_name(),
+        );
+        fs::write(&torn, b"S4DB").unwrap();
+        let db = Db::open(dir).unwrap();
+        assert_eq!(&contents(&db), &states.last().unwrap().1);
+        assert!(!torn.exists());
+        db.compact().unwrap();
+        let numbers: Vec<u64> = segment_files(dir)
+            .iter()
+            .map(|p| {
+                s4db::SegmentId::parse_file_name(&p.file_name().unwrap().to_string_lossy())
+                    .unwrap()
+                    .number
+            })
+            .collect();
+        assert!(numbers.iter().all(|&n| n > 99), "{numbers:?}");
+    });
+}
