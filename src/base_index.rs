@@ -129,8 +129,10 @@ impl BaseIndex {
         (start, slice(&self.bytes, start, end).unwrap_or_default())
     }
 
+    /// Page `p`, whose structure and checksum were checked at decode.
+    #[inline]
     fn page(&self, p: u32) -> Option<PageView<'_>> {
-        PageView::parse(self.page_bytes(p).1, false).ok()
+        Some(PageView::checked_before(self.page_bytes(p).1))
     }
 
     /// Looks up a key whose hash is `h`.

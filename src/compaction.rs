@@ -65,18 +65,22 @@ impl RunWriter<'_> {
         self.drain()?;
         let number = self.next_number;
         self.next_number += 1;
-        let seg = create_segment_file(&self.engine.dir, self.header(number, false))?;
+        let seg = create_segment_file(
+            &self.engine.dir,
+            self.header(number, false),
+            self.engine.opts.max_segment_size,
+        )?;
         self.outputs.push(seg);
         self.cur_len = SEGMENT_HEADER_LEN as u64;
         Ok(())
     }
 
     fn drain(&mut self) -> Result<()> {
-        if let Some(seg) = self.outputs.last() {
-            if !self.buf.is_empty() {
-                seg.append(&self.buf)?;
-                self.buf.clear();
-            }
+        if let Some(seg) = self.outputs.last()
+            && !self.buf.is_empty()
+        {
+            seg.append(&self.buf)?;
+            self.buf.clear();
         }
         Ok(())
     }

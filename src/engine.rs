@@ -109,7 +109,11 @@ fn new_writer_id() -> Result<u64> {
 }
 
 /// Creates a segment file with `header`, durable before it is used.
-pub(crate) fn create_segment_file(dir: &Path, header: SegmentHeader) -> Result<Segment> {
+pub(crate) fn create_segment_file(
+    dir: &Path,
+    header: SegmentHeader,
+    max_segment: u64,
+) -> Result<Segment> {
     let path = segment_path(dir, header.id);
     let file = OpenOptions::new()
         .read(true)
@@ -127,6 +131,7 @@ pub(crate) fn create_segment_file(dir: &Path, header: SegmentHeader) -> Result<S
         file,
         SEGMENT_HEADER_LEN as u64,
         false,
+        max_segment,
     ))
 }
 
@@ -161,10 +166,12 @@ impl Engine {
         let disk = recovery::list_segments(dir)?;
         let mut fresh = false;
         let rec = if opts.rebuild_index {
-            crate::rebuild::rebuild(disk, new_writer_id()?, 0, writable)?
+            crate::rebuild::rebuild(disk, new_writer_id()?, 0, writable, opts.max_segment_size)?
         } else {
             match recovery::load_index(dir)? {
-                Some(base) => recovery::recover_with_index(base, disk, writable)?,
+                Some(base) => {
+                    recovery::recover_with_index(base, disk, writable, opts.max_segment_size)?
+                }
                 None if disk.is_empty() => {
                     if !opts.create_if_missing || !writable {
                         return Err(Error::NotFound(format!(
@@ -177,7 +184,13 @@ impl Engine {
                 }
                 None => {
                     tracing::warn!(dir = %dir.display(), "index.idx is missing; rebuilding it from the segments");
-                    crate::rebuild::rebuild(disk, new_writer_id()?, 0, writable)?
+                    crate::rebuild::rebuild(
+                        disk,
+                        new_writer_id()?,
+                        0,
+                        writable,
+                        opts.max_segment_size,
+                    )?
                 }
             }
         };
@@ -402,7 +415,11 @@ impl Engine {
             writer: self.writer_id,
         };
         w.next_number += 1;
-        let seg = Arc::new(create_segment_file(&self.dir, SegmentHeader::plain(id))?);
+        let seg = Arc::new(create_segment_file(
+            &self.dir,
+            SegmentHeader::plain(id),
+            self.opts.max_segment_size,
+        )?);
         let pos = {
             let mut st = self.state.write();
             st.segments.push(seg.clone());
@@ -519,7 +536,15 @@ impl Engine {
         let mut w = self.writer.lock();
         self.seal_active(&mut w)?;
         let disk = recovery::list_segments(&self.dir)?;
-        let rec = crate::rebuild::rebuild(disk, self.writer_id, w.next_number, true)?;
+        let rec = crate::rebuild::rebuild(
+            disk,
+            self.writer_id,
+            w.next_number,
+            // Not writable: readers may have these files mapped, so nothing is
+            // truncated; new writes go to a new segment.
+            false,
+            self.opts.max_segment_size,
+        )?;
         let report = rec.rebuild.clone().unwrap_or_default();
         self.install(&mut w, rec);
         self.checkpoint_locked(&mut w)?;

@@ -9,7 +9,9 @@
 //!
 //! Damage in the middle of a segment is skipped by resynchronising at the
 //! next valid record (the batch holding the damage is dropped whole) and
-//! reported. A torn tail of the last segment is cut as on a normal open.
+//! reported. A torn tail of the last segment is cut as on a normal open when
+//! `writable`; otherwise (read-only, or a rebuild of an open database whose
+//! readers may have the file mapped) it is kept and reported as skipped.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -65,6 +67,7 @@ pub(crate) fn rebuild(
     writer_id: u64,
     min_next_number: u64,
     writable: bool,
+    max_segment: u64,
 ) -> Result<Recovered> {
     let mut report = RebuildReport::default();
     let next_number = disk
@@ -118,6 +121,7 @@ pub(crate) fn rebuild(
             SEGMENT_HEADER_LEN as u64,
             pos + 1 < count,
             writable,
+            max_segment,
         )?;
         let buf = seg.read_from(SEGMENT_HEADER_LEN as u64)?;
         let name = seg.name();
@@ -137,10 +141,11 @@ pub(crate) fn rebuild(
         let end = SEGMENT_HEADER_LEN as u64 + buf.len() as u64;
         seg.set_len(end);
         if let Some(tail) = scanned.tail {
-            if pos + 1 == count {
+            if pos + 1 == count && writable {
                 report.torn_tail = Some(cut_tail(&seg, scanned.good_end, &tail.reason, writable)?);
             } else {
-                // A sealed segment keeps its bytes; the damaged end is skipped.
+                // Bytes stay where they are (a sealed segment, or a handle that
+                // may not truncate); the damaged end is skipped and reported.
                 report.skipped.push(DamagedRange {
                     file: name.clone(),
                     start: tail.offset,

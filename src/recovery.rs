@@ -98,20 +98,33 @@ fn file_name(path: &Path) -> String {
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }
 
-/// Opens a segment file whose header was checked (or is checked here).
+/// Opens a segment file whose header was checked. `max_segment` is the
+/// size limit: the segment's map reserves at least that much.
 pub(crate) fn open_segment(
     path: &Path,
     header: SegmentHeader,
     len: u64,
     sealed: bool,
     writable: bool,
+    max_segment: u64,
 ) -> Result<Segment> {
     let file = OpenOptions::new()
         .read(true)
         .write(writable)
         .open(path)
         .ctx(|| format!("opening {}", path.display()))?;
-    Ok(Segment::new(header, path.to_path_buf(), file, len, sealed))
+    let size = file
+        .metadata()
+        .ctx(|| format!("reading size of {}", path.display()))?
+        .len();
+    Ok(Segment::new(
+        header,
+        path.to_path_buf(),
+        file,
+        len,
+        sealed,
+        size.max(max_segment),
+    ))
 }
 
 /// Applies one complete batch found in segment `pos` to the index.
@@ -191,6 +204,7 @@ pub(crate) fn recover_with_index(
     base: BaseIndex,
     disk: Vec<(SegmentId, PathBuf)>,
     writable: bool,
+    max_segment: u64,
 ) -> Result<Recovered> {
     let h = *base.header();
     let table = base.segments().to_vec();
@@ -220,6 +234,7 @@ pub(crate) fn recover_with_index(
             e.indexed_len,
             sealed,
             writable,
+            max_segment,
         )?));
     }
 
@@ -266,7 +281,14 @@ pub(crate) fn recover_with_index(
                 return Err(Error::corruption(file_name(&path), 0, d));
             }
         };
-        let seg = open_segment(&path, hdr, SEGMENT_HEADER_LEN as u64, false, writable)?;
+        let seg = open_segment(
+            &path,
+            hdr,
+            SEGMENT_HEADER_LEN as u64,
+            false,
+            writable,
+            max_segment,
+        )?;
         segments.push(Arc::new(seg));
     }
     let last = segments.len().saturating_sub(1);

@@ -9,7 +9,10 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use memmap2::Mmap;
 
 use crate::error::{Error, IoContext, Result};
 use crate::record::{self, RecordView};
@@ -24,15 +27,22 @@ pub(crate) struct Segment {
     /// Bytes of the file that hold complete, acknowledged batches.
     len: AtomicU64,
     sealed: AtomicBool,
+    /// Address space reserved for the map: reads past it use `pread`.
+    map_len: u64,
+    /// Made on first read; `None` if mapping failed (reads then use `pread`).
+    map: OnceLock<Option<Mmap>>,
 }
 
 impl Segment {
+    /// `map_len`: address space to map on first read, at least the size the
+    /// segment may reach (its size limit); reads beyond it use `pread`.
     pub(crate) fn new(
         header: SegmentHeader,
         path: PathBuf,
         file: File,
         len: u64,
         sealed: bool,
+        map_len: u64,
     ) -> Self {
         Segment {
             header,
@@ -40,7 +50,27 @@ impl Segment {
             file,
             len: AtomicU64::new(len),
             sealed: AtomicBool::new(sealed),
+            map_len: map_len.max(len),
+            map: OnceLock::new(),
         }
+    }
+
+    /// The acknowledged bytes `[offset, offset + len)` straight from the map,
+    /// if they are inside it.
+    fn mapped(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let end = offset.checked_add(len as u64)?;
+        if end > self.len() {
+            return None;
+        }
+        let map = self
+            .map
+            .get_or_init(|| {
+                usize::try_from(self.map_len)
+                    .ok()
+                    .and_then(|n| crate::mmap::map(&self.file, n).ok())
+            })
+            .as_ref()?;
+        map.get(usize::try_from(offset).ok()?..usize::try_from(end).ok()?)
     }
 
     pub(crate) fn id(&self) -> SegmentId {
@@ -88,8 +118,15 @@ impl Segment {
     /// Reads and checks the record at `offset` of `len` bytes, and that it is
     /// a put of `key`. Returns the value.
     pub(crate) fn read_value(&self, key: &[u8], offset: u64, len: usize) -> Result<Vec<u8>> {
-        let buf = self.read_at(offset, len)?;
-        let rec = self.check_record(&buf, offset, key)?;
+        let owned;
+        let buf = match self.mapped(offset, len) {
+            Some(b) => b,
+            None => {
+                owned = self.read_at(offset, len)?;
+                &owned
+            }
+        };
+        let rec = self.check_record(buf, offset, key)?;
         rec.value()
             .map_err(|e| Error::corruption(self.name(), offset, e.describe()))
     }

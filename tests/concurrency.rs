@@ -54,7 +54,7 @@ async fn readers_never_see_a_wrong_value_while_a_writer_puts_and_compacts() {
                     last[k as usize] = ver;
                 }
                 reads += 1;
-                if reads % 64 == 0 {
+                if reads.is_multiple_of(64) {
                     tokio::task::yield_now().await;
                 }
             }
@@ -69,10 +69,10 @@ async fn readers_never_see_a_wrong_value_while_a_writer_puts_and_compacts() {
                 db.put(format!("key{k}"), value(k, version)).await.unwrap();
             }
         }
-        if version % 5 == 0 {
+        if version.is_multiple_of(5) {
             db.compact().await.unwrap();
         }
-        if version % 7 == 0 {
+        if version.is_multiple_of(7) {
             db.checkpoint().await.unwrap();
         }
     }

@@ -32,7 +32,7 @@ pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
 
 /// The benchmark's value shape: even i compressible text, odd i random hex.
 pub fn value_for(i: u64, len: usize) -> Vec<u8> {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         let text = format!("value {i} of the quick brown fox jumps over the lazy dog ");
         text.bytes().cycle().take(len).collect()
     } else {
