@@ -280,3 +280,59 @@ pub(crate) fn build(meta: &IndexMeta, entries: &[(&[u8], Loc)]) -> Vec<u8> {
     out[..INDEX_HEADER_LEN].copy_from_slice(&header.encode());
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-key index of FORMAT.md's test vectors.
+    pub(crate) fn vector() -> Vec<u8> {
+        let meta = IndexMeta {
+            writer_id: 0x0102_0304_0506_0708,
+            generation: 1,
+            next_segment_number: 2,
+            segments: vec![SegmentEntry {
+                id: SegmentId {
+                    number: 1,
+                    writer: 0x0102_0304_0506_0708,
+                },
+                indexed_len: 62,
+                flags: 0,
+            }],
+        };
+        build(
+            &meta,
+            &[(
+                b"k".as_slice(),
+                Loc {
+                    segment: 0,
+                    offset: 48,
+                    len: 14,
+                },
+            )],
+        )
+    }
+
+    /// FORMAT.md §9 prints these bytes; a change here must change it too.
+    #[test]
+    fn one_key_index_matches_the_format_test_vector() {
+        let hex: String = vector().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            concat!(
+                "53344442494458000100000001000000",
+                "08070605040302010100000000000000",
+                "02000000000000000100000000000000",
+                "0e000000000000000100000001000000",
+                "84000000000000009800000000000000",
+                "b5000000000000000000000060c536aa",
+                "01000000000000000807060504030201",
+                "3e000000000000000000000000000000",
+                "485097099800000000000000b5000000",
+                "0000000089ddd4b9010000001d88da4f",
+                "00000000300000000e00000001000000",
+                "6bbb164845",
+            )
+        );
+    }
+}

@@ -280,3 +280,44 @@ mod tests {
         assert!(r.value().is_err());
     }
 }
+
+#[cfg(test)]
+mod vectors {
+    use super::*;
+    use crate::segment_header::SegmentHeader;
+    use crate::segment_id::SegmentId;
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// FORMAT.md §9 prints these bytes; a change here must change it too.
+    #[test]
+    fn records_and_segment_header_match_the_format_test_vectors() {
+        let mut enc = snap::raw::Encoder::new();
+        let mut rec = |k: &[u8], v: Option<&[u8]>, cont: bool| {
+            let mut out = Vec::new();
+            encode(&mut out, k, v, cont, &mut enc);
+            hex(&out)
+        };
+        assert_eq!(rec(b"k", Some(b"v"), false), "971b873b00000100010000006b76");
+        assert_eq!(rec(b"k", None, false), "7aaa97df01000100000000006b");
+        assert_eq!(
+            rec(b"key", Some(b"abcabcabcabcabcabcabcabcabcabcab"), true),
+            "c7f321a60600030008000000".to_owned() + "6b6579" + "2008616263720300"
+        );
+        let h = SegmentHeader::plain(SegmentId {
+            number: 1,
+            writer: 0x0102_0304_0506_0708,
+        });
+        assert_eq!(
+            hex(&h.encode()),
+            concat!(
+                "5334444253454700010000000000000008070605040302010100000000000000",
+                "0000000000000000",
+                "00000000",
+                "cee02468"
+            )
+        );
+    }
+}

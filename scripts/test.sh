@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every check CI runs, on a fresh machine with a Rust toolchain.
+# Usage: scripts/test.sh            (what CI runs; about 5 minutes on 2 cores from a cold cache)
+#        S4DB_LONG=1 scripts/test.sh  (also the long variants: more property-test cases, more kill rounds)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "scripts/test.sh: cargo not found; install Rust with rustup (https://rustup.rs)" >&2
+  exit 1
+fi
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    rustup component add "$component"
+  fi
+done
+
+if [ "${S4DB_LONG:-0}" = "1" ]; then
+  export PROPTEST_CASES="${PROPTEST_CASES:-5000}"
+  export S4DB_KILL_ROUNDS="${S4DB_KILL_ROUNDS:-100}"
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --locked
+echo "== cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
+echo "== benchmark smoke run (20,000 keys, each benchmark once)"
+S4DB_BENCH_N=20000 cargo bench --locked --bench engine -- --test
+echo "== all checks passed"
