@@ -64,7 +64,7 @@ impl RunWriter<'_> {
     fn start_segment(&mut self) -> Result<()> {
         self.drain()?;
         let number = self.next_number;
-        self.next_number += 1;
+        self.next_number = crate::segment_id::next_number(number)?;
         let seg = create_segment_file(
             &self.engine.dir,
             self.header(number, false),

@@ -61,7 +61,6 @@ pub(crate) struct Writer {
     pub dirty: bool,
 }
 
-#[derive(Debug)]
 pub(crate) struct Engine {
     pub dir: PathBuf,
     pub opts: Options,
@@ -414,7 +413,7 @@ impl Engine {
             number: w.next_number,
             writer: self.writer_id,
         };
-        w.next_number += 1;
+        w.next_number = crate::segment_id::next_number(w.next_number)?;
         let seg = Arc::new(create_segment_file(
             &self.dir,
             SegmentHeader::plain(id),
@@ -563,6 +562,19 @@ impl Engine {
         self.closed.store(true, Ordering::Release);
         self.lock.lock().take();
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Concise on purpose: the index holds megabytes of bytes.
+        f.debug_struct("Engine")
+            .field("dir", &self.dir)
+            .field("writer_id", &format_args!("{:016x}", self.writer_id))
+            .field("keys", &self.len())
+            .field("read_only", &self.opts.read_only)
+            .field("closed", &self.closed.load(Ordering::Acquire))
+            .finish_non_exhaustive()
     }
 }
 

@@ -72,7 +72,7 @@ pub(crate) fn rebuild(
     let mut report = RebuildReport::default();
     let next_number = disk
         .iter()
-        .map(|(id, _)| id.number + 1)
+        .map(|(id, _)| id.number.saturating_add(1))
         .max()
         .unwrap_or(1)
         .max(min_next_number);

@@ -256,6 +256,9 @@ pub(crate) fn recover_with_index(
                 tracing::info!(segment = %id, "found the output of an unfinished compaction; it will be removed");
                 pending_delete.push(path);
             }
+            Ok(hdr) if hdr.id != id => {
+                return Err(Error::corruption(id.file_name(), 0, "segment header names another segment"));
+            }
             other => fresh.push((path, other)),
         }
     }
@@ -344,7 +347,7 @@ pub(crate) fn recover_with_index(
         segments,
         index,
         active,
-        next_number: h.next_segment_number.max(max_on_disk + 1),
+        next_number: h.next_segment_number.max(max_on_disk.saturating_add(1)),
         generation: h.generation,
         pending_delete,
         dirty,

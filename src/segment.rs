@@ -19,6 +19,10 @@ use crate::record::{self, RecordView};
 use crate::segment_header::SegmentHeader;
 use crate::segment_id::SegmentId;
 
+/// No segment s4db writes exceeds this (FORMAT.md §7); a larger file is
+/// rejected before it is read into memory.
+const MAX_SEGMENT_FILE: u64 = u32::MAX as u64;
+
 #[derive(Debug)]
 pub(crate) struct Segment {
     pub header: SegmentHeader,
@@ -101,8 +105,23 @@ impl Segment {
         &self.file
     }
 
-    /// Reads `len` bytes at `offset`.
+    /// Reads `len` bytes at `offset`, which must lie within the acknowledged
+    /// length (checked before allocating, so a bad index entry cannot make
+    /// s4db allocate more than the segment holds).
     pub(crate) fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.len())
+        {
+            return Err(Error::corruption(
+                self.name(),
+                offset,
+                format!(
+                    "a {len}-byte record at this offset runs past the segment's {} bytes",
+                    self.len()
+                ),
+            ));
+        }
         let mut buf = vec![0u8; len];
         match self.file.read_exact_at(&mut buf, offset) {
             Ok(()) => Ok(buf),
@@ -165,6 +184,13 @@ impl Segment {
             .metadata()
             .ctx(|| format!("reading size of {}", self.path.display()))?
             .len();
+        if size > MAX_SEGMENT_FILE {
+            return Err(Error::corruption(
+                self.name(),
+                MAX_SEGMENT_FILE,
+                "segment file is larger than 4 GiB",
+            ));
+        }
         let len = usize::try_from(size.saturating_sub(from)).map_err(|_| {
             Error::corruption(self.name(), from, "segment too large for this platform")
         })?;

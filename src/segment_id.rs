@@ -47,6 +47,16 @@ impl SegmentId {
     }
 }
 
+/// The number after `n`; an error once numbers run out (only a hostile file
+/// name or index can get there: 2^64 segments are never written).
+pub(crate) fn next_number(n: u64) -> crate::Result<u64> {
+    n.checked_add(1).filter(|&m| m < u64::MAX).ok_or_else(|| {
+        crate::Error::InvalidArgument(
+            "segment numbers are exhausted (a segment file or index claims number 2^64-1)".into(),
+        )
+    })
+}
+
 impl fmt::Display for SegmentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.file_name())

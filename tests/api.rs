@@ -454,3 +454,15 @@ fn db_is_send_and_sync() {
     check::<s4db::blocking::Db>();
     check::<s4db::Iter>();
 }
+
+#[tokio::test]
+async fn debug_output_is_short_and_names_the_directory() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    for i in 0..1000 {
+        db.put(key_for(i), value_for(i, 100)).await.unwrap();
+    }
+    let s = format!("{db:?}");
+    assert!(s.len() < 400, "{} bytes of Debug output", s.len());
+    assert!(s.contains(&*d.path().to_string_lossy()) && s.contains("keys: 1000"), "{s}");
+}

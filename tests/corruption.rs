@@ -293,3 +293,29 @@ fn contents_lossy(db: &Db) -> usize {
         .map(|it| it.filter(Result::is_ok).count())
         .unwrap_or(0)
 }
+
+#[test]
+fn a_segment_named_with_the_largest_number_is_refused_without_panicking() {
+    let d = tempfile::tempdir().unwrap();
+    sample(d.path());
+    let huge = s4db::SegmentId { number: u64::MAX, writer: 1 }.file_name();
+    fs::copy(&segment_files(d.path())[0], d.path().join(huge)).unwrap();
+    // The copy's header names another segment: a clear error, no overflow.
+    let err = Db::open(d.path()).unwrap_err();
+    assert!(err.is_corruption(), "{err}");
+}
+
+#[test]
+fn an_index_entry_pointing_past_the_segment_is_corruption_not_a_huge_allocation() {
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::open(d.path()).unwrap();
+    db.put("k", "v").unwrap();
+    db.close().unwrap();
+    drop(db);
+    // Shrink the segment below what index.idx covers: open refuses.
+    let seg = segment_files(d.path())[0].clone();
+    let len = fs::metadata(&seg).unwrap().len();
+    fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 1).unwrap();
+    let err = Db::open(d.path()).unwrap_err();
+    assert!(err.is_corruption() && err.to_string().contains("covers"), "{err}");
+}
