@@ -21,21 +21,11 @@ fn n() -> u64 {
         .unwrap_or(1_000_000)
 }
 
+#[path = "../tests/common/data.rs"]
+mod data;
+
 fn value_for(i: u64) -> Vec<u8> {
-    if i.is_multiple_of(2) {
-        let text = format!("value {i} of the quick brown fox jumps over the lazy dog ");
-        text.bytes().cycle().take(100).collect()
-    } else {
-        let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..100)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                b"0123456789abcdef"[(x & 15) as usize]
-            })
-            .collect()
-    }
+    data::value_for(i, 100)
 }
 
 struct Data {
@@ -193,39 +183,33 @@ fn random_get(c: &mut Criterion) {
     g.finish();
 }
 
+/// Times `iters` opens of the benchmark database with `builder`.
+fn time_opens(iters: u64, builder: impl Fn() -> s4db::DbBuilder) -> Duration {
+    let d = data();
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        let db = builder().open_blocking().unwrap();
+        total += start.elapsed();
+        assert_eq!(db.len(), d.keys.len() as u64);
+    }
+    total
+}
+
 fn open_and_rebuild(c: &mut Criterion) {
     let d = data();
     let mut g = c.benchmark_group("open");
     g.sample_size(10);
     g.bench_function("reopen", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let start = Instant::now();
-                let db = Db::builder(d.dir.path())
-                    .read_only(true)
-                    .open_blocking()
-                    .unwrap();
-                total += start.elapsed();
-                assert_eq!(db.len(), d.keys.len() as u64);
-            }
-            total
-        })
+        b.iter_custom(|iters| time_opens(iters, || Db::builder(d.dir.path()).read_only(true)))
     });
     g.bench_function("rebuild_index", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let start = Instant::now();
-                let db = Db::builder(d.dir.path())
+            time_opens(iters, || {
+                Db::builder(d.dir.path())
                     .read_only(true)
                     .rebuild_index(true)
-                    .open_blocking()
-                    .unwrap();
-                total += start.elapsed();
-                assert_eq!(db.len(), d.keys.len() as u64);
-            }
-            total
+            })
         })
     });
     g.finish();

@@ -11,21 +11,11 @@ use std::time::Instant;
 
 use s4db::{Db, SyncPolicy, WriteBatch};
 
+#[path = "../tests/common/data.rs"]
+mod data;
+
 fn value_for(i: u64) -> Vec<u8> {
-    if i.is_multiple_of(2) {
-        let text = format!("value {i} of the quick brown fox jumps over the lazy dog ");
-        text.bytes().cycle().take(100).collect()
-    } else {
-        let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..100)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                b"0123456789abcdef"[(x & 15) as usize]
-            })
-            .collect()
-    }
+    data::value_for(i, 100)
 }
 
 fn arg(name: &str) -> Option<String> {

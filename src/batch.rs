@@ -64,6 +64,20 @@ impl WriteBatch {
         Self::default()
     }
 
+    /// A batch putting every pair, in order.
+    ///
+    /// # Errors
+    /// As [`WriteBatch::put`], for the first bad pair.
+    pub fn from_pairs<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self> {
+        let mut b = WriteBatch::new();
+        for (k, v) in pairs {
+            b.put(k, v)?;
+        }
+        Ok(b)
+    }
+
     /// Adds a put of `key` = `value`.
     ///
     /// # Errors

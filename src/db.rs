@@ -286,11 +286,7 @@ impl Db {
         &self,
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Result<()> {
-        let mut b = WriteBatch::new();
-        for (k, v) in pairs {
-            b.put(k, v)?;
-        }
-        self.write(b).await
+        self.write(WriteBatch::from_pairs(pairs)?).await
     }
 
     /// Applies a batch atomically.

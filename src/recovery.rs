@@ -257,7 +257,11 @@ pub(crate) fn recover_with_index(
                 pending_delete.push(path);
             }
             Ok(hdr) if hdr.id != id => {
-                return Err(Error::corruption(id.file_name(), 0, "segment header names another segment"));
+                return Err(Error::corruption(
+                    id.file_name(),
+                    0,
+                    "segment header names another segment",
+                ));
             }
             other => fresh.push((path, other)),
         }

@@ -464,5 +464,8 @@ async fn debug_output_is_short_and_names_the_directory() {
     }
     let s = format!("{db:?}");
     assert!(s.len() < 400, "{} bytes of Debug output", s.len());
-    assert!(s.contains(&*d.path().to_string_lossy()) && s.contains("keys: 1000"), "{s}");
+    assert!(
+        s.contains(&*d.path().to_string_lossy()) && s.contains("keys: 1000"),
+        "{s}"
+    );
 }

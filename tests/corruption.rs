@@ -3,23 +3,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use common::{crash_image, key_for, segment_files, value_for};
+use common::{contents, crash_image, key_for, segment_files, value_for};
 use s4db::blocking::Db;
 use s4db::{Error, INDEX_FILE_NAME};
-
-fn contents(db: &Db) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    db.iter()
-        .unwrap()
-        .map(|kv| {
-            let (k, v) = kv.unwrap();
-            (k.to_vec(), v.to_vec())
-        })
-        .collect()
-}
 
 /// A closed database of 200 keys over several sealed segments.
 fn sample(dir: &Path) {
@@ -298,7 +287,11 @@ fn contents_lossy(db: &Db) -> usize {
 fn a_segment_named_with_the_largest_number_is_refused_without_panicking() {
     let d = tempfile::tempdir().unwrap();
     sample(d.path());
-    let huge = s4db::SegmentId { number: u64::MAX, writer: 1 }.file_name();
+    let huge = s4db::SegmentId {
+        number: u64::MAX,
+        writer: 1,
+    }
+    .file_name();
     fs::copy(&segment_files(d.path())[0], d.path().join(huge)).unwrap();
     // The copy's header names another segment: a clear error, no overflow.
     let err = Db::open(d.path()).unwrap_err();
@@ -315,7 +308,15 @@ fn an_index_entry_pointing_past_the_segment_is_corruption_not_a_huge_allocation(
     // Shrink the segment below what index.idx covers: open refuses.
     let seg = segment_files(d.path())[0].clone();
     let len = fs::metadata(&seg).unwrap().len();
-    fs::OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 1).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
     let err = Db::open(d.path()).unwrap_err();
-    assert!(err.is_corruption() && err.to_string().contains("covers"), "{err}");
+    assert!(
+        err.is_corruption() && err.to_string().contains("covers"),
+        "{err}"
+    );
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::path::Path;
 
-use common::{crash_image, segment_files, value_for};
+use common::{contents, crash_image, segment_files, value_for};
 
 fn hex(i: u32, len: usize) -> String {
     String::from_utf8(value_for(u64::from(i) * 2 + 1, len)).unwrap()
@@ -17,16 +17,6 @@ use s4db::WriteBatch;
 use s4db::blocking::Db;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
-
-fn contents(db: &Db) -> Model {
-    db.iter()
-        .unwrap()
-        .map(|kv| {
-            let (k, v) = kv.unwrap();
-            (k.to_vec(), v.to_vec())
-        })
-        .collect()
-}
 
 /// Writes a checkpointed base, then a tail of singles, batches and deletes.
 /// Returns the crash image dir, the last segment, and for each operation the

@@ -62,15 +62,7 @@ fn open(dir: &std::path::Path) -> Db {
 }
 
 fn check(db: &Db, model: &BTreeMap<Vec<u8>, Vec<u8>>) -> Result<(), TestCaseError> {
-    let got: BTreeMap<Vec<u8>, Vec<u8>> = db
-        .iter()
-        .unwrap()
-        .map(|kv| {
-            let (k, v) = kv.unwrap();
-            (k.to_vec(), v.to_vec())
-        })
-        .collect();
-    prop_assert_eq!(&got, model);
+    prop_assert_eq!(&common::contents(db), model);
     prop_assert_eq!(db.len(), model.len() as u64);
     for (k, v) in model {
         let got = db.get(k).unwrap();

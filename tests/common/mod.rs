@@ -1,6 +1,12 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+mod data;
+
+#[allow(unused_imports)]
+pub use data::{key_for, value_for};
+
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -30,24 +36,13 @@ pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// The benchmark's value shape: even i compressible text, odd i random hex.
-pub fn value_for(i: u64, len: usize) -> Vec<u8> {
-    if i.is_multiple_of(2) {
-        let text = format!("value {i} of the quick brown fox jumps over the lazy dog ");
-        text.bytes().cycle().take(len).collect()
-    } else {
-        let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                b"0123456789abcdef"[(x & 15) as usize]
-            })
-            .collect()
-    }
-}
-
-pub fn key_for(i: u64) -> String {
-    format!("key{i:08}")
+/// Every key and value of a database, read through `iter`.
+pub fn contents(db: &s4db::blocking::Db) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    db.iter()
+        .unwrap()
+        .map(|kv| {
+            let (k, v) = kv.unwrap();
+            (k.to_vec(), v.to_vec())
+        })
+        .collect()
 }
