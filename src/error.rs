@@ -70,10 +70,23 @@ pub enum Error {
     /// without `create_if_missing`).
     #[error("not found: {0}")]
     NotFound(String),
-    /// The state changed underneath the operation (another writer committed
-    /// first). Used by remote sync.
+    /// The state changed underneath the operation: another writer committed
+    /// to the remote first. Nothing local was lost; see `rebase`.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A remote store failed or refused a request (after retries). `status`
+    /// is the HTTP status when there was one; `detail` says what it means
+    /// (access denied, missing bucket, wrong region, clock skew...). Never
+    /// holds a credential or a signed URL.
+    #[error("remote error while {context}{}: {detail}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    Remote {
+        /// What s4db was doing, with the object involved.
+        context: String,
+        /// The HTTP status, if the server answered.
+        status: Option<u16>,
+        /// What went wrong, in words.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -96,6 +109,10 @@ impl Error {
             },
             detail: detail.into(),
         }
+    }
+
+    pub(crate) fn remote(context: impl Into<String>, status: Option<u16>, detail: impl Into<String>) -> Self {
+        Error::Remote { context: context.into(), status, detail: detail.into() }
     }
 
     /// True for [`Error::Corruption`].

@@ -62,6 +62,7 @@ mod options;
 mod rebuild;
 mod record;
 mod recovery;
+mod remote;
 mod report;
 mod scan;
 mod segment;
@@ -78,5 +79,6 @@ pub use limits::{
     MIN_SEGMENT_SIZE_LIMIT,
 };
 pub use options::{Options, SyncPolicy};
+pub use remote::{RemoteOptions, RemoteStats};
 pub use report::{CompactionReport, DamagedRange, RebuildReport, Stats, VerifyReport};
 pub use segment_id::SegmentId;

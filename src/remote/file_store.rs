@@ -1,0 +1,235 @@
+//! A remote in a local directory (`file:///ABS/PATH`): the same object
+//! layout as a bucket prefix, for backups and server-free use.
+//!
+//! Objects are files written atomically (temporary file, fsync, rename, fsync
+//! of the directory). Entity tags are content hashes (XXH3-128, quoted), so
+//! they change exactly when the content does. Conditional puts check and
+//! rename while holding an exclusive `flock` on `ROOT/.s4db-remote.lock`, so
+//! they are atomic across processes too.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::{BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, PutMode, PutOutcome};
+use crate::error::{Error, IoContext, Result};
+
+const LOCK_NAME: &str = ".s4db-remote.lock";
+
+#[derive(Debug)]
+pub(crate) struct FileStore {
+    root: PathBuf,
+}
+
+fn etag_of(bytes: &[u8]) -> String {
+    format!("\"{:032x}\"", xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+/// Runs blocking file work off the async threads when a runtime is present.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => h
+            .spawn_blocking(f)
+            .await
+            .map_err(|e| Error::io("running a background task", std::io::Error::other(e.to_string())))?,
+        Err(_) => f(),
+    }
+}
+
+fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.contains('/') || key.starts_with('.') {
+        return Err(Error::InvalidArgument(format!("bad object key {key:?}")));
+    }
+    Ok(())
+}
+
+fn read_opt(path: &Path) -> Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+    }
+}
+
+impl FileStore {
+    pub(crate) fn new(root: PathBuf) -> Self {
+        FileStore { root }
+    }
+
+    fn put_sync(root: &Path, key: &str, body: &[u8], mode: &PutMode) -> Result<PutOutcome> {
+        fs::create_dir_all(root).ctx(|| format!("creating {}", root.display()))?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join(LOCK_NAME))
+            .ctx(|| format!("opening the lock of {}", root.display()))?;
+        lock.lock().ctx(|| format!("locking {}", root.display()))?;
+        let path = root.join(key);
+        let allowed = match mode {
+            PutMode::Overwrite => true,
+            PutMode::Create => !path.exists(),
+            PutMode::Update(tag) => read_opt(&path)?.is_some_and(|cur| etag_of(&cur) == *tag),
+        };
+        if !allowed {
+            return Ok(PutOutcome::PreconditionFailed);
+        }
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".upload.")
+            .tempfile_in(root)
+            .ctx(|| format!("creating a temporary file in {}", root.display()))?;
+        tmp.write_all(body)
+            .and_then(|()| tmp.as_file().sync_all())
+            .ctx(|| format!("writing {}", tmp.path().display()))?;
+        tmp.persist(&path).map_err(|e| e.error).ctx(|| format!("renaming into {}", path.display()))?;
+        crate::fsutil::sync_dir(root)?;
+        Ok(PutOutcome::Written(Some(etag_of(body))))
+    }
+}
+
+impl ObjectStore for FileStore {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFut<'a, Option<Object>> {
+        Box::pin(async move {
+            check_key(key)?;
+            let path = self.root.join(key);
+            let body = blocking(move || read_opt(&path)).await?;
+            Ok(body.map(|b| Object { etag: etag_of(&b), body: Bytes::from(b) }))
+        })
+    }
+
+    fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Bytes>> {
+        Box::pin(async move {
+            check_key(key)?;
+            let path = self.root.join(key);
+            let key = key.to_string();
+            blocking(move || {
+                let file = match File::open(&path) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+                };
+                let size = file.metadata().ctx(|| format!("reading size of {}", path.display()))?.len();
+                if start.checked_add(len).is_none_or(|end| end > size) {
+                    return Err(Error::remote(
+                        format!("reading bytes {start}..{} of {key}", start.saturating_add(len)),
+                        None,
+                        format!("the object is only {size} bytes"),
+                    ));
+                }
+                let mut buf = vec![0u8; len as usize];
+                file.read_exact_at(&mut buf, start).ctx(|| format!("reading {}", path.display()))?;
+                Ok(Some(Bytes::from(buf)))
+            })
+            .await
+        })
+    }
+
+    fn head<'a>(&'a self, key: &'a str) -> BoxFut<'a, Option<ObjectMeta>> {
+        Box::pin(async move {
+            check_key(key)?;
+            let path = self.root.join(key);
+            let body = blocking(move || read_opt(&path)).await?;
+            Ok(body.map(|b| ObjectMeta { size: b.len() as u64, etag: etag_of(&b) }))
+        })
+    }
+
+    fn put<'a>(&'a self, key: &'a str, body: Bytes, mode: PutMode) -> BoxFut<'a, PutOutcome> {
+        Box::pin(async move {
+            check_key(key)?;
+            let (root, key) = (self.root.clone(), key.to_string());
+            blocking(move || Self::put_sync(&root, &key, &body, &mode)).await
+        })
+    }
+
+    fn delete<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            for k in keys {
+                check_key(k)?;
+            }
+            let (root, keys) = (self.root.clone(), keys.to_vec());
+            blocking(move || {
+                for k in &keys {
+                    let p = root.join(k);
+                    match fs::remove_file(&p) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io(format!("removing {}", p.display()), e)),
+                    }
+                }
+                if root.exists() {
+                    crate::fsutil::sync_dir(&root)?;
+                }
+                Ok(())
+            })
+            .await
+        })
+    }
+
+    fn list(&self) -> BoxFut<'_, Vec<ListEntry>> {
+        Box::pin(async move {
+            let root = self.root.clone();
+            blocking(move || {
+                let mut out = Vec::new();
+                let entries = match fs::read_dir(&root) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == ErrorKind::NotFound => return Ok(out),
+                    Err(e) => return Err(Error::io(format!("listing {}", root.display()), e)),
+                };
+                for entry in entries {
+                    let entry = entry.ctx(|| format!("listing {}", root.display()))?;
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let meta = entry.metadata().ctx(|| format!("reading {}", entry.path().display()))?;
+                    if name.starts_with('.') || !meta.is_file() {
+                        continue;
+                    }
+                    out.push(ListEntry { key: name, size: meta.len(), modified: meta.modified().ok() });
+                }
+                out.sort_by(|a, b| a.key.cmp(&b.key));
+                Ok(out)
+            })
+            .await
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conditional_puts_follow_s3_semantics() {
+        let d = tempfile::tempdir().unwrap();
+        let s = FileStore::new(d.path().join("remote"));
+        assert_eq!(s.get("k").await.unwrap().map(|o| o.body), None);
+        let PutOutcome::Written(Some(t1)) = s.put("k", Bytes::from_static(b"one"), PutMode::Create).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.put("k", Bytes::from_static(b"x"), PutMode::Create).await.unwrap(), PutOutcome::PreconditionFailed);
+        assert_eq!(
+            s.put("k", Bytes::from_static(b"x"), PutMode::Update("\"wrong\"".into())).await.unwrap(),
+            PutOutcome::PreconditionFailed
+        );
+        assert!(matches!(s.put("k", Bytes::from_static(b"two"), PutMode::Update(t1.clone())).await.unwrap(), PutOutcome::Written(_)));
+        assert_eq!(s.put("k", Bytes::from_static(b"3"), PutMode::Update(t1)).await.unwrap(), PutOutcome::PreconditionFailed);
+        assert_eq!(
+            s.put("missing", Bytes::from_static(b"x"), PutMode::Update("\"a\"".into())).await.unwrap(),
+            PutOutcome::PreconditionFailed
+        );
+        let o = s.get("k").await.unwrap().unwrap();
+        assert_eq!(&o.body[..], b"two");
+        assert_eq!(s.head("k").await.unwrap().unwrap().etag, o.etag);
+        assert_eq!(&s.get_range("k", 1, 2).await.unwrap().unwrap()[..], b"wo");
+        assert!(s.get_range("k", 2, 5).await.is_err());
+        assert_eq!(s.list().await.unwrap().iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["k"]);
+        s.delete(&["k".to_string(), "nothing".to_string()]).await.unwrap();
+        assert!(s.head("k").await.unwrap().is_none());
+        assert!(s.get("../escape").await.is_err());
+    }
+}

@@ -1,0 +1,227 @@
+//! HTTP plumbing shared by the S3 and plain-HTTP stores: the client, how a
+//! status or transport error maps to retry-or-fail, S3 error bodies, and
+//! range responses.
+//!
+//! Secrets: a signed URL carries the access key id and, with temporary
+//! credentials, the session token. reqwest puts the URL in its errors, so
+//! every transport error is stripped with `without_url()` before it is
+//! formatted, and messages name objects by key, never by signed URL.
+
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use reqwest::{Response, StatusCode};
+
+use super::RemoteOptions;
+use super::retry::Attempt;
+use crate::error::{Error, Result};
+
+/// Builds the HTTP client: rustls, timeouts, `TCP_NODELAY` (small requests
+/// otherwise stall ~40 ms on Nagle against delayed ACKs), no proxy lookup.
+pub(crate) fn client(opts: &RemoteOptions) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(opts.connect_timeout)
+        .timeout(opts.request_timeout)
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(opts.parallelism.max(8))
+        .build()
+        .map_err(|e| Error::io("building the HTTP client", std::io::Error::other(e.without_url().to_string())))
+}
+
+/// A transport error: connection refused or reset, timeout, broken body.
+/// All are retried: the operations s4db retries are idempotent, or are
+/// conditional writes whose retry is checked afterwards.
+pub(crate) fn transport<T>(what: &str, e: reqwest::Error) -> Attempt<T> {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_body() || e.is_decode() {
+        "the response body broke off"
+    } else {
+        "the request failed"
+    };
+    let e = e.without_url();
+    Attempt::Retry(Error::remote(what, None, format!("{kind}: {e}")))
+}
+
+/// The parts of an S3 XML error body that matter.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    pub region: String,
+}
+
+fn tag<'a>(text: &'a str, name: &str) -> &'a str {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    text.find(&open)
+        .map(|i| &text[i + open.len()..])
+        .and_then(|rest| rest.find(&close).map(|j| &rest[..j]))
+        .unwrap_or("")
+}
+
+/// Reads `<Code>`, `<Message>` and `<Region>` out of an S3 error body (a
+/// lenient scan: some servers' bodies are not quite the documented XML).
+pub(crate) fn parse_error_body(text: &str) -> ErrorBody {
+    ErrorBody {
+        code: tag(text, "Code").to_string(),
+        message: tag(text, "Message").to_string(),
+        region: tag(text, "Region").to_string(),
+    }
+}
+
+/// Turns a non-success status and its body into retry-or-fail, with a message
+/// that says what the user can do.
+pub(crate) fn status_attempt<T>(what: &str, status: StatusCode, body: &str, region: &str) -> Attempt<T> {
+    let e = parse_error_body(body);
+    let s = Some(status.as_u16());
+    let detail = |plain: &str| {
+        if e.code.is_empty() {
+            plain.to_string()
+        } else if e.message.is_empty() {
+            format!("{plain} ({})", e.code)
+        } else {
+            format!("{plain} ({}: {})", e.code, e.message)
+        }
+    };
+    match (status.as_u16(), e.code.as_str()) {
+        (409, "ConditionalRequestConflict") => {
+            Attempt::Retry(Error::remote(what, s, detail("a concurrent conditional write; retrying")))
+        }
+        (500..=599 | 429 | 408, _) | (_, "SlowDown" | "RequestTimeout" | "InternalError") => {
+            Attempt::Retry(Error::remote(what, s, detail("the server is busy or failed")))
+        }
+        (_, "RequestTimeTooSkewed") => Attempt::Fail(Error::remote(
+            what,
+            s,
+            detail("this machine's clock differs from the server's by more than 15 minutes; fix the clock"),
+        )),
+        (_, "NoSuchBucket") => Attempt::Fail(Error::remote(what, s, detail("the bucket does not exist"))),
+        (_, "AuthorizationHeaderMalformed" | "PermanentRedirect") | (301, _) => {
+            let hint = if e.region.is_empty() {
+                format!("wrong region or endpoint (s4db signed for {region:?}); set ?region= or AWS_REGION")
+            } else {
+                format!("wrong region: the bucket is in {:?}, s4db signed for {region:?}; set ?region={}", e.region, e.region)
+            };
+            Attempt::Fail(Error::remote(what, s, detail(&hint)))
+        }
+        (_, "SignatureDoesNotMatch") => Attempt::Fail(Error::remote(
+            what,
+            s,
+            detail("the signature does not match: check AWS_SECRET_ACCESS_KEY and the region"),
+        )),
+        (_, "InvalidAccessKeyId") => {
+            Attempt::Fail(Error::remote(what, s, detail("the access key id is not known to the server")))
+        }
+        (403, _) => Attempt::Fail(Error::remote(
+            what,
+            s,
+            detail("access denied: check the credentials and the bucket policy (a public bucket needs ?anonymous=true)"),
+        )),
+        (416, _) => Attempt::Fail(Error::remote(what, s, detail("the requested range is past the end of the object"))),
+        _ => Attempt::Fail(Error::remote(what, s, detail("unexpected answer"))),
+    }
+}
+
+/// Reads a whole body; a broken body is retried.
+pub(crate) async fn body(what: &str, resp: Response) -> Attempt<Bytes> {
+    match resp.bytes().await {
+        Ok(b) => Attempt::Done(b),
+        Err(e) => transport(what, e),
+    }
+}
+
+/// The `ETag` header, as sent (quotes included).
+pub(crate) fn etag(headers: &HeaderMap) -> Option<String> {
+    headers.get("etag").and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// The `Content-Length` header (read from the header, not the body).
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+}
+
+/// The `Range` header value for `len` bytes from `start` (`len` ≥ 1).
+pub(crate) fn range_header(start: u64, len: u64) -> String {
+    format!("bytes={start}-{}", start + len.max(1) - 1)
+}
+
+/// Turns the answer to a Range GET into exactly `len` bytes.
+///
+/// 206 must carry exactly the range. A server that ignores `Range` answers
+/// 200 with the whole object: the range is sliced out of it. A body shorter
+/// than promised is a broken transfer and is retried.
+pub(crate) async fn range_body(what: &str, resp: Response, start: u64, len: u64, region: &str) -> Attempt<Option<Bytes>> {
+    let status = resp.status();
+    match status {
+        StatusCode::NOT_FOUND => Attempt::Done(None),
+        StatusCode::PARTIAL_CONTENT | StatusCode::OK => {
+            let b = match body(what, resp).await {
+                Attempt::Done(b) => b,
+                Attempt::Retry(e) => return Attempt::Retry(e),
+                Attempt::Fail(e) => return Attempt::Fail(e),
+            };
+            let (s, l) = (start as usize, len as usize);
+            if status == StatusCode::OK {
+                // The server ignored Range and sent the whole object.
+                return match b.get(s..s + l) {
+                    Some(_) => Attempt::Done(Some(b.slice(s..s + l))),
+                    None => Attempt::Fail(Error::remote(
+                        what,
+                        Some(200),
+                        format!("the object is {} bytes, too short for bytes {start}..{}", b.len(), start + len),
+                    )),
+                };
+            }
+            if b.len() == l {
+                Attempt::Done(Some(b))
+            } else {
+                Attempt::Retry(Error::remote(what, Some(206), format!("got {} bytes of a {len}-byte range", b.len())))
+            }
+        }
+        _ => {
+            let text = resp.text().await.unwrap_or_default();
+            status_attempt(what, status, &text, region)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_read_leniently() {
+        let b = parse_error_body(
+            "<?xml version=\"1.0\"?><Error><Code>AuthorizationHeaderMalformed</Code><Message>bad</Message><Region>eu-west-1</Region></Error>",
+        );
+        assert_eq!(b, ErrorBody { code: "AuthorizationHeaderMalformed".into(), message: "bad".into(), region: "eu-west-1".into() });
+        assert_eq!(parse_error_body("garbage <Code>"), ErrorBody::default());
+    }
+
+    #[test]
+    fn statuses_map_to_retry_or_a_clear_failure() {
+        let retry = |s: u16, body: &str| matches!(status_attempt::<()>("x", StatusCode::from_u16(s).unwrap(), body, "us-east-1"), Attempt::Retry(_));
+        assert!(retry(500, ""));
+        assert!(retry(503, "<Error><Code>SlowDown</Code></Error>"));
+        assert!(retry(429, ""));
+        assert!(retry(408, ""));
+        assert!(retry(409, "<Error><Code>ConditionalRequestConflict</Code></Error>"));
+        assert!(!retry(403, ""));
+        assert!(!retry(400, ""));
+        let msg = |s: u16, body: &str| match status_attempt::<()>("x", StatusCode::from_u16(s).unwrap(), body, "us-east-1") {
+            Attempt::Fail(e) => e.to_string(),
+            _ => panic!(),
+        };
+        assert!(msg(403, "").contains("access denied"));
+        assert!(msg(404, "<Error><Code>NoSuchBucket</Code></Error>").contains("bucket does not exist"));
+        assert!(msg(400, "<Error><Code>AuthorizationHeaderMalformed</Code><Region>eu-west-1</Region></Error>").contains("?region=eu-west-1"));
+        assert!(msg(403, "<Error><Code>RequestTimeTooSkewed</Code></Error>").contains("clock"));
+    }
+
+    #[test]
+    fn range_header_is_inclusive() {
+        assert_eq!(range_header(10, 5), "bytes=10-14");
+    }
+}

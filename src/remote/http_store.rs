@@ -1,0 +1,111 @@
+//! A read-only remote of unsigned GETs: public buckets and CDNs
+//! (`http://…`, `https://…`). Writes are refused with `Error::ReadOnly`.
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+use url::Url;
+
+use super::http::{body, client, etag, range_body, range_header, status_attempt, transport};
+use super::retry::{Attempt, retry};
+use super::{BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, PutMode, PutOutcome, RemoteOptions};
+use crate::error::{Error, Result};
+
+#[derive(Debug)]
+pub(crate) struct HttpStore {
+    base: Url,
+    client: reqwest::Client,
+    retries: u32,
+}
+
+impl HttpStore {
+    pub(crate) fn new(base: Url, opts: &RemoteOptions) -> Result<Self> {
+        Ok(HttpStore { base, client: client(opts)?, retries: opts.retries })
+    }
+
+    fn url(&self, key: &str) -> Result<Url> {
+        self.base.join(key).map_err(|e| Error::InvalidArgument(format!("bad object key {key:?}: {e}")))
+    }
+}
+
+impl ObjectStore for HttpStore {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFut<'a, Option<Object>> {
+        Box::pin(async move {
+            let url = self.url(key)?;
+            let what = format!("reading {key}");
+            retry(self.retries, &what, |_| async {
+                let resp = match self.client.get(url.clone()).send().await {
+                    Ok(r) => r,
+                    Err(e) => return transport(&what, e),
+                };
+                match resp.status() {
+                    StatusCode::NOT_FOUND => Attempt::Done(None),
+                    StatusCode::OK => {
+                        let tag = etag(resp.headers()).unwrap_or_default();
+                        match body(&what, resp).await {
+                            Attempt::Done(b) => Attempt::Done(Some(Object { body: b, etag: tag })),
+                            Attempt::Retry(e) => Attempt::Retry(e),
+                            Attempt::Fail(e) => Attempt::Fail(e),
+                        }
+                    }
+                    s => status_attempt(&what, s, &resp.text().await.unwrap_or_default(), ""),
+                }
+            })
+            .await
+        })
+    }
+
+    fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Bytes>> {
+        Box::pin(async move {
+            if len == 0 {
+                return Ok(Some(Bytes::new()));
+            }
+            let url = self.url(key)?;
+            let what = format!("reading bytes {start}..{} of {key}", start + len);
+            retry(self.retries, &what, |_| async {
+                match self.client.get(url.clone()).header("range", range_header(start, len)).send().await {
+                    Ok(r) => range_body(&what, r, start, len, "").await,
+                    Err(e) => transport(&what, e),
+                }
+            })
+            .await
+        })
+    }
+
+    fn head<'a>(&'a self, key: &'a str) -> BoxFut<'a, Option<ObjectMeta>> {
+        Box::pin(async move {
+            let url = self.url(key)?;
+            let what = format!("checking {key}");
+            retry(self.retries, &what, |_| async {
+                let resp = match self.client.head(url.clone()).send().await {
+                    Ok(r) => r,
+                    Err(e) => return transport(&what, e),
+                };
+                match resp.status() {
+                    StatusCode::NOT_FOUND => Attempt::Done(None),
+                    StatusCode::OK => Attempt::Done(Some(ObjectMeta {
+                        size: super::http::content_length(resp.headers()).unwrap_or(0),
+                        etag: etag(resp.headers()).unwrap_or_default(),
+                    })),
+                    s => status_attempt(&what, s, "", ""),
+                }
+            })
+            .await
+        })
+    }
+
+    fn put<'a>(&'a self, _key: &'a str, _body: Bytes, _mode: PutMode) -> BoxFut<'a, PutOutcome> {
+        Box::pin(async { Err(Error::ReadOnly) })
+    }
+
+    fn delete<'a>(&'a self, _keys: &'a [String]) -> BoxFut<'a, ()> {
+        Box::pin(async { Err(Error::ReadOnly) })
+    }
+
+    fn list(&self) -> BoxFut<'_, Vec<ListEntry>> {
+        Box::pin(async { Err(Error::InvalidArgument("an http(s) remote cannot be listed".into())) })
+    }
+
+    fn describe(&self) -> String {
+        self.base.to_string()
+    }
+}

@@ -1,0 +1,262 @@
+//! Remote object stores: one async trait, three implementations chosen by
+//! URL (`s3://`, `http(s)://`, `file://`), and a counting wrapper.
+//!
+//! Keys passed to a store are relative to the remote's prefix: `index.idx`
+//! and segment file names (FORMAT.md §10). Conditional writes are data
+//! ([`PutMode`]), and a failed condition is an outcome, not an error, so the
+//! sync protocol decides what it means.
+
+mod file_store;
+mod http;
+mod http_store;
+mod retry;
+mod s3_store;
+pub(crate) mod url;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+use crate::error::Result;
+pub(crate) use url::RemoteUrl;
+
+/// A boxed, sendable future: keeps [`ObjectStore`] usable as a trait object.
+pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// Size and entity tag of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ObjectMeta {
+    pub size: u64,
+    pub etag: String,
+}
+
+/// A whole object.
+#[derive(Debug, Clone)]
+pub(crate) struct Object {
+    pub body: Bytes,
+    pub etag: String,
+}
+
+/// The condition a put is made under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PutMode {
+    /// Unconditional.
+    Overwrite,
+    /// Only if no object has the key (`If-None-Match: *`).
+    Create,
+    /// Only if the object's entity tag is this one (`If-Match`).
+    Update(String),
+}
+
+/// What a put did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PutOutcome {
+    /// Written; the new entity tag when the server told it.
+    Written(Option<String>),
+    /// The condition did not hold (HTTP 412, or 404 for `Update` on AWS).
+    PreconditionFailed,
+}
+
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListEntry {
+    pub key: String,
+    pub size: u64,
+    pub modified: Option<SystemTime>,
+}
+
+/// The operations s4db needs from a remote.
+pub(crate) trait ObjectStore: Send + Sync + fmt::Debug {
+    /// The whole object, or `None` if there is none.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFut<'a, Option<Object>>;
+    /// Exactly `len` bytes from `start`, or `None` if there is no object.
+    fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Bytes>>;
+    /// Size and entity tag, or `None`.
+    fn head<'a>(&'a self, key: &'a str) -> BoxFut<'a, Option<ObjectMeta>>;
+    /// Writes an object under a condition.
+    fn put<'a>(&'a self, key: &'a str, body: Bytes, mode: PutMode) -> BoxFut<'a, PutOutcome>;
+    /// Deletes objects; missing ones are not an error.
+    fn delete<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, ()>;
+    /// Every object under the prefix.
+    fn list(&self) -> BoxFut<'_, Vec<ListEntry>>;
+    /// Where the remote is, without credentials.
+    fn describe(&self) -> String;
+}
+
+/// Settings for remote stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RemoteOptions {
+    /// Time allowed to connect; default 10 s.
+    pub connect_timeout: Duration,
+    /// Time allowed for one request, body included; default 120 s.
+    pub request_timeout: Duration,
+    /// Retries of a failed request (5xx, 429, 408, connection errors,
+    /// timeouts, truncated bodies), with exponential backoff from 100 ms
+    /// doubling to 5 s, with jitter; default 8.
+    pub retries: u32,
+    /// Objects larger than this are uploaded in parts (S3); default 16 MiB.
+    pub multipart_threshold: u64,
+    /// Size of each part of a multipart upload; default 8 MiB (S3's minimum is 5 MiB).
+    pub part_size: u64,
+    /// Requests a `get_many` or an upload runs at once; default 8.
+    pub parallelism: usize,
+}
+
+impl Default for RemoteOptions {
+    fn default() -> Self {
+        RemoteOptions {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
+            retries: 8,
+            multipart_threshold: 16 << 20,
+            part_size: 8 << 20,
+            parallelism: 8,
+        }
+    }
+}
+
+impl RemoteOptions {
+    /// Sets the connect timeout.
+    #[must_use]
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+    /// Sets the per-request timeout.
+    #[must_use]
+    pub fn request_timeout(mut self, t: Duration) -> Self {
+        self.request_timeout = t;
+        self
+    }
+    /// Sets the number of retries.
+    #[must_use]
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = n;
+        self
+    }
+    /// Sets the multipart threshold and part size (the part size is raised
+    /// to S3's 5 MiB minimum).
+    #[must_use]
+    pub fn multipart(mut self, threshold: u64, part_size: u64) -> Self {
+        self.multipart_threshold = threshold;
+        self.part_size = part_size.max(5 << 20);
+        self
+    }
+    /// Sets the number of requests run at once.
+    #[must_use]
+    pub fn parallelism(mut self, n: usize) -> Self {
+        self.parallelism = n.max(1);
+        self
+    }
+}
+
+/// Counts of requests made through a remote, from [`crate::Db::remote_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RemoteStats {
+    /// Requests issued by s4db (retries of one request are not counted again).
+    pub requests: u64,
+    /// Body bytes received.
+    pub bytes_received: u64,
+    /// Body bytes sent.
+    pub bytes_sent: u64,
+}
+
+/// Wraps a store and counts what goes through it.
+#[derive(Debug)]
+pub(crate) struct Counted {
+    inner: Box<dyn ObjectStore>,
+    requests: AtomicU64,
+    received: AtomicU64,
+    sent: AtomicU64,
+}
+
+impl Counted {
+    pub(crate) fn stats(&self) -> RemoteStats {
+        RemoteStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            bytes_received: self.received.load(Ordering::Relaxed),
+            bytes_sent: self.sent.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count(&self, received: usize, sent: usize) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.received.fetch_add(received as u64, Ordering::Relaxed);
+        self.sent.fetch_add(sent as u64, Ordering::Relaxed);
+    }
+}
+
+impl ObjectStore for Counted {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFut<'a, Option<Object>> {
+        Box::pin(async move {
+            let r = self.inner.get(key).await;
+            self.count(r.as_ref().ok().and_then(|o| o.as_ref()).map_or(0, |o| o.body.len()), 0);
+            r
+        })
+    }
+    fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Bytes>> {
+        Box::pin(async move {
+            let r = self.inner.get_range(key, start, len).await;
+            self.count(r.as_ref().ok().and_then(|o| o.as_ref()).map_or(0, Bytes::len), 0);
+            r
+        })
+    }
+    fn head<'a>(&'a self, key: &'a str) -> BoxFut<'a, Option<ObjectMeta>> {
+        Box::pin(async move {
+            let r = self.inner.head(key).await;
+            self.count(0, 0);
+            r
+        })
+    }
+    fn put<'a>(&'a self, key: &'a str, body: Bytes, mode: PutMode) -> BoxFut<'a, PutOutcome> {
+        Box::pin(async move {
+            let n = body.len();
+            let r = self.inner.put(key, body, mode).await;
+            self.count(0, n);
+            r
+        })
+    }
+    fn delete<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, ()> {
+        Box::pin(async move {
+            let r = self.inner.delete(keys).await;
+            self.count(0, 0);
+            r
+        })
+    }
+    fn list(&self) -> BoxFut<'_, Vec<ListEntry>> {
+        Box::pin(async move {
+            let r = self.inner.list().await;
+            self.count(0, 0);
+            r
+        })
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// Opens the store a URL names.
+///
+/// # Errors
+/// [`crate::Error::InvalidArgument`] for a bad URL, [`crate::Error::Io`] if
+/// the HTTP client cannot be built.
+pub(crate) fn open(url: &RemoteUrl, opts: &RemoteOptions) -> Result<Arc<Counted>> {
+    let inner: Box<dyn ObjectStore> = match url {
+        RemoteUrl::File { root } => Box::new(file_store::FileStore::new(root.clone())),
+        RemoteUrl::Http { base } => Box::new(http_store::HttpStore::new(base.clone(), opts)?),
+        RemoteUrl::S3(loc) => Box::new(s3_store::S3Store::new(loc.clone(), opts)?),
+    };
+    Ok(Arc::new(Counted {
+        inner,
+        requests: AtomicU64::new(0),
+        received: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+    }))
+}
