@@ -105,6 +105,13 @@ impl RemoteUrl {
     }
 
     pub(crate) fn parse_with_env(url: &str, env: &dyn Env) -> Result<Self> {
+        // The URL parser resolves "a/../b" to "b"; a prefix must never be
+        // silently changed, so dot segments are refused as typed.
+        let path_part = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let path_part = path_part.split(['?', '#']).next().unwrap_or("");
+        if path_part.split('/').skip(1).any(|seg| seg == "." || seg == "..") {
+            return Err(bad(url, "the prefix has a '.' or '..' segment"));
+        }
         let parsed = Url::parse(url).map_err(|e| bad(url, e))?;
         match parsed.scheme() {
             "s3" => Self::parse_s3(url, &parsed, env),
