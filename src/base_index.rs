@@ -11,8 +11,8 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::hash::{fingerprint, key_hash, page_of};
 use crate::index_file::{
-    self, INDEX_FILE_NAME, IndexHeader, IndexMeta, SegmentEntry, check_directory,
-    decode_segment_table,
+    self, INDEX_FILE_NAME, IndexHeader, IndexMeta, ObsoleteEntry, SegmentEntry, check_directory,
+    decode_obsolete_table, decode_segment_table,
 };
 use crate::index_page::PageView;
 use crate::le::u64_at;
@@ -24,6 +24,7 @@ pub(crate) struct BaseIndex {
     bytes: Bytes,
     header: IndexHeader,
     segments: Vec<SegmentEntry>,
+    obsolete: Vec<ObsoleteEntry>,
 }
 
 fn corrupt(offset: u64, detail: &str) -> Error {
@@ -71,8 +72,12 @@ impl BaseIndex {
             return Err(corrupt(60, "page count is zero"));
         }
         let (s0, s1) = header.segment_table_range();
-        if s1 != header.directory_offset {
-            return Err(corrupt(64, "directory does not follow the segment table"));
+        let (o0, o1) = header.obsolete_table_range();
+        if o1 != header.directory_offset {
+            return Err(corrupt(
+                64,
+                "directory does not follow the segment and obsolete tables",
+            ));
         }
         let (d0, d1) = header.directory_range();
         if d1 != header.pages_offset || d1 > header.file_len {
@@ -81,12 +86,16 @@ impl BaseIndex {
         let seg_bytes =
             slice(&bytes, s0, s1).ok_or_else(|| corrupt(s0, "segment table truncated"))?;
         let segments = decode_segment_table(seg_bytes).map_err(|d| corrupt(s0, d))?;
+        let obs_bytes =
+            slice(&bytes, o0, o1).ok_or_else(|| corrupt(o0, "obsolete table truncated"))?;
+        let obsolete = decode_obsolete_table(obs_bytes).map_err(|d| corrupt(o0, d))?;
         let dir_bytes = slice(&bytes, d0, d1).ok_or_else(|| corrupt(d0, "directory truncated"))?;
         check_directory(dir_bytes, &header).map_err(|d| corrupt(d0, d))?;
         let base = BaseIndex {
             bytes,
             header,
             segments,
+            obsolete,
         };
         base.check_pages()?;
         Ok(base)
@@ -161,6 +170,10 @@ impl BaseIndex {
         &self.segments
     }
 
+    pub(crate) fn obsolete(&self) -> &[ObsoleteEntry] {
+        &self.obsolete
+    }
+
     pub(crate) fn bytes(&self) -> &Bytes {
         &self.bytes
     }
@@ -199,6 +212,10 @@ mod tests {
                     flags: 0,
                 },
             ],
+            obsolete: vec![ObsoleteEntry {
+                id: SegmentId { number: 2, writer: 9 },
+                since: 1_700_000_000,
+            }],
         }
     }
 
@@ -238,6 +255,8 @@ mod tests {
         b.for_each(|_, _| n += 1);
         assert_eq!(n, 20_000);
         assert_eq!(b.segments(), meta().segments.as_slice());
+        assert_eq!(b.obsolete(), meta().obsolete.as_slice());
+        assert_eq!(b.obsolete(), meta().obsolete.as_slice());
     }
 
     #[test]

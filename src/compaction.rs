@@ -117,12 +117,12 @@ impl RunWriter<'_> {
         self.drain()?;
         if let Some(last) = self.outputs.last() {
             let header = self.header(last.id().number, true);
-            last.file()
+            last.file()?
                 .write_all_at(&header.encode(), 0)
                 .ctx(|| format!("writing {}", last.path.display()))?;
         }
         for seg in &self.outputs {
-            seg.file()
+            seg.file()?
                 .sync_all()
                 .ctx(|| format!("syncing {}", seg.path.display()))?;
             seg.mark_sealed();
@@ -199,6 +199,7 @@ pub(crate) fn compact(engine: &Engine) -> Result<CompactionReport> {
                 flags: SEGTAB_SEALED,
             })
             .collect(),
+        obsolete: w.obsolete.clone(),
     };
     let committed = BaseIndex::from_built(index_file::build(&meta, &entries))
         .and_then(|base| atomic_write(&engine.dir, INDEX_FILE_NAME, base.bytes()).map(|()| base));

@@ -27,7 +27,9 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{atomic_write, sync_dir};
 use crate::group_commit::GroupCommit;
 use crate::index::Index;
-use crate::index_file::{self, INDEX_FILE_NAME, IndexMeta, SEGTAB_SEALED, SegmentEntry};
+use crate::index_file::{
+    self, INDEX_FILE_NAME, IndexMeta, ObsoleteEntry, SEGTAB_SEALED, SegmentEntry,
+};
 use crate::limits::{MAX_SEGMENT_SIZE_LIMIT, MIN_SEGMENT_SIZE_LIMIT};
 use crate::loc::Loc;
 use crate::lock::DirLock;
@@ -56,6 +58,8 @@ pub(crate) struct Writer {
     pub active: Option<(Arc<Segment>, u32)>,
     pub next_number: u64,
     pub generation: u64,
+    /// Segments dropped from the index that remote readers may still need.
+    pub obsolete: Vec<ObsoleteEntry>,
     pub pending_delete: Vec<PathBuf>,
     /// The state differs from what `index.idx` describes.
     pub dirty: bool,
@@ -208,6 +212,7 @@ impl Engine {
             generation: 0,
             next_segment_number: 1,
             segments: Vec::new(),
+            obsolete: Vec::new(),
         };
         Ok(Recovered {
             writer_id,
@@ -216,6 +221,7 @@ impl Engine {
             active: None,
             next_number: 1,
             generation: 0,
+            obsolete: Vec::new(),
             pending_delete: Vec::new(),
             dirty: true,
             rebuild: None,
@@ -256,6 +262,7 @@ impl Engine {
                     active,
                     next_number: rec.next_number,
                     generation: rec.generation,
+                    obsolete: rec.obsolete,
                     pending_delete: rec.pending_delete,
                     dirty,
                 },
@@ -466,6 +473,7 @@ impl Engine {
                     flags: if s.is_sealed() { SEGTAB_SEALED } else { 0 },
                 })
                 .collect(),
+            obsolete: w.obsolete.clone(),
         }
     }
 

@@ -111,8 +111,16 @@ impl Error {
         }
     }
 
-    pub(crate) fn remote(context: impl Into<String>, status: Option<u16>, detail: impl Into<String>) -> Self {
-        Error::Remote { context: context.into(), status, detail: detail.into() }
+    pub(crate) fn remote(
+        context: impl Into<String>,
+        status: Option<u16>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Error::Remote {
+            context: context.into(),
+            status,
+            detail: detail.into(),
+        }
     }
 
     /// True for [`Error::Corruption`].

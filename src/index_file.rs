@@ -20,6 +20,7 @@ pub(crate) const INDEX_HEADER_LEN: usize = 96;
 const MAGIC: &[u8; 8] = b"S4DBIDX\0";
 const VERSION: u16 = 1;
 pub(crate) const SEGMENT_ENTRY_LEN: usize = 32;
+pub(crate) const OBSOLETE_ENTRY_LEN: usize = 24;
 /// Segment table flag: the segment is sealed and will never change.
 pub(crate) const SEGTAB_SEALED: u32 = 0x1;
 /// The writer aims for pages of about this many bytes...
@@ -38,6 +39,7 @@ pub(crate) struct IndexHeader {
     pub live_bytes: u64,
     pub segment_count: u32,
     pub page_count: u32,
+    pub obsolete_count: u32,
     pub directory_offset: u64,
     pub pages_offset: u64,
     pub file_len: u64,
@@ -53,6 +55,15 @@ pub(crate) struct SegmentEntry {
     pub flags: u32,
 }
 
+/// A segment that an index commit dropped but that remote readers holding an
+/// older index may still read: garbage collection deletes it once `since`
+/// (Unix seconds) is older than the grace period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ObsoleteEntry {
+    pub id: SegmentId,
+    pub since: u64,
+}
+
 /// What an index file says besides its entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct IndexMeta {
@@ -60,6 +71,7 @@ pub(crate) struct IndexMeta {
     pub generation: u64,
     pub next_segment_number: u64,
     pub segments: Vec<SegmentEntry>,
+    pub obsolete: Vec<ObsoleteEntry>,
 }
 
 impl IndexHeader {
@@ -95,6 +107,7 @@ impl IndexHeader {
             directory_offset: r64(64),
             pages_offset: r64(72),
             file_len: r64(80),
+            obsolete_count: r32(88),
         })
     }
 
@@ -113,6 +126,7 @@ impl IndexHeader {
         b[64..72].copy_from_slice(&self.directory_offset.to_le_bytes());
         b[72..80].copy_from_slice(&self.pages_offset.to_le_bytes());
         b[80..88].copy_from_slice(&self.file_len.to_le_bytes());
+        b[88..92].copy_from_slice(&self.obsolete_count.to_le_bytes());
         let crc = crc32c::crc32c(&b[..92]);
         b[92..96].copy_from_slice(&crc.to_le_bytes());
         b
@@ -124,6 +138,15 @@ impl IndexHeader {
         (
             start,
             start + u64::from(self.segment_count) * SEGMENT_ENTRY_LEN as u64 + 4,
+        )
+    }
+
+    /// The byte range of the obsolete-segment table (entries plus checksum).
+    pub(crate) fn obsolete_table_range(&self) -> (u64, u64) {
+        let start = self.segment_table_range().1;
+        (
+            start,
+            start + u64::from(self.obsolete_count) * OBSOLETE_ENTRY_LEN as u64 + 4,
         )
     }
 
@@ -163,6 +186,34 @@ pub(crate) fn decode_segment_table(bytes: &[u8]) -> Result<Vec<SegmentEntry>, &'
         return Err("segment table not in ascending segment order");
     }
     Ok(out)
+}
+
+/// Decodes the obsolete-segment table (`bytes` is exactly its range).
+pub(crate) fn decode_obsolete_table(bytes: &[u8]) -> Result<Vec<ObsoleteEntry>, &'static str> {
+    let n = bytes
+        .len()
+        .checked_sub(4)
+        .ok_or("obsolete table truncated")?;
+    if n % OBSOLETE_ENTRY_LEN != 0 {
+        return Err("obsolete table length is not a whole number of entries");
+    }
+    let crc = u32_at(bytes, n).ok_or("obsolete table truncated")?;
+    if crc32c::crc32c(&bytes[..n]) != crc {
+        return Err("obsolete table checksum mismatch");
+    }
+    Ok(bytes[..n]
+        .chunks_exact(OBSOLETE_ENTRY_LEN)
+        .map(|e| {
+            let r64 = |o| u64_at(e, o).unwrap_or_default();
+            ObsoleteEntry {
+                id: SegmentId {
+                    number: r64(0),
+                    writer: r64(8),
+                },
+                since: r64(16),
+            }
+        })
+        .collect())
 }
 
 /// Decodes the directory (`bytes` is exactly its range): `page_count + 1`
@@ -226,7 +277,8 @@ pub(crate) fn build(meta: &IndexMeta, entries: &[(&[u8], Loc)]) -> Vec<u8> {
     }
 
     let seg_len = meta.segments.len() * SEGMENT_ENTRY_LEN + 4;
-    let directory_offset = (INDEX_HEADER_LEN + seg_len) as u64;
+    let obs_len = meta.obsolete.len() * OBSOLETE_ENTRY_LEN + 4;
+    let directory_offset = (INDEX_HEADER_LEN + seg_len + obs_len) as u64;
     let dir_len = (page_count as usize + 1) * 8 + 4;
     let pages_offset = directory_offset + dir_len as u64;
     let mut out = Vec::with_capacity(
@@ -242,6 +294,14 @@ pub(crate) fn build(meta: &IndexMeta, entries: &[(&[u8], Loc)]) -> Vec<u8> {
         out.extend_from_slice(&0u32.to_le_bytes());
     }
     let crc = crc32c::crc32c(&out[seg_start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
+    let obs_start = out.len();
+    for o in &meta.obsolete {
+        out.extend_from_slice(&o.id.number.to_le_bytes());
+        out.extend_from_slice(&o.id.writer.to_le_bytes());
+        out.extend_from_slice(&o.since.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&out[obs_start..]);
     out.extend_from_slice(&crc.to_le_bytes());
     let dir_start = out.len();
     out.resize(dir_start + dir_len, 0);
@@ -273,6 +333,7 @@ pub(crate) fn build(meta: &IndexMeta, entries: &[(&[u8], Loc)]) -> Vec<u8> {
         live_bytes,
         segment_count: meta.segments.len() as u32,
         page_count,
+        obsolete_count: meta.obsolete.len() as u32,
         directory_offset,
         pages_offset,
         file_len: out.len() as u64,
@@ -299,6 +360,7 @@ mod tests {
                 indexed_len: 62,
                 flags: 0,
             }],
+            obsolete: Vec::new(),
         };
         build(
             &meta,
@@ -324,14 +386,14 @@ mod tests {
                 "08070605040302010100000000000000",
                 "02000000000000000100000000000000",
                 "0e000000000000000100000001000000",
-                "84000000000000009800000000000000",
-                "b5000000000000000000000060c536aa",
+                "88000000000000009c00000000000000",
+                "b9000000000000000000000082a9e3bd",
                 "01000000000000000807060504030201",
                 "3e000000000000000000000000000000",
-                "485097099800000000000000b5000000",
-                "0000000089ddd4b9010000001d88da4f",
-                "00000000300000000e00000001000000",
-                "6bbb164845",
+                "48509709000000009c00000000000000",
+                "b900000000000000d5f7f61c01000000",
+                "1d88da4f00000000300000000e000000",
+                "010000006bbb164845",
             )
         );
     }

@@ -110,6 +110,7 @@ pub(crate) fn rebuild(
         generation: 0,
         next_segment_number: next_number,
         segments: Vec::new(),
+        obsolete: Vec::new(),
     };
     let mut index = Index::new(Arc::new(BaseIndex::empty(&meta)?));
     let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(live.len());
@@ -178,6 +179,7 @@ pub(crate) fn rebuild(
         active,
         next_number,
         generation: 0,
+        obsolete: Vec::new(),
         pending_delete: Vec::new(),
         dirty: true,
         rebuild: Some(report),

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use crate::base_index::BaseIndex;
 use crate::error::{Error, IoContext, Result};
 use crate::index::Index;
-use crate::index_file::{INDEX_FILE_NAME, SEGTAB_SEALED};
+use crate::index_file::{INDEX_FILE_NAME, ObsoleteEntry, SEGTAB_SEALED};
 use crate::loc::Loc;
 use crate::report::{DamagedRange, RebuildReport};
 use crate::scan::{self, Item};
@@ -43,6 +43,8 @@ pub(crate) struct Recovered {
     pub active: Option<Arc<Segment>>,
     pub next_number: u64,
     pub generation: u64,
+    /// Segments dropped by earlier commits, awaiting remote garbage collection.
+    pub obsolete: Vec<ObsoleteEntry>,
     /// Files to delete once an index that does not need them is durable.
     pub pending_delete: Vec<PathBuf>,
     /// The index on disk does not describe this state; write one soon.
@@ -171,9 +173,9 @@ pub(crate) fn cut_tail(
         fs::write(&keep, &tail)
             .and_then(|()| fs::File::open(&keep)?.sync_all())
             .ctx(|| format!("saving torn tail to {}", keep.display()))?;
-        seg.file()
-            .set_len(good_end)
-            .and_then(|()| seg.file().sync_all())
+        let file = seg.file()?;
+        file.set_len(good_end)
+            .and_then(|()| file.sync_all())
             .ctx(|| format!("truncating {}", seg.path.display()))?;
     }
     seg.set_len(good_end);
@@ -208,6 +210,7 @@ pub(crate) fn recover_with_index(
 ) -> Result<Recovered> {
     let h = *base.header();
     let table = base.segments().to_vec();
+    let obsolete = base.obsolete().to_vec();
     let mut on_disk: BTreeMap<SegmentId, PathBuf> = disk.into_iter().collect();
     let max_on_disk = on_disk.keys().map(|id| id.number).max().unwrap_or(0);
     let mut segments = Vec::with_capacity(table.len());
@@ -300,8 +303,11 @@ pub(crate) fn recover_with_index(
     }
     let last = segments.len().saturating_sub(1);
     for (pos, seg) in segments.iter().enumerate() {
+        if !seg.is_local() {
+            continue; // held by the remote; sealed, nothing to replay
+        }
         let size = seg
-            .file()
+            .file()?
             .metadata()
             .ctx(|| format!("reading size of {}", seg.path.display()))?
             .len();
@@ -353,6 +359,7 @@ pub(crate) fn recover_with_index(
         active,
         next_number: h.next_segment_number.max(max_on_disk.saturating_add(1)),
         generation: h.generation,
+        obsolete,
         pending_delete,
         dirty,
         rebuild: None,

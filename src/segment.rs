@@ -27,7 +27,8 @@ const MAX_SEGMENT_FILE: u64 = u32::MAX as u64;
 pub(crate) struct Segment {
     pub header: SegmentHeader,
     pub path: PathBuf,
-    file: File,
+    /// `None` for a segment that only the remote holds (reads go there).
+    file: Option<File>,
     /// Bytes of the file that hold complete, acknowledged batches.
     len: AtomicU64,
     sealed: AtomicBool,
@@ -51,12 +52,30 @@ impl Segment {
         Segment {
             header,
             path,
-            file,
+            file: Some(file),
             len: AtomicU64::new(len),
             sealed: AtomicBool::new(sealed),
             map_len: map_len.max(len),
             map: OnceLock::new(),
         }
+    }
+
+    /// A segment that only the remote holds: `len` bytes, sealed.
+    pub(crate) fn remote(header: SegmentHeader, path: PathBuf, len: u64) -> Self {
+        Segment {
+            header,
+            path,
+            file: None,
+            len: AtomicU64::new(len),
+            sealed: AtomicBool::new(true),
+            map_len: 0,
+            map: OnceLock::new(),
+        }
+    }
+
+    /// True when the segment's file is in the local directory.
+    pub(crate) fn is_local(&self) -> bool {
+        self.file.is_some()
     }
 
     /// The acknowledged bytes `[offset, offset + len)` straight from the map,
@@ -69,9 +88,10 @@ impl Segment {
         let map = self
             .map
             .get_or_init(|| {
+                let file = self.file.as_ref()?;
                 usize::try_from(self.map_len)
                     .ok()
-                    .and_then(|n| crate::mmap::map(&self.file, n).ok())
+                    .and_then(|n| crate::mmap::map(file, n).ok())
             })
             .as_ref()?;
         map.get(usize::try_from(offset).ok()?..usize::try_from(end).ok()?)
@@ -101,8 +121,17 @@ impl Segment {
         self.sealed.store(true, Ordering::Release);
     }
 
-    pub(crate) fn file(&self) -> &File {
-        &self.file
+    /// The local file.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a segment only the remote holds.
+    pub(crate) fn file(&self) -> Result<&File> {
+        self.file.as_ref().ok_or_else(|| {
+            Error::NotFound(format!(
+                "segment {} is only on the remote (download it first)",
+                self.name()
+            ))
+        })
     }
 
     /// Reads `len` bytes at `offset`, which must lie within the acknowledged
@@ -122,8 +151,9 @@ impl Segment {
                 ),
             ));
         }
+        let file = self.file()?;
         let mut buf = vec![0u8; len];
-        match self.file.read_exact_at(&mut buf, offset) {
+        match file.read_exact_at(&mut buf, offset) {
             Ok(()) => Ok(buf),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(Error::corruption(
                 self.name(),
@@ -179,8 +209,8 @@ impl Segment {
 
     /// Reads the whole file from `from` to its current end on disk.
     pub(crate) fn read_from(&self, from: u64) -> Result<Vec<u8>> {
-        let size = self
-            .file
+        let file = self.file()?;
+        let size = file
             .metadata()
             .ctx(|| format!("reading size of {}", self.path.display()))?
             .len();
@@ -195,8 +225,7 @@ impl Segment {
             Error::corruption(self.name(), from, "segment too large for this platform")
         })?;
         let mut buf = vec![0u8; len];
-        self.file
-            .read_exact_at(&mut buf, from)
+        file.read_exact_at(&mut buf, from)
             .ctx(|| format!("reading {}", self.path.display()))?;
         Ok(buf)
     }
@@ -204,9 +233,10 @@ impl Segment {
     /// Appends `bytes` at the tracked length (the caller is the writer).
     pub(crate) fn append(&self, bytes: &[u8]) -> Result<u64> {
         let at = self.len();
-        if let Err(e) = self.file.write_all_at(bytes, at) {
+        let file = self.file()?;
+        if let Err(e) = file.write_all_at(bytes, at) {
             // Cut off whatever part landed, so the next append starts clean.
-            let _ = self.file.set_len(at);
+            let _ = file.set_len(at);
             return Err(Error::io(
                 format!("appending to {}", self.path.display()),
                 e,
@@ -217,7 +247,7 @@ impl Segment {
     }
 
     pub(crate) fn sync(&self) -> Result<()> {
-        self.file
+        self.file()?
             .sync_data()
             .ctx(|| format!("syncing {}", self.path.display()))
     }

@@ -39,6 +39,7 @@ pub(crate) fn verify(engine: &Engine) -> Result<VerifyReport> {
         generation: 0,
         next_segment_number: 0,
         segments: Vec::new(),
+        obsolete: Vec::new(),
     };
     let mut replayed = Index::new(Arc::new(BaseIndex::empty(&meta)?));
     for (pos, seg) in segments.iter().enumerate() {

@@ -31,10 +31,12 @@ fn etag_of(bytes: &[u8]) -> String {
 /// Runs blocking file work off the async threads when a runtime is present.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     match tokio::runtime::Handle::try_current() {
-        Ok(h) => h
-            .spawn_blocking(f)
-            .await
-            .map_err(|e| Error::io("running a background task", std::io::Error::other(e.to_string())))?,
+        Ok(h) => h.spawn_blocking(f).await.map_err(|e| {
+            Error::io(
+                "running a background task",
+                std::io::Error::other(e.to_string()),
+            )
+        })?,
         Err(_) => f(),
     }
 }
@@ -84,7 +86,9 @@ impl FileStore {
         tmp.write_all(body)
             .and_then(|()| tmp.as_file().sync_all())
             .ctx(|| format!("writing {}", tmp.path().display()))?;
-        tmp.persist(&path).map_err(|e| e.error).ctx(|| format!("renaming into {}", path.display()))?;
+        tmp.persist(&path)
+            .map_err(|e| e.error)
+            .ctx(|| format!("renaming into {}", path.display()))?;
         crate::fsutil::sync_dir(root)?;
         Ok(PutOutcome::Written(Some(etag_of(body))))
     }
@@ -96,7 +100,10 @@ impl ObjectStore for FileStore {
             check_key(key)?;
             let path = self.root.join(key);
             let body = blocking(move || read_opt(&path)).await?;
-            Ok(body.map(|b| Object { etag: etag_of(&b), body: Bytes::from(b) }))
+            Ok(body.map(|b| Object {
+                etag: etag_of(&b),
+                body: Bytes::from(b),
+            }))
         })
     }
 
@@ -111,16 +118,23 @@ impl ObjectStore for FileStore {
                     Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
                     Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
                 };
-                let size = file.metadata().ctx(|| format!("reading size of {}", path.display()))?.len();
+                let size = file
+                    .metadata()
+                    .ctx(|| format!("reading size of {}", path.display()))?
+                    .len();
                 if start.checked_add(len).is_none_or(|end| end > size) {
                     return Err(Error::remote(
-                        format!("reading bytes {start}..{} of {key}", start.saturating_add(len)),
+                        format!(
+                            "reading bytes {start}..{} of {key}",
+                            start.saturating_add(len)
+                        ),
                         None,
                         format!("the object is only {size} bytes"),
                     ));
                 }
                 let mut buf = vec![0u8; len as usize];
-                file.read_exact_at(&mut buf, start).ctx(|| format!("reading {}", path.display()))?;
+                file.read_exact_at(&mut buf, start)
+                    .ctx(|| format!("reading {}", path.display()))?;
                 Ok(Some(Bytes::from(buf)))
             })
             .await
@@ -132,7 +146,10 @@ impl ObjectStore for FileStore {
             check_key(key)?;
             let path = self.root.join(key);
             let body = blocking(move || read_opt(&path)).await?;
-            Ok(body.map(|b| ObjectMeta { size: b.len() as u64, etag: etag_of(&b) }))
+            Ok(body.map(|b| ObjectMeta {
+                size: b.len() as u64,
+                etag: etag_of(&b),
+            }))
         })
     }
 
@@ -181,11 +198,17 @@ impl ObjectStore for FileStore {
                 for entry in entries {
                     let entry = entry.ctx(|| format!("listing {}", root.display()))?;
                     let name = entry.file_name().to_string_lossy().into_owned();
-                    let meta = entry.metadata().ctx(|| format!("reading {}", entry.path().display()))?;
+                    let meta = entry
+                        .metadata()
+                        .ctx(|| format!("reading {}", entry.path().display()))?;
                     if name.starts_with('.') || !meta.is_file() {
                         continue;
                     }
-                    out.push(ListEntry { key: name, size: meta.len(), modified: meta.modified().ok() });
+                    out.push(ListEntry {
+                        key: name,
+                        size: meta.len(),
+                        modified: meta.modified().ok(),
+                    });
                 }
                 out.sort_by(|a, b| a.key.cmp(&b.key));
                 Ok(out)
@@ -208,18 +231,49 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let s = FileStore::new(d.path().join("remote"));
         assert_eq!(s.get("k").await.unwrap().map(|o| o.body), None);
-        let PutOutcome::Written(Some(t1)) = s.put("k", Bytes::from_static(b"one"), PutMode::Create).await.unwrap() else {
+        let PutOutcome::Written(Some(t1)) = s
+            .put("k", Bytes::from_static(b"one"), PutMode::Create)
+            .await
+            .unwrap()
+        else {
             panic!()
         };
-        assert_eq!(s.put("k", Bytes::from_static(b"x"), PutMode::Create).await.unwrap(), PutOutcome::PreconditionFailed);
         assert_eq!(
-            s.put("k", Bytes::from_static(b"x"), PutMode::Update("\"wrong\"".into())).await.unwrap(),
+            s.put("k", Bytes::from_static(b"x"), PutMode::Create)
+                .await
+                .unwrap(),
             PutOutcome::PreconditionFailed
         );
-        assert!(matches!(s.put("k", Bytes::from_static(b"two"), PutMode::Update(t1.clone())).await.unwrap(), PutOutcome::Written(_)));
-        assert_eq!(s.put("k", Bytes::from_static(b"3"), PutMode::Update(t1)).await.unwrap(), PutOutcome::PreconditionFailed);
         assert_eq!(
-            s.put("missing", Bytes::from_static(b"x"), PutMode::Update("\"a\"".into())).await.unwrap(),
+            s.put(
+                "k",
+                Bytes::from_static(b"x"),
+                PutMode::Update("\"wrong\"".into())
+            )
+            .await
+            .unwrap(),
+            PutOutcome::PreconditionFailed
+        );
+        assert!(matches!(
+            s.put("k", Bytes::from_static(b"two"), PutMode::Update(t1.clone()))
+                .await
+                .unwrap(),
+            PutOutcome::Written(_)
+        ));
+        assert_eq!(
+            s.put("k", Bytes::from_static(b"3"), PutMode::Update(t1))
+                .await
+                .unwrap(),
+            PutOutcome::PreconditionFailed
+        );
+        assert_eq!(
+            s.put(
+                "missing",
+                Bytes::from_static(b"x"),
+                PutMode::Update("\"a\"".into())
+            )
+            .await
+            .unwrap(),
             PutOutcome::PreconditionFailed
         );
         let o = s.get("k").await.unwrap().unwrap();
@@ -227,8 +281,18 @@ mod tests {
         assert_eq!(s.head("k").await.unwrap().unwrap().etag, o.etag);
         assert_eq!(&s.get_range("k", 1, 2).await.unwrap().unwrap()[..], b"wo");
         assert!(s.get_range("k", 2, 5).await.is_err());
-        assert_eq!(s.list().await.unwrap().iter().map(|e| e.key.as_str()).collect::<Vec<_>>(), ["k"]);
-        s.delete(&["k".to_string(), "nothing".to_string()]).await.unwrap();
+        assert_eq!(
+            s.list()
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.key.as_str())
+                .collect::<Vec<_>>(),
+            ["k"]
+        );
+        s.delete(&["k".to_string(), "nothing".to_string()])
+            .await
+            .unwrap();
         assert!(s.head("k").await.unwrap().is_none());
         assert!(s.get("../escape").await.is_err());
     }

@@ -24,7 +24,12 @@ pub(crate) fn client(opts: &RemoteOptions) -> Result<reqwest::Client> {
         .tcp_nodelay(true)
         .pool_max_idle_per_host(opts.parallelism.max(8))
         .build()
-        .map_err(|e| Error::io("building the HTTP client", std::io::Error::other(e.without_url().to_string())))
+        .map_err(|e| {
+            Error::io(
+                "building the HTTP client",
+                std::io::Error::other(e.without_url().to_string()),
+            )
+        })
 }
 
 /// A transport error: connection refused or reset, timeout, broken body.
@@ -73,7 +78,12 @@ pub(crate) fn parse_error_body(text: &str) -> ErrorBody {
 
 /// Turns a non-success status and its body into retry-or-fail, with a message
 /// that says what the user can do.
-pub(crate) fn status_attempt<T>(what: &str, status: StatusCode, body: &str, region: &str) -> Attempt<T> {
+pub(crate) fn status_attempt<T>(
+    what: &str,
+    status: StatusCode,
+    body: &str,
+    region: &str,
+) -> Attempt<T> {
     let e = parse_error_body(body);
     let s = Some(status.as_u16());
     let detail = |plain: &str| {
@@ -86,23 +96,38 @@ pub(crate) fn status_attempt<T>(what: &str, status: StatusCode, body: &str, regi
         }
     };
     match (status.as_u16(), e.code.as_str()) {
-        (409, "ConditionalRequestConflict") => {
-            Attempt::Retry(Error::remote(what, s, detail("a concurrent conditional write; retrying")))
-        }
+        (409, "ConditionalRequestConflict") => Attempt::Retry(Error::remote(
+            what,
+            s,
+            detail("a concurrent conditional write; retrying"),
+        )),
         (500..=599 | 429 | 408, _) | (_, "SlowDown" | "RequestTimeout" | "InternalError") => {
-            Attempt::Retry(Error::remote(what, s, detail("the server is busy or failed")))
+            Attempt::Retry(Error::remote(
+                what,
+                s,
+                detail("the server is busy or failed"),
+            ))
         }
         (_, "RequestTimeTooSkewed") => Attempt::Fail(Error::remote(
             what,
             s,
-            detail("this machine's clock differs from the server's by more than 15 minutes; fix the clock"),
+            detail(
+                "this machine's clock differs from the server's by more than 15 minutes; fix the clock",
+            ),
         )),
-        (_, "NoSuchBucket") => Attempt::Fail(Error::remote(what, s, detail("the bucket does not exist"))),
+        (_, "NoSuchBucket") => {
+            Attempt::Fail(Error::remote(what, s, detail("the bucket does not exist")))
+        }
         (_, "AuthorizationHeaderMalformed" | "PermanentRedirect") | (301, _) => {
             let hint = if e.region.is_empty() {
-                format!("wrong region or endpoint (s4db signed for {region:?}); set ?region= or AWS_REGION")
+                format!(
+                    "wrong region or endpoint (s4db signed for {region:?}); set ?region= or AWS_REGION"
+                )
             } else {
-                format!("wrong region: the bucket is in {:?}, s4db signed for {region:?}; set ?region={}", e.region, e.region)
+                format!(
+                    "wrong region: the bucket is in {:?}, s4db signed for {region:?}; set ?region={}",
+                    e.region, e.region
+                )
             };
             Attempt::Fail(Error::remote(what, s, detail(&hint)))
         }
@@ -111,15 +136,23 @@ pub(crate) fn status_attempt<T>(what: &str, status: StatusCode, body: &str, regi
             s,
             detail("the signature does not match: check AWS_SECRET_ACCESS_KEY and the region"),
         )),
-        (_, "InvalidAccessKeyId") => {
-            Attempt::Fail(Error::remote(what, s, detail("the access key id is not known to the server")))
-        }
+        (_, "InvalidAccessKeyId") => Attempt::Fail(Error::remote(
+            what,
+            s,
+            detail("the access key id is not known to the server"),
+        )),
         (403, _) => Attempt::Fail(Error::remote(
             what,
             s,
-            detail("access denied: check the credentials and the bucket policy (a public bucket needs ?anonymous=true)"),
+            detail(
+                "access denied: check the credentials and the bucket policy (a public bucket needs ?anonymous=true)",
+            ),
         )),
-        (416, _) => Attempt::Fail(Error::remote(what, s, detail("the requested range is past the end of the object"))),
+        (416, _) => Attempt::Fail(Error::remote(
+            what,
+            s,
+            detail("the requested range is past the end of the object"),
+        )),
         _ => Attempt::Fail(Error::remote(what, s, detail("unexpected answer"))),
     }
 }
@@ -134,12 +167,18 @@ pub(crate) async fn body(what: &str, resp: Response) -> Attempt<Bytes> {
 
 /// The `ETag` header, as sent (quotes included).
 pub(crate) fn etag(headers: &HeaderMap) -> Option<String> {
-    headers.get("etag").and_then(|v| v.to_str().ok()).map(str::to_string)
+    headers
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// The `Content-Length` header (read from the header, not the body).
 pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+    headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 /// The `Range` header value for `len` bytes from `start` (`len` ≥ 1).
@@ -152,7 +191,13 @@ pub(crate) fn range_header(start: u64, len: u64) -> String {
 /// 206 must carry exactly the range. A server that ignores `Range` answers
 /// 200 with the whole object: the range is sliced out of it. A body shorter
 /// than promised is a broken transfer and is retried.
-pub(crate) async fn range_body(what: &str, resp: Response, start: u64, len: u64, region: &str) -> Attempt<Option<Bytes>> {
+pub(crate) async fn range_body(
+    what: &str,
+    resp: Response,
+    start: u64,
+    len: u64,
+    region: &str,
+) -> Attempt<Option<Bytes>> {
     let status = resp.status();
     match status {
         StatusCode::NOT_FOUND => Attempt::Done(None),
@@ -170,14 +215,22 @@ pub(crate) async fn range_body(what: &str, resp: Response, start: u64, len: u64,
                     None => Attempt::Fail(Error::remote(
                         what,
                         Some(200),
-                        format!("the object is {} bytes, too short for bytes {start}..{}", b.len(), start + len),
+                        format!(
+                            "the object is {} bytes, too short for bytes {start}..{}",
+                            b.len(),
+                            start + len
+                        ),
                     )),
                 };
             }
             if b.len() == l {
                 Attempt::Done(Some(b))
             } else {
-                Attempt::Retry(Error::remote(what, Some(206), format!("got {} bytes of a {len}-byte range", b.len())))
+                Attempt::Retry(Error::remote(
+                    what,
+                    Some(206),
+                    format!("got {} bytes of a {len}-byte range", b.len()),
+                ))
             }
         }
         _ => {
@@ -196,27 +249,55 @@ mod tests {
         let b = parse_error_body(
             "<?xml version=\"1.0\"?><Error><Code>AuthorizationHeaderMalformed</Code><Message>bad</Message><Region>eu-west-1</Region></Error>",
         );
-        assert_eq!(b, ErrorBody { code: "AuthorizationHeaderMalformed".into(), message: "bad".into(), region: "eu-west-1".into() });
+        assert_eq!(
+            b,
+            ErrorBody {
+                code: "AuthorizationHeaderMalformed".into(),
+                message: "bad".into(),
+                region: "eu-west-1".into()
+            }
+        );
         assert_eq!(parse_error_body("garbage <Code>"), ErrorBody::default());
     }
 
     #[test]
     fn statuses_map_to_retry_or_a_clear_failure() {
-        let retry = |s: u16, body: &str| matches!(status_attempt::<()>("x", StatusCode::from_u16(s).unwrap(), body, "us-east-1"), Attempt::Retry(_));
+        let retry = |s: u16, body: &str| {
+            matches!(
+                status_attempt::<()>("x", StatusCode::from_u16(s).unwrap(), body, "us-east-1"),
+                Attempt::Retry(_)
+            )
+        };
         assert!(retry(500, ""));
         assert!(retry(503, "<Error><Code>SlowDown</Code></Error>"));
         assert!(retry(429, ""));
         assert!(retry(408, ""));
-        assert!(retry(409, "<Error><Code>ConditionalRequestConflict</Code></Error>"));
+        assert!(retry(
+            409,
+            "<Error><Code>ConditionalRequestConflict</Code></Error>"
+        ));
         assert!(!retry(403, ""));
         assert!(!retry(400, ""));
-        let msg = |s: u16, body: &str| match status_attempt::<()>("x", StatusCode::from_u16(s).unwrap(), body, "us-east-1") {
+        let msg = |s: u16, body: &str| match status_attempt::<()>(
+            "x",
+            StatusCode::from_u16(s).unwrap(),
+            body,
+            "us-east-1",
+        ) {
             Attempt::Fail(e) => e.to_string(),
             _ => panic!(),
         };
         assert!(msg(403, "").contains("access denied"));
-        assert!(msg(404, "<Error><Code>NoSuchBucket</Code></Error>").contains("bucket does not exist"));
-        assert!(msg(400, "<Error><Code>AuthorizationHeaderMalformed</Code><Region>eu-west-1</Region></Error>").contains("?region=eu-west-1"));
+        assert!(
+            msg(404, "<Error><Code>NoSuchBucket</Code></Error>").contains("bucket does not exist")
+        );
+        assert!(
+            msg(
+                400,
+                "<Error><Code>AuthorizationHeaderMalformed</Code><Region>eu-west-1</Region></Error>"
+            )
+            .contains("?region=eu-west-1")
+        );
         assert!(msg(403, "<Error><Code>RequestTimeTooSkewed</Code></Error>").contains("clock"));
     }
 

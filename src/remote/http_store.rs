@@ -7,7 +7,9 @@ use url::Url;
 
 use super::http::{body, client, etag, range_body, range_header, status_attempt, transport};
 use super::retry::{Attempt, retry};
-use super::{BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, PutMode, PutOutcome, RemoteOptions};
+use super::{
+    BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, PutMode, PutOutcome, RemoteOptions,
+};
 use crate::error::{Error, Result};
 
 #[derive(Debug)]
@@ -19,11 +21,17 @@ pub(crate) struct HttpStore {
 
 impl HttpStore {
     pub(crate) fn new(base: Url, opts: &RemoteOptions) -> Result<Self> {
-        Ok(HttpStore { base, client: client(opts)?, retries: opts.retries })
+        Ok(HttpStore {
+            base,
+            client: client(opts)?,
+            retries: opts.retries,
+        })
     }
 
     fn url(&self, key: &str) -> Result<Url> {
-        self.base.join(key).map_err(|e| Error::InvalidArgument(format!("bad object key {key:?}: {e}")))
+        self.base
+            .join(key)
+            .map_err(|e| Error::InvalidArgument(format!("bad object key {key:?}: {e}")))
     }
 }
 
@@ -62,7 +70,13 @@ impl ObjectStore for HttpStore {
             let url = self.url(key)?;
             let what = format!("reading bytes {start}..{} of {key}", start + len);
             retry(self.retries, &what, |_| async {
-                match self.client.get(url.clone()).header("range", range_header(start, len)).send().await {
+                match self
+                    .client
+                    .get(url.clone())
+                    .header("range", range_header(start, len))
+                    .send()
+                    .await
+                {
                     Ok(r) => range_body(&what, r, start, len, "").await,
                     Err(e) => transport(&what, e),
                 }
@@ -102,7 +116,11 @@ impl ObjectStore for HttpStore {
     }
 
     fn list(&self) -> BoxFut<'_, Vec<ListEntry>> {
-        Box::pin(async { Err(Error::InvalidArgument("an http(s) remote cannot be listed".into())) })
+        Box::pin(async {
+            Err(Error::InvalidArgument(
+                "an http(s) remote cannot be listed".into(),
+            ))
+        })
     }
 
     fn describe(&self) -> String {

@@ -197,14 +197,26 @@ impl ObjectStore for Counted {
     fn get<'a>(&'a self, key: &'a str) -> BoxFut<'a, Option<Object>> {
         Box::pin(async move {
             let r = self.inner.get(key).await;
-            self.count(r.as_ref().ok().and_then(|o| o.as_ref()).map_or(0, |o| o.body.len()), 0);
+            self.count(
+                r.as_ref()
+                    .ok()
+                    .and_then(|o| o.as_ref())
+                    .map_or(0, |o| o.body.len()),
+                0,
+            );
             r
         })
     }
     fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Bytes>> {
         Box::pin(async move {
             let r = self.inner.get_range(key, start, len).await;
-            self.count(r.as_ref().ok().and_then(|o| o.as_ref()).map_or(0, Bytes::len), 0);
+            self.count(
+                r.as_ref()
+                    .ok()
+                    .and_then(|o| o.as_ref())
+                    .map_or(0, Bytes::len),
+                0,
+            );
             r
         })
     }

@@ -75,7 +75,13 @@ mod tests {
         })
         .await;
         assert_eq!(calls, 4);
-        assert!(matches!(r, Err(Error::Remote { status: Some(503), .. })));
+        assert!(matches!(
+            r,
+            Err(Error::Remote {
+                status: Some(503),
+                ..
+            })
+        ));
     }
 
     #[tokio::test(start_paused = true)]

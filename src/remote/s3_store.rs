@@ -25,15 +25,20 @@ use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::{Response, StatusCode};
 use rusty_s3::actions::{
-    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, DeleteObjects, GetObject, HeadObject,
-    ObjectIdentifier, PutObject, UploadPart,
+    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, DeleteObjects, GetObject,
+    HeadObject, ObjectIdentifier, PutObject, UploadPart,
 };
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
-use super::http::{body, client, content_length, etag, parse_error_body, range_body, range_header, status_attempt, transport};
+use super::http::{
+    body, client, content_length, etag, parse_error_body, range_body, range_header, status_attempt,
+    transport,
+};
 use super::retry::{Attempt, retry};
 use super::url::S3Location;
-use super::{BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, PutMode, PutOutcome, RemoteOptions};
+use super::{
+    BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, PutMode, PutOutcome, RemoteOptions,
+};
 use crate::error::{Error, Result};
 
 /// How long a presigned URL stays valid: longer than any retry sequence.
@@ -62,9 +67,18 @@ impl fmt::Debug for S3Store {
 
 impl S3Store {
     pub(crate) fn new(loc: S3Location, opts: &RemoteOptions) -> Result<Self> {
-        let style = if loc.path_style { UrlStyle::Path } else { UrlStyle::VirtualHost };
-        let bucket = Bucket::new(loc.endpoint.clone(), style, loc.bucket.clone(), loc.region.clone())
-            .map_err(|e| Error::InvalidArgument(format!("bad S3 endpoint or bucket: {e:?}")))?;
+        let style = if loc.path_style {
+            UrlStyle::Path
+        } else {
+            UrlStyle::VirtualHost
+        };
+        let bucket = Bucket::new(
+            loc.endpoint.clone(),
+            style,
+            loc.bucket.clone(),
+            loc.region.clone(),
+        )
+        .map_err(|e| Error::InvalidArgument(format!("bad S3 endpoint or bucket: {e:?}")))?;
         let creds = match (&loc.access_key, &loc.secret_key, loc.anonymous) {
             (Some(k), Some(s), false) => Some(match &loc.session_token {
                 Some(t) => Credentials::new_with_token(k.clone(), s.clone(), t.clone()),
@@ -85,7 +99,11 @@ impl S3Store {
     }
 
     fn key(&self, k: &str) -> String {
-        if self.prefix.is_empty() { k.to_string() } else { format!("{}/{k}", self.prefix) }
+        if self.prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{}/{k}", self.prefix)
+        }
     }
 
     fn sign<'a>(&self, action: &impl S3Action<'a>) -> url::Url {
@@ -100,7 +118,11 @@ impl S3Store {
     /// from a `RequestTimeTooSkewed` answer and retries with it.
     async fn unexpected<T>(&self, what: &str, resp: Response) -> Attempt<T> {
         let status = resp.status();
-        let date = resp.headers().get("date").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let date = resp
+            .headers()
+            .get("date")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let text = resp.text().await.unwrap_or_default();
         if parse_error_body(&text).code == "RequestTimeTooSkewed"
             && let Some(server) = date.and_then(|d| jiff::fmt::rfc2822::parse(&d).ok())
@@ -108,7 +130,11 @@ impl S3Store {
             let skew = server.timestamp().as_second() - jiff::Timestamp::now().as_second();
             let before = self.clock_offset.swap(skew, Ordering::Relaxed);
             if before != skew {
-                return Attempt::Retry(Error::remote(what, Some(status.as_u16()), "clock skew; signing with the server's time"));
+                return Attempt::Retry(Error::remote(
+                    what,
+                    Some(status.as_u16()),
+                    "clock skew; signing with the server's time",
+                ));
             }
         }
         status_attempt(what, status, &text, &self.region)
@@ -127,14 +153,21 @@ impl S3Store {
             if let Some((h, v)) = cond {
                 req = req.header(h, v);
             }
-            let resp = req.header("content-length", body.len()).body(body.clone()).send().await;
+            let resp = req
+                .header("content-length", body.len())
+                .body(body.clone())
+                .send()
+                .await;
             let resp = match resp {
                 Ok(r) => r,
                 Err(e) => return transport(&what, e),
             };
             match (resp.status(), mode) {
-                (s, _) if s.is_success() => Attempt::Done(PutOutcome::Written(etag(resp.headers()))),
-                (StatusCode::PRECONDITION_FAILED, _) | (StatusCode::NOT_FOUND, PutMode::Update(_)) => {
+                (s, _) if s.is_success() => {
+                    Attempt::Done(PutOutcome::Written(etag(resp.headers())))
+                }
+                (StatusCode::PRECONDITION_FAILED, _)
+                | (StatusCode::NOT_FOUND, PutMode::Update(_)) => {
                     Attempt::Done(PutOutcome::PreconditionFailed)
                 }
                 _ => self.unexpected(&what, resp).await,
@@ -147,8 +180,18 @@ impl S3Store {
         let k = self.key(key);
         let what = format!("uploading {key} in parts");
         let upload_id = retry(self.opts.retries, &what, |_| async {
-            let url = self.sign(&CreateMultipartUpload::new(&self.bucket, self.creds.as_ref(), &k));
-            let resp = match self.client.post(url).header("content-length", 0).send().await {
+            let url = self.sign(&CreateMultipartUpload::new(
+                &self.bucket,
+                self.creds.as_ref(),
+                &k,
+            ));
+            let resp = match self
+                .client
+                .post(url)
+                .header("content-length", 0)
+                .send()
+                .await
+            {
                 Ok(r) => r,
                 Err(e) => return transport(&what, e),
             };
@@ -158,16 +201,33 @@ impl S3Store {
             match resp.text().await {
                 Ok(t) => match CreateMultipartUpload::parse_response(&t) {
                     Ok(r) => Attempt::Done(r.upload_id().to_string()),
-                    Err(e) => Attempt::Fail(Error::remote(&what, Some(200), format!("unreadable answer: {e}"))),
+                    Err(e) => Attempt::Fail(Error::remote(
+                        &what,
+                        Some(200),
+                        format!("unreadable answer: {e}"),
+                    )),
                 },
                 Err(e) => transport(&what, e),
             }
         })
         .await?;
-        let result = self.upload_parts_and_complete(key, &k, &upload_id, body, mode).await;
+        let result = self
+            .upload_parts_and_complete(key, &k, &upload_id, body, mode)
+            .await;
         if !matches!(result, Ok(PutOutcome::Written(_))) {
-            let url = self.sign(&AbortMultipartUpload::new(&self.bucket, self.creds.as_ref(), &k, &upload_id));
-            if let Err(e) = self.client.delete(url).header("content-length", 0).send().await {
+            let url = self.sign(&AbortMultipartUpload::new(
+                &self.bucket,
+                self.creds.as_ref(),
+                &k,
+                &upload_id,
+            ));
+            if let Err(e) = self
+                .client
+                .delete(url)
+                .header("content-length", 0)
+                .send()
+                .await
+            {
                 tracing::warn!(key, error = %e.without_url(), "could not abort a multipart upload");
             }
         }
@@ -189,13 +249,21 @@ impl S3Store {
             .map(|(i, c)| (i as u16 + 1, body.slice_ref(c)))
             .collect();
         if parts.len() > 10_000 {
-            return Err(Error::InvalidArgument(format!("{key} needs more than 10,000 parts; raise the part size")));
+            return Err(Error::InvalidArgument(format!(
+                "{key} needs more than 10,000 parts; raise the part size"
+            )));
         }
         let mut etags: Vec<(u16, String)> = futures::stream::iter(parts)
             .map(|(n, chunk)| async move {
                 let what = format!("uploading part {n} of {key}");
                 let tag = retry(self.opts.retries, &what, |_| async {
-                    let url = self.sign(&UploadPart::new(&self.bucket, self.creds.as_ref(), k, n, upload_id));
+                    let url = self.sign(&UploadPart::new(
+                        &self.bucket,
+                        self.creds.as_ref(),
+                        k,
+                        n,
+                        upload_id,
+                    ));
                     let resp = self
                         .client
                         .put(url)
@@ -206,7 +274,11 @@ impl S3Store {
                     match resp {
                         Ok(r) if r.status().is_success() => match etag(r.headers()) {
                             Some(t) => Attempt::Done(t),
-                            None => Attempt::Fail(Error::remote(&what, Some(200), "the server sent no ETag for the part")),
+                            None => Attempt::Fail(Error::remote(
+                                &what,
+                                Some(200),
+                                "the server sent no ETag for the part",
+                            )),
                         },
                         Ok(r) => self.unexpected(&what, r).await,
                         Err(e) => transport(&what, e),
@@ -224,8 +296,13 @@ impl S3Store {
 
         let what = format!("completing the upload of {key}");
         retry(self.opts.retries, &what, |_| async {
-            let mut action =
-                CompleteMultipartUpload::new(&self.bucket, self.creds.as_ref(), k, upload_id, etags.iter().map(|(_, t)| t.as_str()));
+            let mut action = CompleteMultipartUpload::new(
+                &self.bucket,
+                self.creds.as_ref(),
+                k,
+                upload_id,
+                etags.iter().map(|(_, t)| t.as_str()),
+            );
             let cond = condition(mode);
             if let Some((h, v)) = cond {
                 action.headers_mut().insert(h, v);
@@ -242,7 +319,9 @@ impl S3Store {
             };
             match resp.status() {
                 StatusCode::PRECONDITION_FAILED => Attempt::Done(PutOutcome::PreconditionFailed),
-                StatusCode::NOT_FOUND if matches!(mode, PutMode::Update(_)) => Attempt::Done(PutOutcome::PreconditionFailed),
+                StatusCode::NOT_FOUND if matches!(mode, PutMode::Update(_)) => {
+                    Attempt::Done(PutOutcome::PreconditionFailed)
+                }
                 s if s.is_success() => {
                     let text = match resp.text().await {
                         Ok(t) => t,
@@ -251,7 +330,12 @@ impl S3Store {
                     // A 200 can carry an <Error> body.
                     let err = parse_error_body(&text);
                     if text.contains("<Error>") || !err.code.is_empty() {
-                        return status_attempt(&what, StatusCode::INTERNAL_SERVER_ERROR, &text, &self.region);
+                        return status_attempt(
+                            &what,
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            &text,
+                            &self.region,
+                        );
                     }
                     Attempt::Done(PutOutcome::Written(field(&text, "ETag").map(xml_unescape)))
                 }
@@ -293,15 +377,25 @@ pub(crate) fn parse_list_page(xml: &str) -> (Vec<ListEntry>, Option<String>) {
     let mut out = Vec::new();
     for block in xml.split("<Contents>").skip(1) {
         let block = block.split("</Contents>").next().unwrap_or("");
-        let Some(key) = field(block, "Key") else { continue };
-        let size = field(block, "Size").and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        let Some(key) = field(block, "Key") else {
+            continue;
+        };
+        let size = field(block, "Size")
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
         let modified = field(block, "LastModified")
             .and_then(|t| t.trim().parse::<jiff::Timestamp>().ok())
             .and_then(|t| SystemTime::try_from(t).ok());
-        out.push(ListEntry { key: xml_unescape(key), size, modified });
+        out.push(ListEntry {
+            key: xml_unescape(key),
+            size,
+            modified,
+        });
     }
     let truncated = field(xml, "IsTruncated").is_some_and(|t| t.trim() == "true");
-    let token = field(xml, "NextContinuationToken").map(xml_unescape).filter(|_| truncated);
+    let token = field(xml, "NextContinuationToken")
+        .map(xml_unescape)
+        .filter(|_| truncated);
     (out, token)
 }
 
@@ -349,7 +443,13 @@ impl ObjectStore for S3Store {
             let what = format!("reading bytes {start}..{} of {key}", start + len);
             retry(self.opts.retries, &what, |_| async {
                 let url = self.sign(&GetObject::new(&self.bucket, self.creds.as_ref(), &k));
-                match self.client.get(url).header("range", range_header(start, len)).send().await {
+                match self
+                    .client
+                    .get(url)
+                    .header("range", range_header(start, len))
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status() == StatusCode::FORBIDDEN => self.unexpected(&what, r).await,
                     Ok(r) => range_body(&what, r, start, len, &self.region).await,
                     Err(e) => transport(&what, e),
@@ -395,14 +495,14 @@ impl ObjectStore for S3Store {
     fn delete<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, ()> {
         Box::pin(async move {
             for chunk in keys.chunks(1000) {
-                let full: Vec<ObjectIdentifier> = chunk.iter().map(|k| ObjectIdentifier::new(self.key(k))).collect();
+                let full: Vec<ObjectIdentifier> = chunk
+                    .iter()
+                    .map(|k| ObjectIdentifier::new(self.key(k)))
+                    .collect();
                 let what = format!("deleting {} objects", full.len());
                 retry(self.opts.retries, &what, |_| async {
-                    let mut action = DeleteObjects::new(
-                        &self.bucket,
-                        self.creds.as_ref(),
-                        full.iter(),
-                    );
+                    let mut action =
+                        DeleteObjects::new(&self.bucket, self.creds.as_ref(), full.iter());
                     action.set_quiet(true);
                     // Sign first: body_with_md5 consumes the action.
                     let url = self.sign(&action);
@@ -448,7 +548,11 @@ impl ObjectStore for S3Store {
 
     fn list(&self) -> BoxFut<'_, Vec<ListEntry>> {
         Box::pin(async move {
-            let prefix = if self.prefix.is_empty() { String::new() } else { format!("{}/", self.prefix) };
+            let prefix = if self.prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", self.prefix)
+            };
             let mut out = Vec::new();
             let mut token: Option<String> = None;
             loop {
@@ -507,7 +611,9 @@ mod tests {
         assert_eq!(entries[0].size, 12);
         assert!(entries[0].modified.is_some());
         assert_eq!(token.as_deref(), Some("tok"));
-        let (_, token) = parse_list_page("<IsTruncated>false</IsTruncated><NextContinuationToken>x</NextContinuationToken>");
+        let (_, token) = parse_list_page(
+            "<IsTruncated>false</IsTruncated><NextContinuationToken>x</NextContinuationToken>",
+        );
         assert_eq!(token, None);
     }
 }

@@ -44,8 +44,14 @@ impl fmt::Debug for S3Location {
             .field("path_style", &self.path_style)
             .field("anonymous", &self.anonymous)
             .field("access_key", &self.access_key)
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
-            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -109,7 +115,11 @@ impl RemoteUrl {
         // silently changed, so dot segments are refused as typed.
         let path_part = url.split_once("://").map_or(url, |(_, rest)| rest);
         let path_part = path_part.split(['?', '#']).next().unwrap_or("");
-        if path_part.split('/').skip(1).any(|seg| seg == "." || seg == "..") {
+        if path_part
+            .split('/')
+            .skip(1)
+            .any(|seg| seg == "." || seg == "..")
+        {
             return Err(bad(url, "the prefix has a '.' or '..' segment"));
         }
         let parsed = Url::parse(url).map_err(|e| bad(url, e))?;
@@ -119,33 +129,60 @@ impl RemoteUrl {
                 if parsed.host_str().is_none() {
                     return Err(bad(url, "no host"));
                 }
-                if parsed.query().is_some() || !parsed.username().is_empty() || parsed.password().is_some() {
+                if parsed.query().is_some()
+                    || !parsed.username().is_empty()
+                    || parsed.password().is_some()
+                {
                     return Err(bad(url, "an http(s) remote takes no query or user info"));
                 }
                 let prefix = clean_prefix(url, parsed.path())?;
                 let mut base = parsed.clone();
-                base.set_path(&if prefix.is_empty() { "/".to_string() } else { format!("/{prefix}/") });
+                base.set_path(&if prefix.is_empty() {
+                    "/".to_string()
+                } else {
+                    format!("/{prefix}/")
+                });
                 Ok(RemoteUrl::Http { base })
             }
             "file" => {
-                if parsed.host_str().is_some_and(|h| !h.is_empty() && h != "localhost") {
+                if parsed
+                    .host_str()
+                    .is_some_and(|h| !h.is_empty() && h != "localhost")
+                {
                     return Err(bad(url, "a file URL must be file:///ABSOLUTE/PATH"));
                 }
-                let root = parsed.to_file_path().map_err(|()| bad(url, "not an absolute local path"))?;
+                let root = parsed
+                    .to_file_path()
+                    .map_err(|()| bad(url, "not an absolute local path"))?;
                 clean_prefix(url, parsed.path())?;
                 Ok(RemoteUrl::File { root })
             }
-            other => Err(bad(url, format!("unknown scheme {other:?}; use s3://, http(s):// or file://"))),
+            other => Err(bad(
+                url,
+                format!("unknown scheme {other:?}; use s3://, http(s):// or file://"),
+            )),
         }
     }
 
     fn parse_s3(url: &str, parsed: &Url, env: &dyn Env) -> Result<Self> {
-        let bucket = parsed.host_str().filter(|b| !b.is_empty()).ok_or_else(|| bad(url, "no bucket"))?;
-        if !bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.') {
-            return Err(bad(url, "bucket names use lower-case letters, digits, '-' and '.'"));
+        let bucket = parsed
+            .host_str()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| bad(url, "no bucket"))?;
+        if !bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        {
+            return Err(bad(
+                url,
+                "bucket names use lower-case letters, digits, '-' and '.'",
+            ));
         }
         if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(bad(url, "put credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, not in the URL"));
+            return Err(bad(
+                url,
+                "put credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, not in the URL",
+            ));
         }
         let prefix = clean_prefix(url, parsed.path())?;
         let (mut endpoint, mut region, mut style, mut anonymous) = (None, None, None, false);
@@ -172,7 +209,8 @@ impl RemoteUrl {
             .unwrap_or_else(|| "us-east-1".to_string());
         let endpoint_given = endpoint.clone().or_else(|| env.var("AWS_ENDPOINT_URL"));
         let path_style = style.unwrap_or(endpoint_given.is_some());
-        let endpoint = endpoint_given.unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+        let endpoint =
+            endpoint_given.unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
         let endpoint = Url::parse(&endpoint).map_err(|e| bad(url, format!("endpoint: {e}")))?;
         if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
             return Err(bad(url, "the endpoint must be an http(s) URL with a host"));
@@ -180,10 +218,17 @@ impl RemoteUrl {
         let (access_key, secret_key, session_token) = if anonymous {
             (None, None, None)
         } else {
-            (env.var("AWS_ACCESS_KEY_ID"), env.var("AWS_SECRET_ACCESS_KEY"), env.var("AWS_SESSION_TOKEN"))
+            (
+                env.var("AWS_ACCESS_KEY_ID"),
+                env.var("AWS_SECRET_ACCESS_KEY"),
+                env.var("AWS_SESSION_TOKEN"),
+            )
         };
         if access_key.is_some() != secret_key.is_some() {
-            return Err(bad(url, "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither"));
+            return Err(bad(
+                url,
+                "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither",
+            ));
         }
         // Without credentials, requests go unsigned (public buckets): never a
         // wait on instance-metadata lookups.
@@ -242,14 +287,23 @@ mod tests {
             ("AWS_REGION", "eu-west-1"),
         ]);
         let l = s3("s3://bucket/a/b/", &e);
-        assert_eq!((l.bucket.as_str(), l.prefix.as_str(), l.region.as_str()), ("bucket", "a/b", "eu-west-1"));
+        assert_eq!(
+            (l.bucket.as_str(), l.prefix.as_str(), l.region.as_str()),
+            ("bucket", "a/b", "eu-west-1")
+        );
         assert_eq!(l.endpoint.as_str(), "https://s3.eu-west-1.amazonaws.com/");
         assert!(!l.path_style && !l.anonymous);
-        let l = s3("s3://bucket/p?endpoint=http://127.0.0.1:9000&region=us-east-1", &e);
+        let l = s3(
+            "s3://bucket/p?endpoint=http://127.0.0.1:9000&region=us-east-1",
+            &e,
+        );
         assert!(l.path_style);
         assert_eq!(l.region, "us-east-1");
         assert_eq!(l.endpoint.as_str(), "http://127.0.0.1:9000/");
-        let l = s3("s3://bucket/p?endpoint=http://127.0.0.1:9000&style=virtual&anonymous=true", &e);
+        let l = s3(
+            "s3://bucket/p?endpoint=http://127.0.0.1:9000&style=virtual&anonymous=true",
+            &e,
+        );
         assert!(!l.path_style && l.anonymous && l.secret_key.is_none());
     }
 
@@ -285,20 +339,31 @@ mod tests {
         let e = env(&[]);
         assert_eq!(
             RemoteUrl::parse_with_env("https://cdn.example.com/db/x", &e).unwrap(),
-            RemoteUrl::Http { base: Url::parse("https://cdn.example.com/db/x/").unwrap() }
+            RemoteUrl::Http {
+                base: Url::parse("https://cdn.example.com/db/x/").unwrap()
+            }
         );
         assert_eq!(
             RemoteUrl::parse_with_env("file:///tmp/remote", &e).unwrap(),
-            RemoteUrl::File { root: PathBuf::from("/tmp/remote") }
+            RemoteUrl::File {
+                root: PathBuf::from("/tmp/remote")
+            }
         );
     }
 
     #[test]
     fn debug_output_never_shows_the_secret() {
-        let e = env(&[("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "TOPSECRET"), ("AWS_SESSION_TOKEN", "TOKEN123")]);
+        let e = env(&[
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "TOPSECRET"),
+            ("AWS_SESSION_TOKEN", "TOKEN123"),
+        ]);
         let parsed = RemoteUrl::parse_with_env("s3://b/p", &e).unwrap();
         let dbg = format!("{parsed:?} {}", parsed.describe());
-        assert!(!dbg.contains("TOPSECRET") && !dbg.contains("TOKEN123"), "{dbg}");
+        assert!(
+            !dbg.contains("TOPSECRET") && !dbg.contains("TOKEN123"),
+            "{dbg}"
+        );
         assert!(dbg.contains("AKID"));
     }
 }
