@@ -162,6 +162,27 @@ impl BaseIndex {
         }
     }
 
+    /// The same entries under new metadata (a new writer id or obsolete list).
+    ///
+    /// # Errors
+    /// As [`BaseIndex::from_built`].
+    pub(crate) fn with_meta(&self, meta: &IndexMeta) -> Result<BaseIndex> {
+        let mut entries = Vec::with_capacity(self.header.key_count as usize);
+        self.for_each(|k, l| entries.push((k, l)));
+        BaseIndex::from_built(index_file::build(meta, &entries))
+    }
+
+    /// This index's own metadata.
+    pub(crate) fn meta(&self) -> IndexMeta {
+        IndexMeta {
+            writer_id: self.header.writer_id,
+            generation: self.header.generation,
+            next_segment_number: self.header.next_segment_number,
+            segments: self.segments.clone(),
+            obsolete: self.obsolete.clone(),
+        }
+    }
+
     pub(crate) fn header(&self) -> &IndexHeader {
         &self.header
     }
@@ -213,7 +234,10 @@ mod tests {
                 },
             ],
             obsolete: vec![ObsoleteEntry {
-                id: SegmentId { number: 2, writer: 9 },
+                id: SegmentId {
+                    number: 2,
+                    writer: 9,
+                },
                 since: 1_700_000_000,
             }],
         }

@@ -13,6 +13,7 @@ use crate::db::{DbBuilder, iter_from};
 use crate::error::Result;
 use crate::options::SyncPolicy;
 use crate::report::{CompactionReport, RebuildReport, Stats, VerifyReport};
+use crate::{DownloadReport, GcReport, UploadOptions, UploadReport};
 
 /// A blocking handle to an s4db database. Cheap to clone; `Send + Sync`.
 ///
@@ -52,7 +53,7 @@ impl DbBuilder {
     /// As [`DbBuilder::open`].
     pub fn open_blocking(self) -> Result<Db> {
         Ok(Db {
-            inner: self.open_sync()?,
+            inner: futures::executor::block_on(self.open())?,
         })
     }
 }
@@ -86,7 +87,10 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::get`].
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
-        self.inner.engine.get(key.as_ref())
+        match self.inner.engine.get_local(key.as_ref())? {
+            Ok(v) => Ok(v),
+            Err(_) => futures::executor::block_on(self.inner.get(key)),
+        }
     }
 
     /// See [`crate::Db::get_many`].
@@ -97,7 +101,7 @@ impl Db {
         &self,
         keys: impl IntoIterator<Item = K>,
     ) -> Result<Vec<Option<Bytes>>> {
-        keys.into_iter().map(|k| self.get(k)).collect()
+        futures::executor::block_on(self.inner.get_many(keys))
     }
 
     /// See [`crate::Db::contains`].
@@ -216,7 +220,7 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::compact`].
     pub fn compact(&self) -> Result<CompactionReport> {
-        crate::compaction::compact(&self.inner.engine)
+        futures::executor::block_on(self.inner.compact())
     }
 
     /// See [`crate::Db::rebuild_index`].
@@ -224,7 +228,7 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::rebuild_index`].
     pub fn rebuild_index(&self) -> Result<RebuildReport> {
-        self.inner.engine.rebuild_index()
+        futures::executor::block_on(self.inner.rebuild_index())
     }
 
     /// See [`crate::Db::verify`].
@@ -232,7 +236,52 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::verify`].
     pub fn verify(&self) -> Result<VerifyReport> {
-        crate::verify::verify(&self.inner.engine)
+        futures::executor::block_on(self.inner.verify())
+    }
+
+    /// See [`crate::Db::open_remote`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::open_remote`].
+    pub fn open_remote(url: impl Into<String>) -> Result<Db> {
+        DbBuilder::for_remote(url).open_blocking()
+    }
+
+    /// See [`crate::Db::upload`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::upload`].
+    pub fn upload(&self) -> Result<UploadReport> {
+        futures::executor::block_on(self.inner.upload())
+    }
+
+    /// See [`crate::Db::upload_with`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::upload`].
+    pub fn upload_with(&self, opts: UploadOptions) -> Result<UploadReport> {
+        futures::executor::block_on(self.inner.upload_with(opts))
+    }
+
+    /// See [`crate::Db::download`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::download`].
+    pub fn download(&self, force: bool) -> Result<DownloadReport> {
+        futures::executor::block_on(self.inner.download(force))
+    }
+
+    /// See [`crate::Db::gc`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::gc`].
+    pub fn gc(&self, grace: std::time::Duration) -> Result<GcReport> {
+        futures::executor::block_on(self.inner.gc(grace))
+    }
+
+    /// See [`crate::Db::remote_stats`].
+    pub fn remote_stats(&self) -> Option<crate::RemoteStats> {
+        self.inner.remote_stats()
     }
 
     /// See [`crate::Db::stats`].

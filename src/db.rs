@@ -11,39 +11,81 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::batch::WriteBatch;
+use crate::download::DownloadReport;
 use crate::engine::{Engine, Snapshot};
 use crate::error::{Error, Result};
+use crate::gc::GcReport;
+use crate::offload::offload;
 use crate::options::{Options, SyncPolicy};
+use crate::remote::ctx::{Credentials, RemoteCtx};
+use crate::remote::{RemoteOptions, RemoteStats};
+use crate::remote_read::{self, Wanted};
 use crate::report::{CompactionReport, RebuildReport, Stats, VerifyReport};
-
-/// Runs blocking work off the async worker threads when possible.
-async fn offload<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) => h.spawn_blocking(f).await.map_err(|e| {
-            Error::io(
-                "running a background task",
-                std::io::Error::other(e.to_string()),
-            )
-        })?,
-        Err(_) => f(),
-    }
-}
+use crate::upload::{UploadOptions, UploadReport};
 
 /// Configures and opens a [`Db`]. Every setter documents its default.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct DbBuilder {
-    path: PathBuf,
+    /// `None` for a read-only handle over a remote alone.
+    path: Option<PathBuf>,
     opts: Options,
+    remote: Option<String>,
+    credentials: Option<Credentials>,
+    remote_opts: RemoteOptions,
 }
 
 impl DbBuilder {
     /// A builder for the database in directory `path`, with default options.
     pub fn new(path: impl AsRef<Path>) -> Self {
         DbBuilder {
-            path: path.as_ref().to_path_buf(),
+            path: Some(path.as_ref().to_path_buf()),
             opts: Options::default(),
+            remote: None,
+            credentials: None,
+            remote_opts: RemoteOptions::default(),
         }
+    }
+
+    /// A builder for a read-only handle over the remote at `url` alone, with
+    /// no local directory (see [`Db::open_remote`]).
+    pub fn for_remote(url: impl Into<String>) -> Self {
+        DbBuilder {
+            path: None,
+            opts: Options {
+                read_only: true,
+                ..Options::default()
+            },
+            remote: Some(url.into()),
+            credentials: None,
+            remote_opts: RemoteOptions::default(),
+        }
+    }
+
+    /// Attaches a remote: `s3://BUCKET/PREFIX[?endpoint=…&region=…&style=path|virtual&anonymous=true]`,
+    /// `http(s)://…` (read-only) or `file:///ABS/PATH`. Default: none.
+    ///
+    /// A directory with no database that is opened with a remote holding one
+    /// fetches only the remote's index; its reads then go to the remote
+    /// until [`Db::download`] fetches the segments.
+    pub fn remote(mut self, url: impl Into<String>) -> Self {
+        self.remote = Some(url.into());
+        self
+    }
+
+    /// S3 credentials; default: the standard AWS variables
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`),
+    /// and unsigned requests if they are unset.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Timeouts, retries, multipart and parallelism of remote requests;
+    /// default [`RemoteOptions::default`].
+    pub fn remote_options(mut self, opts: RemoteOptions) -> Self {
+        self.remote_opts = opts;
+        self
     }
 
     /// Soft size limit of a segment file. Default 64 MiB; allowed 4 KiB to 2 GiB.
@@ -95,15 +137,42 @@ impl DbBuilder {
     /// [`DbBuilder::rebuild_index`]), [`Error::InvalidArgument`] for bad
     /// options, [`Error::Io`] for I/O failures.
     pub async fn open(self) -> Result<Db> {
-        offload(move || self.open_sync()).await
-    }
-
-    pub(crate) fn open_sync(self) -> Result<Db> {
-        let (engine, rebuilt) = Engine::open(&self.path, self.opts)?;
-        Ok(Db {
-            engine: Arc::new(engine),
-            rebuilt: rebuilt.map(Arc::new),
+        let remote = match &self.remote {
+            Some(url) => Some(Arc::new(RemoteCtx::open(
+                url,
+                self.credentials.as_ref(),
+                self.remote_opts.clone(),
+            )?)),
+            None => None,
+        };
+        let Some(path) = self.path.clone() else {
+            let ctx = remote.ok_or_else(|| {
+                Error::InvalidArgument("a remote-only handle needs a remote URL".into())
+            })?;
+            let (base, _) = crate::rebase::fetch_index(&ctx)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("no database at {}", ctx.url.describe())))?;
+            let engine = Engine::over_remote(ctx, base, self.opts);
+            return Ok(Db {
+                engine: Arc::new(engine),
+                rebuilt: None,
+            });
+        };
+        if let Some(ctx) = &remote
+            && !self.opts.read_only
+            && !path.join(crate::INDEX_FILE_NAME).exists()
+            && crate::recovery::list_segments(&path).map_or(true, |s| s.is_empty())
+        {
+            crate::download::fetch_index_only(ctx, &path, crate::engine::new_writer_id()?).await?;
+        }
+        offload(move || {
+            let (engine, rebuilt) = Engine::open(&path, self.opts, remote)?;
+            Ok(Db {
+                engine: Arc::new(engine),
+                rebuilt: rebuilt.map(Arc::new),
+            })
         })
+        .await
     }
 }
 
@@ -184,7 +253,32 @@ impl Db {
     /// [`Error::Corruption`] if the record fails its checksum or holds another
     /// key, [`Error::Closed`], [`Error::Io`].
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
-        self.engine.get(key.as_ref())
+        let key = key.as_ref();
+        let (seg, loc) = match self.engine.get_local(key)? {
+            Ok(v) => return Ok(v),
+            Err(remote) => remote,
+        };
+        match remote_read::get_one(&self.engine, &seg, key, loc).await {
+            // A handle over a remote alone reloads the index once: garbage
+            // collection may have removed a segment an old index named.
+            Err(Error::NotFound(_)) if self.engine.is_remote_only() => {
+                self.reload_remote_index().await?;
+                match self.engine.get_local(key)? {
+                    Ok(v) => Ok(v),
+                    Err((seg, loc)) => remote_read::get_one(&self.engine, &seg, key, loc).await,
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn reload_remote_index(&self) -> Result<()> {
+        let ctx = crate::upload::remote_of(&self.engine)?;
+        let (base, _) = crate::rebase::fetch_index(&ctx)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no database at {}", ctx.url.describe())))?;
+        self.engine.reload_remote(base);
+        Ok(())
     }
 
     /// The values of several keys, in the order given.
@@ -195,9 +289,30 @@ impl Db {
         &self,
         keys: impl IntoIterator<Item = K>,
     ) -> Result<Vec<Option<Bytes>>> {
-        keys.into_iter()
-            .map(|k| self.engine.get(k.as_ref()))
-            .collect()
+        let mut out = Vec::new();
+        let mut remote: Vec<(Arc<crate::segment::Segment>, Vec<Wanted>)> = Vec::new();
+        for (slot, key) in keys.into_iter().enumerate() {
+            let key = key.as_ref();
+            match self.engine.get_local(key)? {
+                Ok(v) => out.push(v),
+                Err((seg, loc)) => {
+                    out.push(None);
+                    let w = Wanted {
+                        slot,
+                        key: Bytes::copy_from_slice(key),
+                        loc,
+                    };
+                    match remote.iter_mut().find(|(s, _)| Arc::ptr_eq(s, &seg)) {
+                        Some((_, list)) => list.push(w),
+                        None => remote.push((seg, vec![w])),
+                    }
+                }
+            }
+        }
+        if !remote.is_empty() {
+            remote_read::get_many(&self.engine, remote, &mut out).await?;
+        }
+        Ok(out)
     }
 
     /// Whether `key` is present (no value is read).
@@ -330,6 +445,7 @@ impl Db {
     /// [`Error::Corruption`] if a live record fails its checks (nothing is
     /// changed then), [`Error::Io`], [`Error::ReadOnly`], [`Error::Closed`].
     pub async fn compact(&self) -> Result<CompactionReport> {
+        crate::download::hydrate(&self.engine).await?;
         let e = self.engine.clone();
         offload(move || crate::compaction::compact(&e)).await
     }
@@ -341,6 +457,7 @@ impl Db {
     /// # Errors
     /// [`Error::Io`], [`Error::ReadOnly`], [`Error::Closed`].
     pub async fn rebuild_index(&self) -> Result<RebuildReport> {
+        crate::download::hydrate(&self.engine).await?;
         let e = self.engine.clone();
         offload(move || e.rebuild_index()).await
     }
@@ -351,6 +468,7 @@ impl Db {
     /// # Errors
     /// [`Error::Io`], [`Error::Closed`].
     pub async fn verify(&self) -> Result<VerifyReport> {
+        crate::download::hydrate(&self.engine).await?;
         let e = self.engine.clone();
         offload(move || crate::verify::verify(&e)).await
     }
@@ -372,6 +490,70 @@ impl Db {
     pub async fn close(&self) -> Result<()> {
         let e = self.engine.clone();
         offload(move || e.close()).await
+    }
+
+    // ----- remote -----
+
+    /// Opens a read-only handle over the remote at `url` alone: no local
+    /// directory, nothing downloaded but the index; every get reads its
+    /// record with one range request. Works anonymously over `http(s)://`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad URL, [`Error::NotFound`] if the
+    /// remote holds no database, [`Error::Corruption`] if its index fails its
+    /// checks, [`Error::Remote`] for network and server failures.
+    pub async fn open_remote(url: impl Into<String>) -> Result<Db> {
+        DbBuilder::for_remote(url).open().await
+    }
+
+    /// Sends every sealed segment the remote lacks, then commits `index.idx`
+    /// conditionally (FORMAT.md §10.2). The active segment is sealed first.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] if another writer committed since this directory
+    /// last synced (nothing local is lost; see [`Db::upload_with`] and
+    /// `rebase`), [`Error::Remote`], [`Error::InvalidArgument`] without a
+    /// remote, [`Error::ReadOnly`].
+    pub async fn upload(&self) -> Result<UploadReport> {
+        self.upload_with(UploadOptions::default()).await
+    }
+
+    /// [`Db::upload`] with options (`rebase`).
+    ///
+    /// # Errors
+    /// As [`Db::upload`].
+    pub async fn upload_with(&self, opts: UploadOptions) -> Result<UploadReport> {
+        crate::upload::upload(&self.engine, opts).await
+    }
+
+    /// Makes the local directory a copy of the remote database: fetches and
+    /// checks every segment it lacks, then adopts the remote index.
+    /// Refuses while local writes are not uploaded, unless `force` (which
+    /// discards them).
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] for unuploaded writes, [`Error::NotFound`] if the
+    /// remote holds no database, [`Error::Corruption`] if a fetched file
+    /// fails its checks, [`Error::Remote`], [`Error::ReadOnly`].
+    pub async fn download(&self, force: bool) -> Result<DownloadReport> {
+        crate::upload::remote_of(&self.engine)?;
+        crate::download::download(&self.engine, force).await
+    }
+
+    /// Deletes remote segments that no reader can need: obsolete ones whose
+    /// grace period has passed since the commit that dropped them, and
+    /// never-committed ones older than the grace period. The default grace
+    /// is [`crate::DEFAULT_GC_GRACE`] (one hour).
+    ///
+    /// # Errors
+    /// [`Error::Remote`], [`Error::InvalidArgument`] without a remote.
+    pub async fn gc(&self, grace: std::time::Duration) -> Result<GcReport> {
+        crate::gc::gc(&self.engine, grace).await
+    }
+
+    /// Requests and bytes sent through the remote so far; `None` without one.
+    pub fn remote_stats(&self) -> Option<RemoteStats> {
+        self.engine.remote.as_ref().map(|r| r.stats())
     }
 
     /// The options the database was opened with.

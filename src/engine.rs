@@ -35,6 +35,7 @@ use crate::loc::Loc;
 use crate::lock::DirLock;
 use crate::options::{Options, SyncPolicy};
 use crate::recovery::{self, Recovered};
+use crate::remote::ctx::RemoteCtx;
 use crate::report::{RebuildReport, Stats};
 use crate::segment::{Segment, segment_path};
 use crate::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
@@ -73,6 +74,10 @@ pub(crate) struct Engine {
     pub writer: Mutex<Writer>,
     pub group: GroupCommit,
     closed: AtomicBool,
+    /// The attached remote, if any.
+    pub remote: Option<Arc<RemoteCtx>>,
+    /// Serialises remote operations (upload, download, gc) of this handle.
+    pub sync_lock: tokio::sync::Mutex<()>,
     /// Released by `close()`, so the directory can be reopened at once.
     lock: Mutex<Option<DirLock>>,
 }
@@ -106,7 +111,7 @@ fn read_loc(segments: &[Arc<Segment>], key: &[u8], loc: Loc) -> Result<Bytes> {
     )?))
 }
 
-fn new_writer_id() -> Result<u64> {
+pub(crate) fn new_writer_id() -> Result<u64> {
     getrandom::u64()
         .map_err(|e| Error::io("choosing a writer id", std::io::Error::other(e.to_string())))
 }
@@ -140,7 +145,11 @@ pub(crate) fn create_segment_file(
 
 impl Engine {
     /// Opens (or creates) the database in `dir`.
-    pub(crate) fn open(dir: &Path, opts: Options) -> Result<(Engine, Option<RebuildReport>)> {
+    pub(crate) fn open(
+        dir: &Path,
+        opts: Options,
+        remote: Option<Arc<RemoteCtx>>,
+    ) -> Result<(Engine, Option<RebuildReport>)> {
         if !(MIN_SEGMENT_SIZE_LIMIT..=MAX_SEGMENT_SIZE_LIMIT).contains(&opts.max_segment_size) {
             return Err(Error::InvalidArgument(format!(
                 "max_segment_size must be between {MIN_SEGMENT_SIZE_LIMIT} and {MAX_SEGMENT_SIZE_LIMIT} bytes"
@@ -172,9 +181,14 @@ impl Engine {
             crate::rebuild::rebuild(disk, new_writer_id()?, 0, writable, opts.max_segment_size)?
         } else {
             match recovery::load_index(dir)? {
-                Some(base) => {
-                    recovery::recover_with_index(base, disk, writable, opts.max_segment_size)?
-                }
+                Some(base) => recovery::recover_with_index(
+                    dir,
+                    base,
+                    disk,
+                    writable,
+                    opts.max_segment_size,
+                    remote.is_some(),
+                )?,
                 None if disk.is_empty() => {
                     if !opts.create_if_missing || !writable {
                         return Err(Error::NotFound(format!(
@@ -198,7 +212,7 @@ impl Engine {
             }
         };
         let rebuild = rec.rebuild.clone();
-        let engine = Engine::from_recovered(dir.to_path_buf(), opts, lock, rec);
+        let engine = Engine::from_recovered(dir.to_path_buf(), opts, Some(lock), rec, remote);
         if writable && (fresh || rebuild.is_some()) {
             let mut w = engine.writer.lock();
             engine.checkpoint_locked(&mut w)?;
@@ -228,7 +242,13 @@ impl Engine {
         })
     }
 
-    fn from_recovered(dir: PathBuf, opts: Options, lock: DirLock, rec: Recovered) -> Engine {
+    pub(crate) fn from_recovered(
+        dir: PathBuf,
+        opts: Options,
+        lock: Option<DirLock>,
+        rec: Recovered,
+        remote: Option<Arc<RemoteCtx>>,
+    ) -> Engine {
         let (state, writer) = Self::split(rec);
         Engine {
             dir,
@@ -238,7 +258,9 @@ impl Engine {
             writer: Mutex::new(writer.0),
             group: GroupCommit::default(),
             closed: AtomicBool::new(false),
-            lock: Mutex::new(Some(lock)),
+            remote,
+            sync_lock: tokio::sync::Mutex::new(()),
+            lock: Mutex::new(lock),
         }
     }
 
@@ -297,25 +319,40 @@ impl Engine {
 
     // ----- reads -----
 
-    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+    /// Where `key`'s record is: its segment and location.
+    pub(crate) fn locate(&self, key: &[u8]) -> Result<Option<(Arc<Segment>, Loc)>> {
         self.check_open()?;
         check_key(key)?;
-        let (seg, loc) = {
-            let st = self.state.read();
-            let Some(loc) = st.index.get(key) else {
-                return Ok(None);
-            };
-            let seg = st.segments.get(loc.segment as usize).cloned();
-            (seg, loc)
+        let st = self.state.read();
+        let Some(loc) = st.index.get(key) else {
+            return Ok(None);
         };
-        let seg = seg.ok_or_else(|| {
-            Error::corruption(INDEX_FILE_NAME, 0, "index names a segment that is not open")
-        })?;
-        Ok(Some(Bytes::from(seg.read_value(
-            key,
-            u64::from(loc.offset),
-            loc.len as usize,
-        )?)))
+        let seg = st
+            .segments
+            .get(loc.segment as usize)
+            .cloned()
+            .ok_or_else(|| {
+                Error::corruption(INDEX_FILE_NAME, 0, "index names a segment that is not open")
+            })?;
+        Ok(Some((seg, loc)))
+    }
+
+    /// The value of `key` when its record is local: `Ok(Err((segment, loc)))`
+    /// when only the remote holds the segment (the caller reads it there).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn get_local(
+        &self,
+        key: &[u8],
+    ) -> Result<Result<Option<Bytes>, (Arc<Segment>, Loc)>> {
+        match self.locate(key)? {
+            None => Ok(Ok(None)),
+            Some((seg, loc)) if seg.is_local() => Ok(Ok(Some(Bytes::from(seg.read_value(
+                key,
+                u64::from(loc.offset),
+                loc.len as usize,
+            )?)))),
+            Some(remote) => Ok(Err(remote)),
+        }
     }
 
     pub(crate) fn contains(&self, key: &[u8]) -> Result<bool> {
@@ -556,6 +593,156 @@ impl Engine {
         self.install(&mut w, rec);
         self.checkpoint_locked(&mut w)?;
         Ok(report)
+    }
+
+    // ----- remote sync hooks -----
+
+    /// A read-only engine over a remote index alone: no directory, every
+    /// segment read from the remote.
+    pub(crate) fn over_remote(ctx: Arc<RemoteCtx>, base: BaseIndex, opts: Options) -> Engine {
+        let h = *base.header();
+        let rec = Recovered {
+            writer_id: h.writer_id,
+            segments: Self::remote_segments(&base),
+            obsolete: base.obsolete().to_vec(),
+            index: Index::new(Arc::new(base)),
+            active: None,
+            next_number: h.next_segment_number,
+            generation: h.generation,
+            pending_delete: Vec::new(),
+            dirty: false,
+            rebuild: None,
+        };
+        Engine::from_recovered(
+            PathBuf::new(),
+            Options {
+                read_only: true,
+                ..opts
+            },
+            None,
+            rec,
+            Some(ctx),
+        )
+    }
+
+    fn remote_segments(base: &BaseIndex) -> Vec<Arc<Segment>> {
+        base.segments()
+            .iter()
+            .map(|e| {
+                let header = SegmentHeader::plain(e.id);
+                Arc::new(Segment::remote(
+                    header,
+                    PathBuf::from(e.id.file_name()),
+                    e.indexed_len,
+                ))
+            })
+            .collect()
+    }
+
+    /// Replaces a directory-less engine's state with a newer remote index.
+    pub(crate) fn reload_remote(&self, base: BaseIndex) {
+        let segments = Self::remote_segments(&base);
+        let mut st = self.state.write();
+        st.segments = segments;
+        st.index = Index::new(Arc::new(base));
+    }
+
+    /// True for a handle over a remote alone (no local directory).
+    pub(crate) fn is_remote_only(&self) -> bool {
+        self.dir.as_os_str().is_empty()
+    }
+
+    /// Seals the active segment and writes the index, then returns the index
+    /// and segments that describe everything written so far: what an upload
+    /// sends. Later writes go to new segments and are not part of it.
+    pub(crate) fn upload_snapshot(&self) -> Result<(Arc<BaseIndex>, Vec<Arc<Segment>>)> {
+        self.check_writable()?;
+        let mut w = self.writer.lock();
+        self.seal_active(&mut w)?;
+        if w.dirty {
+            self.checkpoint_locked(&mut w)?;
+        }
+        let st = self.state.read();
+        Ok((st.index.base().clone(), st.segments.clone()))
+    }
+
+    /// Segments that are local and not in `synced` (not on the remote as
+    /// far as this directory knows), and whether any write is not yet in a
+    /// segment the index covers.
+    pub(crate) fn unsynced_segments(
+        &self,
+        synced: &std::collections::BTreeSet<SegmentId>,
+    ) -> Vec<Arc<Segment>> {
+        let st = self.state.read();
+        st.segments
+            .iter()
+            .filter(|s| !synced.contains(&s.id()))
+            .cloned()
+            .collect()
+    }
+
+    /// Records the obsolete list a commit wrote, so local index writes carry it.
+    pub(crate) fn set_obsolete(&self, obsolete: Vec<ObsoleteEntry>) {
+        let mut w = self.writer.lock();
+        if w.obsolete != obsolete {
+            w.obsolete = obsolete;
+            w.dirty = true;
+        }
+    }
+
+    /// Replaces the state with one recovered from `base` (a remote index made
+    /// this directory's own) and the files in the directory, then writes it
+    /// as `index.idx`. Unlisted segments numbered below `base`'s next number
+    /// are obsolete and deleted; those at or above it are replayed.
+    pub(crate) fn adopt_index(&self, w: &mut Writer, base: BaseIndex) -> Result<()> {
+        let disk = recovery::list_segments(&self.dir)?;
+        let rec = recovery::recover_with_index(
+            &self.dir,
+            base,
+            disk,
+            true,
+            self.opts.max_segment_size,
+            self.remote.is_some(),
+        )?;
+        self.install(w, rec);
+        w.dirty = true;
+        self.checkpoint_locked(w)
+    }
+
+    /// The writer lock, for sync operations that must hold it.
+    pub(crate) fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock()
+    }
+
+    /// Applies batches read from elsewhere (a rebase) as new writes, holding
+    /// the writer lock; returns the number of the first segment they went to.
+    pub(crate) fn write_batches_locked(
+        &self,
+        w: &mut Writer,
+        batches: Vec<WriteBatch>,
+    ) -> Result<u64> {
+        self.seal_active(w)?;
+        let first = w.next_number;
+        for mut batch in batches {
+            if batch.is_empty() {
+                continue;
+            }
+            batch.finish();
+            let (seg, pos) = self.ensure_room(w, batch.buf.len() as u64)?;
+            let at = seg.append(&batch.buf)?;
+            let mut st = self.state.write();
+            for op in &batch.ops {
+                let loc = (!op.tombstone).then(|| Loc {
+                    segment: pos,
+                    offset: (at + op.offset as u64) as u32,
+                    len: op.len as u32,
+                });
+                st.index.apply(batch.key(op), loc);
+            }
+        }
+        self.seal_active(w)?;
+        w.dirty = true;
+        Ok(first)
     }
 
     pub(crate) fn close(&self) -> Result<()> {

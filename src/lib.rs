@@ -45,9 +45,11 @@ pub mod blocking;
 mod compaction;
 mod db;
 mod delta;
+mod download;
 mod engine;
 mod error;
 mod fsutil;
+mod gc;
 mod group_commit;
 mod hash;
 mod index;
@@ -58,27 +60,35 @@ mod limits;
 mod loc;
 mod lock;
 mod mmap;
+mod offload;
 mod options;
+mod rebase;
 mod rebuild;
 mod record;
 mod recovery;
 mod remote;
+mod remote_read;
 mod report;
 mod scan;
 mod segment;
 mod segment_header;
 mod segment_id;
+mod sync_state;
+mod upload;
 mod verify;
 
 pub use batch::WriteBatch;
 pub use db::{Db, DbBuilder, Iter};
+pub use download::DownloadReport;
 pub use error::{Error, Location, Result};
+pub use gc::{DEFAULT_GC_GRACE, GcReport};
 pub use index_file::INDEX_FILE_NAME;
 pub use limits::{
     DEFAULT_MAX_SEGMENT_SIZE, MAX_BATCH_BYTES, MAX_KEY_LEN, MAX_SEGMENT_SIZE_LIMIT, MAX_VALUE_LEN,
     MIN_SEGMENT_SIZE_LIMIT,
 };
 pub use options::{Options, SyncPolicy};
-pub use remote::{RemoteOptions, RemoteStats};
+pub use remote::{Credentials, RemoteOptions, RemoteStats};
 pub use report::{CompactionReport, DamagedRange, RebuildReport, Stats, VerifyReport};
 pub use segment_id::SegmentId;
+pub use upload::{UploadOptions, UploadReport};

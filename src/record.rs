@@ -129,6 +129,25 @@ pub(crate) fn decode(buf: &[u8]) -> Result<RecordView<'_>, RecordError> {
     })
 }
 
+/// Checks that `buf` is exactly one valid put record of `key`, as an index
+/// entry says it is, and returns its value. Errors name `file` and `offset`.
+pub(crate) fn value_of(buf: &[u8], key: &[u8], file: &str, offset: u64) -> crate::Result<Vec<u8>> {
+    let corrupt = |why: String| crate::Error::corruption(file, offset, why);
+    let rec = decode(buf).map_err(|e| corrupt(e.describe()))?;
+    if rec.len != buf.len() {
+        return Err(corrupt("record length disagrees with the index".into()));
+    }
+    if rec.key != key {
+        return Err(corrupt(
+            "record holds a different key than the index says".into(),
+        ));
+    }
+    if rec.is_tombstone() {
+        return Err(corrupt("index points at a tombstone".into()));
+    }
+    rec.value().map_err(|e| corrupt(e.describe()))
+}
+
 /// Appends one record to `out` and returns its length. `value: None` writes
 /// a tombstone. The caller has checked the key and value limits.
 pub(crate) fn encode(

@@ -203,10 +203,12 @@ pub(crate) fn load_index(dir: &Path) -> Result<Option<BaseIndex>> {
 
 /// Recovers a directory whose `index.idx` loaded as `base`.
 pub(crate) fn recover_with_index(
+    dir: &Path,
     base: BaseIndex,
     disk: Vec<(SegmentId, PathBuf)>,
     writable: bool,
     max_segment: u64,
+    remote_backed: bool,
 ) -> Result<Recovered> {
     let h = *base.header();
     let table = base.segments().to_vec();
@@ -215,13 +217,23 @@ pub(crate) fn recover_with_index(
     let max_on_disk = on_disk.keys().map(|id| id.number).max().unwrap_or(0);
     let mut segments = Vec::with_capacity(table.len());
     for e in &table {
-        let path = on_disk.remove(&e.id).ok_or_else(|| {
-            Error::corruption(
+        let Some(path) = on_disk.remove(&e.id) else {
+            if remote_backed {
+                // Only the remote holds it: reads go there.
+                let path = dir.join(e.id.file_name());
+                segments.push(Arc::new(Segment::remote(
+                    SegmentHeader::plain(e.id),
+                    path,
+                    e.indexed_len,
+                )));
+                continue;
+            }
+            return Err(Error::corruption(
                 INDEX_FILE_NAME,
                 96,
                 format!("segment {} listed in index.idx is missing", e.id),
-            )
-        })?;
+            ));
+        };
         let header = read_header(&path)?.map_err(|d| Error::corruption(e.id.file_name(), 0, d))?;
         if header.id != e.id {
             return Err(Error::corruption(

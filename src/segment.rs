@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use memmap2::Mmap;
 
 use crate::error::{Error, IoContext, Result};
-use crate::record::{self, RecordView};
+use crate::record;
 use crate::segment_header::SegmentHeader;
 use crate::segment_id::SegmentId;
 
@@ -175,36 +175,7 @@ impl Segment {
                 &owned
             }
         };
-        let rec = self.check_record(buf, offset, key)?;
-        rec.value()
-            .map_err(|e| Error::corruption(self.name(), offset, e.describe()))
-    }
-
-    fn check_record<'a>(&self, buf: &'a [u8], offset: u64, key: &[u8]) -> Result<RecordView<'a>> {
-        let rec = record::decode(buf)
-            .map_err(|e| Error::corruption(self.name(), offset, e.describe()))?;
-        if rec.len != buf.len() {
-            return Err(Error::corruption(
-                self.name(),
-                offset,
-                "record length disagrees with the index",
-            ));
-        }
-        if rec.key != key {
-            return Err(Error::corruption(
-                self.name(),
-                offset,
-                "record holds a different key than the index says",
-            ));
-        }
-        if rec.is_tombstone() {
-            return Err(Error::corruption(
-                self.name(),
-                offset,
-                "index points at a tombstone",
-            ));
-        }
-        Ok(rec)
+        record::value_of(buf, key, &self.name(), offset)
     }
 
     /// Reads the whole file from `from` to its current end on disk.

@@ -16,6 +16,7 @@ use bytes::Bytes;
 
 use super::{BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, PutMode, PutOutcome};
 use crate::error::{Error, IoContext, Result};
+use crate::offload::offload;
 
 const LOCK_NAME: &str = ".s4db-remote.lock";
 
@@ -26,19 +27,6 @@ pub(crate) struct FileStore {
 
 fn etag_of(bytes: &[u8]) -> String {
     format!("\"{:032x}\"", xxhash_rust::xxh3::xxh3_128(bytes))
-}
-
-/// Runs blocking file work off the async threads when a runtime is present.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) => h.spawn_blocking(f).await.map_err(|e| {
-            Error::io(
-                "running a background task",
-                std::io::Error::other(e.to_string()),
-            )
-        })?,
-        Err(_) => f(),
-    }
 }
 
 fn check_key(key: &str) -> Result<()> {
@@ -72,7 +60,6 @@ impl FileStore {
         lock.lock().ctx(|| format!("locking {}", root.display()))?;
         let path = root.join(key);
         let allowed = match mode {
-            PutMode::Overwrite => true,
             PutMode::Create => !path.exists(),
             PutMode::Update(tag) => read_opt(&path)?.is_some_and(|cur| etag_of(&cur) == *tag),
         };
@@ -99,7 +86,7 @@ impl ObjectStore for FileStore {
         Box::pin(async move {
             check_key(key)?;
             let path = self.root.join(key);
-            let body = blocking(move || read_opt(&path)).await?;
+            let body = offload(move || read_opt(&path)).await?;
             Ok(body.map(|b| Object {
                 etag: etag_of(&b),
                 body: Bytes::from(b),
@@ -112,7 +99,7 @@ impl ObjectStore for FileStore {
             check_key(key)?;
             let path = self.root.join(key);
             let key = key.to_string();
-            blocking(move || {
+            offload(move || {
                 let file = match File::open(&path) {
                     Ok(f) => f,
                     Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -145,7 +132,7 @@ impl ObjectStore for FileStore {
         Box::pin(async move {
             check_key(key)?;
             let path = self.root.join(key);
-            let body = blocking(move || read_opt(&path)).await?;
+            let body = offload(move || read_opt(&path)).await?;
             Ok(body.map(|b| ObjectMeta {
                 size: b.len() as u64,
                 etag: etag_of(&b),
@@ -157,7 +144,7 @@ impl ObjectStore for FileStore {
         Box::pin(async move {
             check_key(key)?;
             let (root, key) = (self.root.clone(), key.to_string());
-            blocking(move || Self::put_sync(&root, &key, &body, &mode)).await
+            offload(move || Self::put_sync(&root, &key, &body, &mode)).await
         })
     }
 
@@ -167,7 +154,7 @@ impl ObjectStore for FileStore {
                 check_key(k)?;
             }
             let (root, keys) = (self.root.clone(), keys.to_vec());
-            blocking(move || {
+            offload(move || {
                 for k in &keys {
                     let p = root.join(k);
                     match fs::remove_file(&p) {
@@ -188,7 +175,7 @@ impl ObjectStore for FileStore {
     fn list(&self) -> BoxFut<'_, Vec<ListEntry>> {
         Box::pin(async move {
             let root = self.root.clone();
-            blocking(move || {
+            offload(move || {
                 let mut out = Vec::new();
                 let entries = match fs::read_dir(&root) {
                     Ok(e) => e,
@@ -215,10 +202,6 @@ impl ObjectStore for FileStore {
             })
             .await
         })
-    }
-
-    fn describe(&self) -> String {
-        format!("file://{}", self.root.display())
     }
 }
 

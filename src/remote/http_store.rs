@@ -122,8 +122,4 @@ impl ObjectStore for HttpStore {
             ))
         })
     }
-
-    fn describe(&self) -> String {
-        self.base.to_string()
-    }
 }

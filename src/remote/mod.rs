@@ -6,6 +6,7 @@
 //! ([`PutMode`]), and a failed condition is an outcome, not an error, so the
 //! sync protocol decides what it means.
 
+pub(crate) mod ctx;
 mod file_store;
 mod http;
 mod http_store;
@@ -23,6 +24,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 
 use crate::error::Result;
+pub use ctx::Credentials;
 pub(crate) use url::RemoteUrl;
 
 /// A boxed, sendable future: keeps [`ObjectStore`] usable as a trait object.
@@ -45,8 +47,6 @@ pub(crate) struct Object {
 /// The condition a put is made under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PutMode {
-    /// Unconditional.
-    Overwrite,
     /// Only if no object has the key (`If-None-Match: *`).
     Create,
     /// Only if the object's entity tag is this one (`If-Match`).
@@ -84,8 +84,6 @@ pub(crate) trait ObjectStore: Send + Sync + fmt::Debug {
     fn delete<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, ()>;
     /// Every object under the prefix.
     fn list(&self) -> BoxFut<'_, Vec<ListEntry>>;
-    /// Where the remote is, without credentials.
-    fn describe(&self) -> String;
 }
 
 /// Settings for remote stores.
@@ -106,6 +104,9 @@ pub struct RemoteOptions {
     pub part_size: u64,
     /// Requests a `get_many` or an upload runs at once; default 8.
     pub parallelism: usize,
+    /// `get_many` reads two records of a segment with one range request when
+    /// at most this many bytes lie between them; default 32 KiB.
+    pub coalesce_gap: u64,
 }
 
 impl Default for RemoteOptions {
@@ -117,6 +118,7 @@ impl Default for RemoteOptions {
             multipart_threshold: 16 << 20,
             part_size: 8 << 20,
             parallelism: 8,
+            coalesce_gap: 32 << 10,
         }
     }
 }
@@ -146,6 +148,12 @@ impl RemoteOptions {
     pub fn multipart(mut self, threshold: u64, part_size: u64) -> Self {
         self.multipart_threshold = threshold;
         self.part_size = part_size.max(5 << 20);
+        self
+    }
+    /// Sets the largest gap `get_many` reads through to join two records.
+    #[must_use]
+    pub fn coalesce_gap(mut self, bytes: u64) -> Self {
+        self.coalesce_gap = bytes;
         self
     }
     /// Sets the number of requests run at once.
@@ -248,9 +256,6 @@ impl ObjectStore for Counted {
             self.count(0, 0);
             r
         })
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
     }
 }
 

@@ -349,7 +349,6 @@ impl S3Store {
 /// The signed header that makes a put conditional.
 fn condition(mode: &PutMode) -> Option<(&'static str, &str)> {
     match mode {
-        PutMode::Overwrite => None,
         PutMode::Create => Some(("if-none-match", "*")),
         PutMode::Update(tag) => Some(("if-match", tag.as_str())),
     }
@@ -588,10 +587,6 @@ impl ObjectStore for S3Store {
             }
             Ok(out)
         })
-    }
-
-    fn describe(&self) -> String {
-        self.describe.clone()
     }
 }
 

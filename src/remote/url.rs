@@ -102,14 +102,6 @@ pub(crate) fn clean_prefix(url: &str, raw: &str) -> Result<String> {
 }
 
 impl RemoteUrl {
-    /// Parses `url`, reading defaults from the process environment.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] saying what is wrong.
-    pub(crate) fn parse(url: &str) -> Result<Self> {
-        Self::parse_with_env(url, &ProcessEnv)
-    }
-
     pub(crate) fn parse_with_env(url: &str, env: &dyn Env) -> Result<Self> {
         // The URL parser resolves "a/../b" to "b"; a prefix must never be
         // silently changed, so dot segments are refused as typed.

@@ -1,0 +1,249 @@
+//! `download`: make the local directory a copy of the remote database
+//! (FORMAT.md §10.2).
+//!
+//! Refuses while the directory holds writes that were never uploaded,
+//! unless forced. Every segment the remote index lists and the directory
+//! lacks is fetched (in parallel), checked (header, every record's
+//! checksum) and written atomically; then the remote index, with this
+//! directory's own writer id, becomes the local index. Local segments it does
+//! not list are deleted only then.
+//!
+//! Opening an empty directory with a remote fetches just the index: reads
+//! of segments the directory lacks go to the remote.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::base_index::BaseIndex;
+use crate::engine::Engine;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{atomic_write, sync_dir};
+use crate::index_file::{INDEX_FILE_NAME, SegmentEntry};
+use crate::offload::offload;
+use crate::rebase::fetch_index;
+use crate::remote::ObjectStore;
+use crate::remote::ctx::RemoteCtx;
+use crate::scan;
+use crate::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
+use crate::sync_state::SyncState;
+use crate::upload::remote_of;
+
+/// What a download did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DownloadReport {
+    /// Segments fetched.
+    pub segments_downloaded: u64,
+    /// Bytes of the segments fetched.
+    pub segment_bytes: u64,
+    /// Segments already present locally.
+    pub segments_present: u64,
+    /// Live keys after the download.
+    pub keys: u64,
+}
+
+/// Checks a fetched segment: its header names it, it covers what the index
+/// says, and every record up to there is valid.
+fn check_segment(entry: &SegmentEntry, bytes: &[u8]) -> Result<()> {
+    let name = entry.id.file_name();
+    let header = SegmentHeader::decode(bytes)
+        .map_err(|d| Error::corruption(format!("{name} (remote)"), 0, d))?;
+    if header.id != entry.id {
+        return Err(Error::corruption(
+            format!("{name} (remote)"),
+            0,
+            "segment header names another segment",
+        ));
+    }
+    let covered = bytes.get(..entry.indexed_len as usize).ok_or_else(|| {
+        Error::corruption(
+            format!("{name} (remote)"),
+            bytes.len() as u64,
+            "shorter than index.idx says",
+        )
+    })?;
+    let scanned = scan::scan::<std::convert::Infallible>(
+        covered.get(SEGMENT_HEADER_LEN..).unwrap_or_default(),
+        SEGMENT_HEADER_LEN as u64,
+        false,
+        |_| Ok(()),
+    )
+    .unwrap_or_else(|e| match e {});
+    if let Some(t) = scanned.tail {
+        return Err(Error::corruption(
+            format!("{name} (remote)"),
+            t.offset,
+            t.reason,
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `dir` already holds a good copy of the segment.
+fn present(dir: &Path, entry: &SegmentEntry) -> bool {
+    let path = dir.join(entry.id.file_name());
+    std::fs::metadata(&path).is_ok_and(|m| m.len() >= entry.indexed_len)
+        && crate::recovery::read_header(&path).is_ok_and(|h| h.is_ok_and(|h| h.id == entry.id))
+}
+
+/// Writes a fetched segment into `dir` atomically.
+fn place(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    atomic_write(dir, name, bytes)
+}
+
+pub(crate) async fn download(engine: &Arc<Engine>, force: bool) -> Result<DownloadReport> {
+    let ctx = remote_of(engine)?;
+    engine.check_writable()?;
+    let _sync = engine.sync_lock.lock().await;
+    let state = SyncState::load(&engine.dir)?.unwrap_or_default();
+    let refuse = |n: usize| {
+        Error::Conflict(format!(
+            "{n} local segment(s) hold writes that were never uploaded; upload them first, or download with force to discard them"
+        ))
+    };
+    if !force {
+        let unsynced = engine.unsynced_segments(&state.segments);
+        if !unsynced.is_empty() {
+            return Err(refuse(unsynced.len()));
+        }
+    }
+    let (remote, etag) = fetch_index(&ctx)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no database at {}", ctx.url.describe())))?;
+    let mut report = DownloadReport::default();
+    let dir = engine.dir.clone();
+    let wanted: Vec<SegmentEntry> = remote
+        .segments()
+        .iter()
+        .filter(|e| !present(&dir, e))
+        .copied()
+        .collect();
+    report.segments_present = (remote.segments().len() - wanted.len()) as u64;
+    report.segments_downloaded = wanted.len() as u64;
+    report.segment_bytes = fetch_segments(&ctx, &dir, wanted).await?;
+
+    let e = engine.clone();
+    let table = remote.segments().iter().map(|s| s.id).collect();
+    let synced = state.segments.clone();
+    let keys = offload(move || {
+        let mut w = e.writer();
+        if !force && !e.unsynced_segments(&synced).is_empty() {
+            return Err(Error::Conflict(
+                "writes were made during the download; nothing was changed".into(),
+            ));
+        }
+        e.seal_active(&mut w)?;
+        let mut meta = remote.meta();
+        meta.writer_id = e.writer_id;
+        // Every local segment the remote does not list is below this number,
+        // so recovery deletes it as obsolete.
+        meta.next_segment_number = meta.next_segment_number.max(w.next_number);
+        let adopted = remote.with_meta(&meta)?;
+        e.adopt_index(&mut w, adopted)?;
+        Ok(e.len())
+    })
+    .await?;
+    SyncState {
+        remote: ctx.url.describe(),
+        etag: Some(etag),
+        segments: table,
+    }
+    .save(&engine.dir)?;
+    report.keys = keys;
+    Ok(report)
+}
+
+/// Fetches segments in parallel into `dir`; returns the bytes fetched.
+async fn fetch_segments(ctx: &RemoteCtx, dir: &Path, wanted: Vec<SegmentEntry>) -> Result<u64> {
+    let store = ctx.store.clone();
+    let parallel = ctx.opts.parallelism;
+    let dir = dir.to_path_buf();
+    ctx.run(async move {
+        let results: Vec<Result<u64>> = futures::stream::iter(wanted)
+            .map(|entry| {
+                let (store, dir) = (store.clone(), dir.clone());
+                async move {
+                    let name = entry.id.file_name();
+                    let obj = store.get(&name).await?.ok_or_else(|| {
+                        Error::NotFound(format!(
+                            "segment {name} listed in the remote index is missing from the remote"
+                        ))
+                    })?;
+                    let body: Bytes = obj.body;
+                    let n = body.len() as u64;
+                    offload(move || {
+                        check_segment(&entry, &body)?;
+                        place(&dir, &name, &body)
+                    })
+                    .await?;
+                    Ok(n)
+                }
+            })
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+        results.into_iter().sum()
+    })
+    .await
+}
+
+/// Fetches every segment the local index lists but only the remote holds,
+/// so that maintenance (compaction, verify, rebuild) can read all records.
+pub(crate) async fn hydrate(engine: &Arc<Engine>) -> Result<u64> {
+    let missing: Vec<SegmentEntry> = {
+        let st = engine.state.read();
+        st.segments
+            .iter()
+            .filter(|s| !s.is_local())
+            .map(|s| SegmentEntry {
+                id: s.id(),
+                indexed_len: s.len(),
+                flags: crate::index_file::SEGTAB_SEALED,
+            })
+            .collect()
+    };
+    if missing.is_empty() || engine.is_remote_only() {
+        return Ok(0);
+    }
+    let ctx = remote_of(engine)?;
+    let _sync = engine.sync_lock.lock().await;
+    let n = missing.len() as u64;
+    fetch_segments(&ctx, &engine.dir, missing).await?;
+    let e = engine.clone();
+    offload(move || {
+        let mut w = e.writer();
+        e.seal_active(&mut w)?;
+        e.checkpoint_locked(&mut w)?;
+        let base = e.state.read().index.base().clone();
+        let own = base.with_meta(&base.meta())?;
+        e.adopt_index(&mut w, own)
+    })
+    .await?;
+    Ok(n)
+}
+
+/// For a directory with no database: fetches the remote index (not the
+/// segments) and makes it the directory's own. Returns `false` if the remote
+/// holds no database either.
+pub(crate) async fn fetch_index_only(ctx: &RemoteCtx, dir: &Path, writer_id: u64) -> Result<bool> {
+    let Some((remote, etag)) = fetch_index(ctx).await? else {
+        return Ok(false);
+    };
+    std::fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
+    let mut meta = remote.meta();
+    meta.writer_id = writer_id;
+    let table = remote.segments().iter().map(|s| s.id).collect();
+    let own: BaseIndex = remote.with_meta(&meta)?;
+    atomic_write(dir, INDEX_FILE_NAME, own.bytes())?;
+    SyncState {
+        remote: ctx.url.describe(),
+        etag: Some(etag),
+        segments: table,
+    }
+    .save(dir)?;
+    sync_dir(dir)?;
+    Ok(true)
+}

@@ -1,0 +1,139 @@
+//! `gc`: delete remote objects no reader can need any more (FORMAT.md §10.5).
+//!
+//! - An **obsolete** segment (in the remote index's obsolete table) is
+//!   deleted once the grace period has passed since the commit that dropped
+//!   it: a reader holding the index before that commit can read it until
+//!   then.
+//! - An **orphan** (a segment object no index lists, live or obsolete: an
+//!   upload that never committed) is deleted once its last-modified time is
+//!   older than the grace period, so an upload still in flight keeps its
+//!   segments.
+//! - Then the index is committed again without the deleted obsolete entries
+//!   (`If-Match`); if another writer committed first, that is left to the
+//!   next `gc` (deleting an object twice is harmless).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::index_file::INDEX_FILE_NAME;
+use crate::rebase::fetch_index;
+use crate::remote::{ObjectStore, PutMode, PutOutcome};
+use crate::segment_id::SegmentId;
+use crate::sync_state::SyncState;
+use crate::upload::{remote_of, unix_now};
+
+/// Default grace period: one hour.
+pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(3600);
+
+/// What garbage collection did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct GcReport {
+    /// Obsolete segments deleted.
+    pub obsolete_deleted: u64,
+    /// Orphaned segment objects (never committed) deleted.
+    pub orphans_deleted: u64,
+    /// Obsolete or orphaned segments kept because they are younger than the grace period.
+    pub kept: u64,
+}
+
+pub(crate) async fn gc(engine: &Arc<Engine>, grace: Duration) -> Result<GcReport> {
+    let ctx = remote_of(engine)?;
+    let _sync = engine.sync_lock.lock().await;
+    let mut report = GcReport::default();
+    let Some((remote, etag)) = fetch_index(&ctx).await? else {
+        return Ok(report);
+    };
+    let now = unix_now();
+    let grace_s = grace.as_secs();
+    let (due, young): (Vec<_>, Vec<_>) = remote
+        .obsolete()
+        .iter()
+        .partition(|o| now.saturating_sub(o.since) >= grace_s);
+    report.kept += young.len() as u64;
+    let referenced: BTreeSet<SegmentId> = remote
+        .segments()
+        .iter()
+        .map(|s| s.id)
+        .chain(remote.obsolete().iter().map(|o| o.id))
+        .collect();
+
+    let store = ctx.store.clone();
+    let listing = ctx.run(async move { store.list().await }).await;
+    let mut orphans = Vec::new();
+    match listing {
+        Ok(entries) => {
+            let cutoff = SystemTime::now().checked_sub(grace);
+            for e in entries {
+                let Some(id) = SegmentId::parse_file_name(&e.key) else {
+                    continue;
+                };
+                if referenced.contains(&id) {
+                    continue;
+                }
+                match (e.modified, cutoff) {
+                    (Some(m), Some(c)) if m <= c => orphans.push(e.key),
+                    _ => report.kept += 1,
+                }
+            }
+        }
+        // Listing is an extra: without it, obsolete segments are still collected.
+        Err(err) => {
+            tracing::warn!(error = %err, "could not list the remote; orphans are not collected")
+        }
+    }
+
+    let mut doomed: Vec<String> = due
+        .iter()
+        .map(|o: &&crate::index_file::ObsoleteEntry| o.id.file_name())
+        .collect();
+    doomed.extend(orphans.iter().cloned());
+    if !doomed.is_empty() {
+        let store = ctx.store.clone();
+        ctx.run(async move { store.delete(&doomed).await }).await?;
+    }
+    report.obsolete_deleted = due.len() as u64;
+    report.orphans_deleted = orphans.len() as u64;
+
+    if !due.is_empty() {
+        let mut meta = remote.meta();
+        meta.obsolete = young.into_iter().copied().collect();
+        meta.generation += 1;
+        let next = remote.with_meta(&meta)?;
+        let bytes = next.bytes().clone();
+        let store = ctx.store.clone();
+        let old_tag = etag.clone();
+        let outcome = ctx
+            .run(async move {
+                store
+                    .put(INDEX_FILE_NAME, bytes, PutMode::Update(old_tag))
+                    .await
+            })
+            .await?;
+        if let PutOutcome::Written(tag) = outcome {
+            // If this directory was in sync with the index gc replaced, it
+            // still is: it moves to the new tag and obsolete list.
+            let state = if engine.is_remote_only() {
+                None
+            } else {
+                SyncState::load(&engine.dir)?
+            };
+            if let Some(mut state) = state.filter(|s| s.etag.as_ref() == Some(&etag)) {
+                let store = ctx.store.clone();
+                state.etag = match tag {
+                    Some(t) => Some(t),
+                    None => ctx
+                        .run(async move { store.head(INDEX_FILE_NAME).await })
+                        .await?
+                        .map(|m| m.etag),
+                };
+                state.save(&engine.dir)?;
+                engine.set_obsolete(meta.obsolete.clone());
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,134 @@
+//! What a database directory knows about its remote: `remote.state`
+//! (FORMAT.md §10.4).
+//!
+//! ```text
+//! s4db-remote-state 1
+//! remote s3://bucket/prefix at http://127.0.0.1:9000/
+//! etag "9b2cf535f27731c974343645a3985328"
+//! segment data_00000001_0102030405060708.s4db
+//! segment ...
+//! ```
+//! `etag` is the entity tag of the remote `index.idx` this directory last
+//! uploaded or downloaded (`-` if none); each `segment` line names a segment
+//! that remote index lists. The file is replaced atomically; it never holds a
+//! credential.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::fsutil::atomic_write;
+use crate::segment_id::SegmentId;
+
+/// The file's name in a database directory.
+pub(crate) const STATE_FILE_NAME: &str = "remote.state";
+const MAGIC: &str = "s4db-remote-state 1";
+
+/// The sync state of a directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SyncState {
+    /// The remote it was synced with, as described (no credentials).
+    pub remote: String,
+    /// Entity tag of the remote index last seen.
+    pub etag: Option<String>,
+    /// Segments the remote index lists.
+    pub segments: BTreeSet<SegmentId>,
+}
+
+fn bad(line: usize, why: &str) -> Error {
+    Error::corruption(STATE_FILE_NAME, line as u64, format!("line {line}: {why}"))
+}
+
+impl SyncState {
+    /// Loads the state; `None` if the directory was never synced.
+    pub(crate) fn load(dir: &Path) -> Result<Option<SyncState>> {
+        let path = dir.join(STATE_FILE_NAME);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(bad(1, "not UTF-8"));
+            }
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        };
+        Self::parse(&text).map(Some)
+    }
+
+    pub(crate) fn parse(text: &str) -> Result<SyncState> {
+        let mut lines = text.lines().enumerate();
+        if lines.next().map(|(_, l)| l) != Some(MAGIC) {
+            return Err(bad(1, "not an s4db remote state file"));
+        }
+        let mut state = SyncState::default();
+        for (i, line) in lines {
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+            match key {
+                "remote" => state.remote = value.to_string(),
+                "etag" => state.etag = (value != "-").then(|| value.to_string()),
+                "segment" => {
+                    let id = SegmentId::parse_file_name(value)
+                        .ok_or_else(|| bad(i + 1, "bad segment name"))?;
+                    state.segments.insert(id);
+                }
+                "" => {}
+                _ => return Err(bad(i + 1, "unknown line")),
+            }
+        }
+        Ok(state)
+    }
+
+    pub(crate) fn render(&self) -> String {
+        let mut out = format!(
+            "{MAGIC}\nremote {}\netag {}\n",
+            self.remote,
+            self.etag.as_deref().unwrap_or("-")
+        );
+        for s in &self.segments {
+            out.push_str("segment ");
+            out.push_str(&s.file_name());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Replaces the file atomically.
+    pub(crate) fn save(&self, dir: &Path) -> Result<()> {
+        atomic_write(dir, STATE_FILE_NAME, self.render().as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips() {
+        let mut s = SyncState {
+            remote: "s3://b/p at http://127.0.0.1:9000/".into(),
+            etag: Some("\"abc\"".into()),
+            segments: BTreeSet::new(),
+        };
+        s.segments.insert(SegmentId {
+            number: 3,
+            writer: 9,
+        });
+        assert_eq!(SyncState::parse(&s.render()).unwrap(), s);
+        s.etag = None;
+        assert_eq!(SyncState::parse(&s.render()).unwrap(), s);
+    }
+
+    #[test]
+    fn damaged_state_is_corruption() {
+        for text in [
+            "",
+            "nope",
+            "s4db-remote-state 1\nsegment x\n",
+            "s4db-remote-state 1\nwhat now\n",
+        ] {
+            assert!(
+                SyncState::parse(text).unwrap_err().is_corruption(),
+                "{text:?}"
+            );
+        }
+    }
+}

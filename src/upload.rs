@@ -1,0 +1,241 @@
+//! `upload`: send new segments, then commit `index.idx` conditionally
+//! (FORMAT.md §10.2).
+//!
+//! 1. Seal the active segment and write the local index (a snapshot).
+//! 2. Compare the remote index's entity tag with the one this directory last
+//!    saw. If another writer committed in between: `Conflict`, or with
+//!    `rebase`, re-apply this directory's changes on top of the remote state
+//!    and start over.
+//! 3. PUT every sealed segment the remote lacks with `If-None-Match: *`. A 412
+//!    means the object exists: its name is unique to this writer, so it is
+//!    this writer's own earlier attempt, which a size check confirms.
+//! 4. PUT `index.idx` with `If-Match` on the last-seen tag (or
+//!    `If-None-Match: *` for a new remote). Segments the remote listed before
+//!    and this index drops go into its obsolete table, stamped with the time,
+//!    for `gc`. A 412 is checked against the remote header's writer id and
+//!    generation: a retried commit that had landed is a success, not a
+//!    false conflict.
+//! 5. Remember the new tag and segment list in `remote.state`.
+//!
+//! Nothing local is deleted or changed by a failed upload.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::index_file::{INDEX_FILE_NAME, INDEX_HEADER_LEN, IndexHeader, ObsoleteEntry};
+use crate::offload::offload;
+use crate::remote::ctx::RemoteCtx;
+use crate::remote::{ObjectStore, PutMode, PutOutcome};
+use crate::segment_id::SegmentId;
+use crate::sync_state::SyncState;
+
+/// What an upload did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct UploadReport {
+    /// Segments sent.
+    pub segments_uploaded: u64,
+    /// Bytes of the segments sent.
+    pub segment_bytes: u64,
+    /// Bytes of the committed `index.idx`.
+    pub index_bytes: u64,
+    /// Segments the new index dropped (kept on the remote until `gc`).
+    pub segments_obsoleted: u64,
+    /// Times this upload was rebased onto another writer's commit.
+    pub rebased: u32,
+}
+
+/// How to upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct UploadOptions {
+    /// On a conflict, re-read the remote index, re-apply this directory's
+    /// changes since its last sync on top of it, and retry (up to 5 times).
+    /// Not possible after a local compaction since the last sync. Default `false`.
+    pub rebase: bool,
+}
+
+impl UploadOptions {
+    /// Sets `rebase`.
+    #[must_use]
+    pub fn rebase(mut self, yes: bool) -> Self {
+        self.rebase = yes;
+        self
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub(crate) fn remote_of(engine: &Engine) -> Result<Arc<RemoteCtx>> {
+    engine.remote.clone().ok_or_else(|| {
+        Error::InvalidArgument("no remote is attached (open with .remote(url))".into())
+    })
+}
+
+const MAX_REBASES: u32 = 5;
+
+pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<UploadReport> {
+    let ctx = remote_of(engine)?;
+    engine.check_writable()?;
+    let _sync = engine.sync_lock.lock().await;
+    let mut report = UploadReport::default();
+    loop {
+        let state = SyncState::load(&engine.dir)?.unwrap_or_default();
+        let e = engine.clone();
+        let (base, segments) = offload(move || e.upload_snapshot()).await?;
+        let store = ctx.store.clone();
+        let head = ctx
+            .run(async move { store.head(INDEX_FILE_NAME).await })
+            .await?;
+        let remote_tag = head.map(|h| h.etag);
+        if remote_tag != state.etag {
+            if opts.rebase && remote_tag.is_some() && report.rebased < MAX_REBASES {
+                crate::rebase::rebase(engine, &ctx, &state).await?;
+                report.rebased += 1;
+                continue;
+            }
+            return Err(conflict(&ctx, state.etag.is_none()));
+        }
+
+        // Segments first: create-only, in parallel.
+        let todo: Vec<_> = segments
+            .iter()
+            .filter(|s| !state.segments.contains(&s.id()))
+            .cloned()
+            .collect();
+        for s in &todo {
+            s.file()?; // every new segment is local; fail early if not
+        }
+        let store = ctx.store.clone();
+        let parallel = ctx.opts.parallelism;
+        let sent: Vec<u64> = ctx
+            .run(async move {
+                let results: Vec<Result<u64>> = futures::stream::iter(todo)
+                    .map(|seg| {
+                        let store = store.clone();
+                        async move {
+                            let (name, len) = (seg.name(), seg.len());
+                            let bytes = Bytes::from(offload(move || seg.read_at(0, len as usize)).await?);
+                            match store.put(&name, bytes.clone(), PutMode::Create).await? {
+                                PutOutcome::Written(_) => Ok(len),
+                                PutOutcome::PreconditionFailed => match store.head(&name).await? {
+                                    // Our own earlier attempt landed.
+                                    Some(m) if m.size == len => Ok(len),
+                                    _ => Err(Error::Conflict(format!(
+                                        "the remote already holds a different {name}: another directory is using this writer id (was the directory copied?)"
+                                    ))),
+                                },
+                            }
+                        }
+                    })
+                    .buffer_unordered(parallel)
+                    .collect()
+                    .await;
+                results.into_iter().collect()
+            })
+            .await?;
+        report.segments_uploaded += sent.len() as u64;
+        report.segment_bytes += sent.iter().sum::<u64>();
+
+        // Then the index, conditionally.
+        let table: BTreeSet<SegmentId> = base.segments().iter().map(|s| s.id).collect();
+        let now = unix_now();
+        let mut obsolete: Vec<ObsoleteEntry> = base
+            .obsolete()
+            .iter()
+            .filter(|o| !table.contains(&o.id))
+            .copied()
+            .collect();
+        for id in state.segments.difference(&table) {
+            if !obsolete.iter().any(|o| o.id == *id) {
+                obsolete.push(ObsoleteEntry {
+                    id: *id,
+                    since: now,
+                });
+                report.segments_obsoleted += 1;
+            }
+        }
+        obsolete.sort_by_key(|o| o.id);
+        let mut meta = base.meta();
+        meta.obsolete = obsolete.clone();
+        let commit = if meta == base.meta() {
+            base.clone()
+        } else {
+            Arc::new(base.with_meta(&meta)?)
+        };
+        let bytes = commit.bytes().clone();
+        report.index_bytes = bytes.len() as u64;
+        let mode = match &state.etag {
+            Some(t) => PutMode::Update(t.clone()),
+            None => PutMode::Create,
+        };
+        let store = ctx.store.clone();
+        let header = *commit.header();
+        let committed = ctx
+            .run(async move {
+                match store.put(INDEX_FILE_NAME, bytes, mode).await? {
+                    PutOutcome::Written(Some(tag)) => Ok(Some(tag)),
+                    PutOutcome::Written(None) => {
+                        Ok(store.head(INDEX_FILE_NAME).await?.map(|m| m.etag))
+                    }
+                    PutOutcome::PreconditionFailed => {
+                        // A retry after a lost answer can see its own write:
+                        // the header names this writer and generation.
+                        let landed = store
+                            .get_range(INDEX_FILE_NAME, 0, INDEX_HEADER_LEN as u64)
+                            .await?
+                            .and_then(|b| IndexHeader::decode(&b).ok())
+                            .is_some_and(|h| {
+                                h.writer_id == header.writer_id && h.generation == header.generation
+                            });
+                        if landed {
+                            Ok(store.head(INDEX_FILE_NAME).await?.map(|m| m.etag))
+                        } else {
+                            Ok(None)
+                        }
+                    }
+                }
+            })
+            .await?;
+        let Some(tag) = committed else {
+            if opts.rebase && report.rebased < MAX_REBASES {
+                crate::rebase::rebase(engine, &ctx, &state).await?;
+                report.rebased += 1;
+                continue;
+            }
+            return Err(conflict(&ctx, false));
+        };
+        SyncState {
+            remote: ctx.url.describe(),
+            etag: Some(tag),
+            segments: table,
+        }
+        .save(&engine.dir)?;
+        engine.set_obsolete(obsolete);
+        return Ok(report);
+    }
+}
+
+fn conflict(ctx: &RemoteCtx, first: bool) -> Error {
+    if first {
+        Error::Conflict(format!(
+            "{} already holds a database that this directory did not download; download it first, or upload with rebase",
+            ctx.url.describe()
+        ))
+    } else {
+        Error::Conflict(format!(
+            "another writer committed to {} since this directory last synced; nothing was lost locally: upload with rebase, or download",
+            ctx.url.describe()
+        ))
+    }
+}
