@@ -142,7 +142,10 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::iter`].
     pub fn iter(&self) -> Result<Iter> {
-        Ok(Iter(iter_from(self.inner.engine.snapshot(None)?)))
+        Ok(Iter(iter_from(
+            self.inner.engine.clone(),
+            self.inner.engine.snapshot(None)?,
+        )))
     }
 
     /// See [`crate::Db::scan_prefix`].
@@ -150,9 +153,8 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::scan_prefix`].
     pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Iter> {
-        Ok(Iter(iter_from(
-            self.inner.engine.snapshot(Some(prefix.as_ref()))?,
-        )))
+        let snap = self.inner.engine.snapshot(Some(prefix.as_ref()))?;
+        Ok(Iter(iter_from(self.inner.engine.clone(), snap)))
     }
 
     /// See [`crate::Db::put`].

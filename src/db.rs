@@ -196,32 +196,88 @@ pub struct Db {
 }
 
 /// Iterates over a snapshot of keys (sorted bytewise) and their values.
-/// Values are read lazily; the snapshot stays valid across later writes and
-/// compactions.
+/// Values are read lazily, a chunk at a time (records only the remote holds
+/// are fetched with coalesced range requests); the snapshot stays valid
+/// across later writes and compactions.
 #[derive(Debug)]
 pub struct Iter {
+    engine: Arc<Engine>,
     snap: Snapshot,
     pos: usize,
+    ready: std::collections::VecDeque<(Bytes, Bytes)>,
 }
+
+/// Entries an iterator reads ahead at a time.
+const ITER_CHUNK: usize = 256;
 
 impl Iter {
     /// The next key and value, or `None` at the end.
     ///
     /// # Errors
-    /// [`Error::Corruption`] if a record fails its checks, [`Error::Io`].
+    /// [`Error::Corruption`] if a record fails its checks, [`Error::Io`],
+    /// [`Error::Remote`]. The entries of a chunk that failed are skipped.
     pub async fn next(&mut self) -> Option<Result<(Bytes, Bytes)>> {
-        self.next_sync()
+        if self.ready.is_empty()
+            && self.pos < self.snap.items.len()
+            && let Err(e) = self.fill().await
+        {
+            return Some(Err(e));
+        }
+        self.ready.pop_front().map(Ok)
+    }
+
+    async fn fill(&mut self) -> Result<()> {
+        let end = (self.pos + ITER_CHUNK).min(self.snap.items.len());
+        let chunk = &self.snap.items[self.pos..end];
+        self.pos = end;
+        let mut values: Vec<Option<Bytes>> = vec![None; chunk.len()];
+        let mut remote: Vec<(Arc<crate::segment::Segment>, Vec<Wanted>)> = Vec::new();
+        for (slot, (key, loc)) in chunk.iter().enumerate() {
+            let seg = self
+                .snap
+                .segments
+                .get(loc.segment as usize)
+                .ok_or_else(|| {
+                    Error::corruption(
+                        crate::INDEX_FILE_NAME,
+                        0,
+                        "index names a segment that is not open",
+                    )
+                })?;
+            if seg.is_local() {
+                let v = seg.read_value(key, u64::from(loc.offset), loc.len as usize)?;
+                values[slot] = Some(Bytes::from(v));
+            } else {
+                let w = Wanted {
+                    slot,
+                    key: key.clone(),
+                    loc: *loc,
+                };
+                match remote.iter_mut().find(|(s, _)| Arc::ptr_eq(s, seg)) {
+                    Some((_, list)) => list.push(w),
+                    None => remote.push((seg.clone(), vec![w])),
+                }
+            }
+        }
+        if !remote.is_empty() {
+            remote_read::get_many(&self.engine, remote, &mut values).await?;
+        }
+        for ((key, _), v) in chunk.iter().zip(values) {
+            let v = v.ok_or_else(|| {
+                Error::corruption(crate::INDEX_FILE_NAME, 0, "a record could not be read")
+            })?;
+            self.ready.push_back((key.clone(), v));
+        }
+        Ok(())
     }
 
     pub(crate) fn next_sync(&mut self) -> Option<Result<(Bytes, Bytes)>> {
-        let item = self.snap.value(self.pos).transpose()?;
-        self.pos += 1;
-        Some(item)
+        futures::executor::block_on(self.next())
     }
 
     /// Entries not yet returned.
     pub fn remaining(&self) -> usize {
-        self.snap.items.len().saturating_sub(self.pos)
+        self.snap.items.len().saturating_sub(self.pos) + self.ready.len()
     }
 }
 
@@ -368,7 +424,7 @@ impl Db {
     async fn scan(&self, prefix: Option<Vec<u8>>) -> Result<Iter> {
         let e = self.engine.clone();
         let snap = offload(move || e.snapshot(prefix.as_deref())).await?;
-        Ok(Iter { snap, pos: 0 })
+        Ok(iter_from(self.engine.clone(), snap))
     }
 
     /// Sets `key` to `value`.
@@ -579,6 +635,11 @@ impl Db {
     }
 }
 
-pub(crate) fn iter_from(snap: Snapshot) -> Iter {
-    Iter { snap, pos: 0 }
+pub(crate) fn iter_from(engine: Arc<Engine>, snap: Snapshot) -> Iter {
+    Iter {
+        engine,
+        snap,
+        pos: 0,
+        ready: std::collections::VecDeque::new(),
+    }
 }

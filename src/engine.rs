@@ -90,27 +90,6 @@ pub(crate) struct Snapshot {
     pub segments: Vec<Arc<Segment>>,
 }
 
-impl Snapshot {
-    pub(crate) fn value(&self, i: usize) -> Result<Option<(Bytes, Bytes)>> {
-        let Some((key, loc)) = self.items.get(i) else {
-            return Ok(None);
-        };
-        let value = read_loc(&self.segments, key, *loc)?;
-        Ok(Some((key.clone(), value)))
-    }
-}
-
-fn read_loc(segments: &[Arc<Segment>], key: &[u8], loc: Loc) -> Result<Bytes> {
-    let seg = segments.get(loc.segment as usize).ok_or_else(|| {
-        Error::corruption(INDEX_FILE_NAME, 0, "index names a segment that is not open")
-    })?;
-    Ok(Bytes::from(seg.read_value(
-        key,
-        u64::from(loc.offset),
-        loc.len as usize,
-    )?))
-}
-
 pub(crate) fn new_writer_id() -> Result<u64> {
     getrandom::u64()
         .map_err(|e| Error::io("choosing a writer id", std::io::Error::other(e.to_string())))

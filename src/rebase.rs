@@ -9,6 +9,7 @@
 //!    number set to the first new segment: recovery replays the new segments
 //!    on top of the remote state and deletes the old copies as obsolete;
 //! 3. record the remote's entity tag in `remote.state`.
+//!
 //! A crash before 2 leaves the old state with its changes written twice
 //! (same values); after 2, the rebased state.
 

@@ -384,7 +384,7 @@ pub(crate) fn parse_list_page(xml: &str) -> (Vec<ListEntry>, Option<String>) {
             .unwrap_or(0);
         let modified = field(block, "LastModified")
             .and_then(|t| t.trim().parse::<jiff::Timestamp>().ok())
-            .and_then(|t| SystemTime::try_from(t).ok());
+            .map(SystemTime::from);
         out.push(ListEntry {
             key: xml_unescape(key),
             size,

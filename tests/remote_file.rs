@@ -1,0 +1,185 @@
+//! Remote sync against a `file://` remote: the embedded default, no server.
+
+mod common;
+
+use common::{contents, key_for, value_for};
+use s4db::blocking::Db;
+use s4db::{Error, UploadOptions};
+
+fn remote_url(dir: &std::path::Path) -> String {
+    format!("file://{}", dir.display())
+}
+
+#[test]
+fn upload_then_download_round_trips_and_second_upload_sends_only_new_segments() {
+    let (a, b, r) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let url = remote_url(r.path());
+    let db = Db::builder(a.path())
+        .remote(&url)
+        .max_segment_size(8192)
+        .open_blocking()
+        .unwrap();
+    for i in 0..300 {
+        db.put(key_for(i), value_for(i, 60)).unwrap();
+    }
+    let first = db.upload().unwrap();
+    assert!(first.segments_uploaded >= 2, "{first:?}");
+    db.put("one-more", "value").unwrap();
+    let second = db.upload().unwrap();
+    assert_eq!(
+        second.segments_uploaded, 1,
+        "only the new segment travels: {second:?}"
+    );
+    assert!(second.segment_bytes < 200, "{second:?}");
+    let nothing = db.upload().unwrap();
+    assert_eq!(nothing.segments_uploaded, 0);
+
+    let copy = Db::builder(b.path()).remote(&url).open_blocking().unwrap();
+    let report = copy.download(false).unwrap();
+    assert_eq!(report.keys, 301);
+    assert_eq!(contents(&copy), contents(&db));
+    assert!(copy.verify().unwrap().is_ok());
+}
+
+#[test]
+fn an_empty_directory_opened_with_a_remote_reads_through_it() {
+    let (a, b, r) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let url = remote_url(r.path());
+    let db = Db::builder(a.path()).remote(&url).open_blocking().unwrap();
+    db.put_many((0..50).map(|i| (key_for(i), value_for(i, 40))))
+        .unwrap();
+    db.upload().unwrap();
+
+    let reader = Db::builder(b.path()).remote(&url).open_blocking().unwrap();
+    assert_eq!(reader.len(), 50);
+    assert!(
+        common::segment_files(b.path()).is_empty(),
+        "no segment was downloaded"
+    );
+    let before = reader.remote_stats().unwrap().requests;
+    assert_eq!(reader.get(key_for(7)).unwrap().unwrap(), value_for(7, 40));
+    assert_eq!(
+        reader.remote_stats().unwrap().requests - before,
+        1,
+        "one range request per get"
+    );
+    assert_eq!(reader.get("missing").unwrap(), None);
+    assert_eq!(
+        reader.remote_stats().unwrap().requests - before,
+        1,
+        "a missing key costs nothing"
+    );
+    // Writes on top of a remote-backed directory work, and travel on upload.
+    reader.put("local", "write").unwrap();
+    assert_eq!(reader.upload().unwrap().segments_uploaded, 1);
+}
+
+#[test]
+fn two_writers_conflict_and_rebase_loses_nothing() {
+    let (a, b, r) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let url = remote_url(r.path());
+    let w1 = Db::builder(a.path()).remote(&url).open_blocking().unwrap();
+    w1.put("base", "0").unwrap();
+    w1.upload().unwrap();
+    let w2 = Db::builder(b.path()).remote(&url).open_blocking().unwrap();
+    w2.download(false).unwrap();
+
+    w1.put("from-1", "one").unwrap();
+    w2.put("from-2", "two").unwrap();
+    w2.put("base", "changed by 2").unwrap();
+    w1.upload().unwrap();
+    let err = w2.upload().unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err}");
+    assert_eq!(
+        w2.get("from-2").unwrap().unwrap(),
+        "two",
+        "nothing lost locally"
+    );
+
+    let report = w2
+        .upload_with(UploadOptions::default().rebase(true))
+        .unwrap();
+    assert_eq!(report.rebased, 1);
+    assert_eq!(w2.get("from-1").unwrap().unwrap(), "one");
+    assert_eq!(w2.get("from-2").unwrap().unwrap(), "two");
+    assert_eq!(w2.get("base").unwrap().unwrap(), "changed by 2");
+
+    // w1 must now download to see both; its own writes are all uploaded.
+    w1.download(false).unwrap();
+    assert_eq!(contents(&w1), contents(&w2));
+    assert!(w1.verify().unwrap().is_ok());
+}
+
+#[test]
+fn download_refuses_to_discard_unuploaded_writes_unless_forced() {
+    let (a, b, r) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let url = remote_url(r.path());
+    let w1 = Db::builder(a.path()).remote(&url).open_blocking().unwrap();
+    w1.put("k", "remote").unwrap();
+    w1.upload().unwrap();
+    let w2 = Db::builder(b.path()).remote(&url).open_blocking().unwrap();
+    w2.put("local-only", "x").unwrap();
+    assert!(matches!(w2.download(false), Err(Error::Conflict(_))));
+    assert_eq!(w2.get("local-only").unwrap().unwrap(), "x");
+    w2.download(true).unwrap();
+    assert_eq!(w2.get("local-only").unwrap(), None);
+    assert_eq!(w2.get("k").unwrap().unwrap(), "remote");
+}
+
+#[test]
+fn compaction_then_upload_marks_old_segments_obsolete_and_gc_waits_for_the_grace_period() {
+    let (a, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let url = remote_url(r.path());
+    let db = Db::builder(a.path())
+        .remote(&url)
+        .max_segment_size(4096)
+        .open_blocking()
+        .unwrap();
+    for i in 0..200 {
+        db.put(key_for(i % 50), value_for(i, 80)).unwrap();
+    }
+    db.upload().unwrap();
+    let reader = Db::open_remote(&url).unwrap();
+    let want = contents(&db);
+    let on_remote_before = common::segment_files(r.path());
+
+    db.compact().unwrap();
+    let up = db.upload().unwrap();
+    assert_eq!(up.segments_obsoleted, on_remote_before.len() as u64);
+    // Within the grace period nothing is deleted: the old reader still works.
+    let gc = db.gc(std::time::Duration::from_secs(3600)).unwrap();
+    assert_eq!(gc.obsolete_deleted, 0);
+    assert_eq!(contents(&reader), want);
+    // After it (grace 0), the old segments go, and the old reader recovers
+    // through its reload on 404.
+    let gc = db.gc(std::time::Duration::ZERO).unwrap();
+    assert_eq!(gc.obsolete_deleted, on_remote_before.len() as u64);
+    for f in &on_remote_before {
+        assert!(!f.exists(), "{} still on the remote", f.display());
+    }
+    for i in 0..50 {
+        assert_eq!(
+            reader.get(key_for(i)).unwrap(),
+            want.get(key_for(i).as_bytes()).cloned().map(Into::into)
+        );
+    }
+    // A later upload still works (gc moved this directory to the new tag).
+    db.put("after-gc", "x").unwrap();
+    db.upload().unwrap();
+}
