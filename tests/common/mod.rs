@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 mod data;
+pub mod s3;
 
 #[allow(unused_imports)]
 pub use data::{key_for, value_for};

@@ -1,0 +1,301 @@
+//! A real S3 server for tests: s3s-fs in-process on a loopback port, with
+//! SigV4 checked, plus a second, unauthenticated server on the same root for
+//! anonymous reads, and a fault-injecting layer in front of the real service.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::auth::SimpleAuth;
+use s3s::service::{S3Service, S3ServiceBuilder};
+
+pub const ACCESS_KEY: &str = "s4db-test-access";
+pub const SECRET_KEY: &str = "s4db-TEST-secret-0123456789";
+pub const BUCKET: &str = "s4db-test";
+
+/// The faults the layer injects, in turn, into a share of requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 500 Internal Error.
+    Internal,
+    /// 503 SlowDown.
+    SlowDown,
+    /// The connection is closed without an answer.
+    Reset,
+    /// The answer is held back longer than the client's timeout.
+    Stall,
+    /// The body stops halfway (the Content-Length promises more).
+    Truncate,
+    /// A Range GET is answered 200 with the whole object.
+    IgnoreRange,
+}
+
+pub const KINDS: [Fault; 6] = [
+    Fault::Internal,
+    Fault::SlowDown,
+    Fault::Reset,
+    Fault::Stall,
+    Fault::Truncate,
+    Fault::IgnoreRange,
+];
+
+/// Fault settings, shared with the server; changeable while it runs.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Faults per thousand requests (0 = none).
+    pub per_mille: AtomicU32,
+    /// How long a stalled answer waits.
+    pub stall_ms: AtomicU64,
+    pub requests: AtomicU64,
+    pub injected: AtomicU64,
+    /// Injections per kind, in the order of `KINDS`.
+    pub by_kind: [AtomicU64; 6],
+    seq: AtomicU64,
+}
+
+impl Faults {
+    pub fn set_rate(&self, per_mille: u32) {
+        self.per_mille.store(per_mille, Ordering::SeqCst);
+    }
+
+    fn pick(&self, req: &Request<Incoming>) -> Option<Fault> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let rate = self.per_mille.load(Ordering::SeqCst);
+        if rate == 0 {
+            return None;
+        }
+        let n = self.seq.fetch_add(1, Ordering::SeqCst);
+        let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+        x ^= x >> 31;
+        if (x % 1000) as u32 >= rate {
+            return None;
+        }
+        let is_get = req.method() == hyper::Method::GET;
+        let has_range = req.headers().contains_key("range");
+        // Round-robin over the kinds, skipping any that does not apply.
+        let cursor = self.injected.fetch_add(1, Ordering::SeqCst) as usize;
+        (0..KINDS.len())
+            .map(|k| (cursor + k) % KINDS.len())
+            .find_map(|i| {
+                let kind = KINDS[i];
+                let applies = match kind {
+                    Fault::Truncate => is_get,
+                    Fault::IgnoreRange => has_range,
+                    _ => true,
+                };
+                applies.then(|| {
+                    self.by_kind[i].fetch_add(1, Ordering::SeqCst);
+                    kind
+                })
+            })
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A body that yields its bytes, then fails: the connection is cut midway
+/// while the Content-Length header promised more.
+struct Truncated(Option<Bytes>, bool);
+
+impl futures::Stream for Truncated {
+    type Item = Result<Bytes, s3s::StdError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if let Some(b) = self.0.take() {
+            return std::task::Poll::Ready(Some(Ok(b)));
+        }
+        if !self.1 {
+            self.1 = true;
+            return std::task::Poll::Ready(Some(Err("injected truncation".into())));
+        }
+        std::task::Poll::Ready(None)
+    }
+}
+
+impl s3s::stream::ByteStream for Truncated {}
+
+async fn handle(
+    svc: S3Service,
+    faults: Arc<Faults>,
+    mut req: Request<Incoming>,
+) -> Result<Response<s3s::Body>, BoxError> {
+    let fault = faults.pick(&req);
+    let status = |code: u16, body: &'static str| {
+        Ok(Response::builder()
+            .status(code)
+            .body(s3s::Body::from(body.to_string()))?)
+    };
+    match fault {
+        Some(Fault::Internal) => return status(500, "<Error><Code>InternalError</Code></Error>"),
+        Some(Fault::SlowDown) => {
+            return status(
+                503,
+                "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+            );
+        }
+        Some(Fault::Reset) => return Err("injected connection reset".into()),
+        Some(Fault::Stall) => {
+            tokio::time::sleep(Duration::from_millis(
+                faults.stall_ms.load(Ordering::SeqCst),
+            ))
+            .await
+        }
+        Some(Fault::IgnoreRange) => {
+            req.headers_mut().remove("range");
+        }
+        _ => {}
+    }
+    let resp = svc
+        .call(req.map(s3s::Body::from))
+        .await
+        .map_err(|e| -> BoxError { format!("{e:?}").into() })?;
+    if fault == Some(Fault::Truncate) {
+        let (parts, body) = resp.into_parts();
+        let full: Bytes = body.collect().await?.to_bytes();
+        if full.len() >= 2 {
+            let mut parts = parts;
+            parts.headers.insert("content-length", full.len().into());
+            let half: s3s::stream::DynByteStream =
+                Box::pin(Truncated(Some(full.slice(..full.len() / 2)), false));
+            return Ok(Response::from_parts(parts, s3s::Body::from(half)));
+        }
+        return Ok(Response::from_parts(parts, s3s::Body::from(full)));
+    }
+    Ok(resp)
+}
+
+/// The servers; stopped when dropped.
+pub struct TestS3 {
+    /// `http://127.0.0.1:PORT` of the signed server.
+    pub endpoint: String,
+    /// `http://127.0.0.1:PORT2` of the anonymous server (same data).
+    pub anon_endpoint: String,
+    pub faults: Arc<Faults>,
+    root: tempfile::TempDir,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for TestS3 {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn serve(rt: &tokio::runtime::Runtime, svc: S3Service, faults: Arc<Faults>) -> String {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                continue;
+            };
+            // Avoid ~40 ms Nagle/delayed-ACK stalls on small answers.
+            let _ = socket.set_nodelay(true);
+            let (svc, faults) = (svc.clone(), faults.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |req| handle(svc.clone(), faults.clone(), req));
+                let _ = ConnBuilder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(socket), service)
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+impl TestS3 {
+    pub fn start() -> TestS3 {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join(BUCKET)).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let faults = Arc::new(Faults::default());
+        faults.stall_ms.store(3_000, Ordering::SeqCst);
+        let signed = {
+            let fs = s3s_fs::FileSystem::new(root.path()).unwrap();
+            let mut b = S3ServiceBuilder::new(fs);
+            b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+            b.build()
+        };
+        let anon = S3ServiceBuilder::new(s3s_fs::FileSystem::new(root.path()).unwrap()).build();
+        let endpoint = serve(&rt, signed, faults.clone());
+        let anon_endpoint = serve(&rt, anon, Arc::new(Faults::default()));
+        TestS3 {
+            endpoint,
+            anon_endpoint,
+            faults,
+            root,
+            rt: Some(rt),
+        }
+    }
+
+    /// `s3://BUCKET/PREFIX?endpoint=…&region=us-east-1`.
+    pub fn url(&self, prefix: &str) -> String {
+        format!(
+            "s3://{BUCKET}/{prefix}?endpoint={}&region=us-east-1",
+            self.endpoint
+        )
+    }
+
+    /// The same prefix as a public, read-only http URL (anonymous server).
+    pub fn public_url(&self, prefix: &str) -> String {
+        format!("{}/{BUCKET}/{prefix}", self.anon_endpoint)
+    }
+
+    pub fn credentials() -> s4db::Credentials {
+        s4db::Credentials::new(ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// A builder for a local directory attached to `prefix`, with short
+    /// timeouts so that injected stalls are noticed quickly.
+    pub fn builder(&self, dir: &std::path::Path, prefix: &str) -> s4db::DbBuilder {
+        s4db::Db::builder(dir)
+            .remote(self.url(prefix))
+            .credentials(Self::credentials())
+            .remote_options(quick_options())
+    }
+
+    /// Objects under the bucket, by file name.
+    pub fn objects(&self, prefix: &str) -> Vec<String> {
+        let dir = self.root.path().join(BUCKET).join(prefix);
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.retain(|n| !n.starts_with('.'));
+        v.sort();
+        v
+    }
+}
+
+pub fn quick_options() -> s4db::RemoteOptions {
+    s4db::RemoteOptions::default()
+        .request_timeout(Duration::from_millis(1500))
+        .connect_timeout(Duration::from_millis(1000))
+        .retries(10)
+}
+
+#[allow(unused)]
+fn _assert_infallible(_: Infallible) {}

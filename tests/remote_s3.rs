@@ -1,0 +1,319 @@
+//! Remote sync against a real S3 server (s3s-fs, SigV4 checked) on loopback.
+
+mod common;
+
+use std::time::Duration;
+
+use common::s3::TestS3;
+use common::{contents, key_for, segment_files, value_for};
+use s4db::blocking::Db;
+use s4db::{Error, UploadOptions};
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn load(db: &Db, n: u64, len: usize) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        db.put_many(chunk.iter().map(|&i| (key_for(i), value_for(i, len))))
+            .unwrap();
+    }
+}
+
+#[test]
+fn upload_download_round_trip_through_s3() {
+    let s3 = TestS3::start();
+    let (a, b) = (tmp(), tmp());
+    let db = s3
+        .builder(a.path(), "db1")
+        .max_segment_size(16 << 10)
+        .open_blocking()
+        .unwrap();
+    load(&db, 500, 80);
+    let up = db.upload().unwrap();
+    assert!(up.segments_uploaded >= 3, "{up:?}");
+    assert_eq!(
+        s3.objects("db1").len() as u64,
+        up.segments_uploaded + 1,
+        "segments plus index.idx"
+    );
+    let copy = s3.builder(b.path(), "db1").open_blocking().unwrap();
+    copy.download(false).unwrap();
+    assert_eq!(contents(&copy), contents(&db));
+    assert!(copy.verify().unwrap().is_ok());
+}
+
+#[test]
+fn a_get_with_no_local_data_is_one_range_request_checked_end_to_end() {
+    let s3 = TestS3::start();
+    let (a, b) = (tmp(), tmp());
+    let db = s3.builder(a.path(), "p").open_blocking().unwrap();
+    load(&db, 200, 100);
+    db.upload().unwrap();
+    let reader = s3.builder(b.path(), "p").open_blocking().unwrap();
+    assert!(segment_files(b.path()).is_empty());
+    for i in [0, 77, 199] {
+        let before = reader.remote_stats().unwrap().requests;
+        assert_eq!(reader.get(key_for(i)).unwrap().unwrap(), value_for(i, 100));
+        assert_eq!(reader.remote_stats().unwrap().requests - before, 1);
+    }
+}
+
+#[test]
+fn get_many_coalesces_near_records_into_few_requests() {
+    let s3 = TestS3::start();
+    let (a, b) = (tmp(), tmp());
+    let db = s3
+        .builder(a.path(), "p")
+        .max_segment_size(64 << 10)
+        .open_blocking()
+        .unwrap();
+    load(&db, 2000, 100);
+    db.upload().unwrap();
+    let segments = s3.objects("p").len() as u64 - 1;
+    let keys: Vec<String> = (0..2000).step_by(3).map(key_for).collect();
+
+    let reader = s3.builder(b.path(), "p").open_blocking().unwrap();
+    let before = reader.remote_stats().unwrap().requests;
+    let got = reader.get_many(&keys).unwrap();
+    let used = reader.remote_stats().unwrap().requests - before;
+    for (k, v) in keys.iter().zip(&got) {
+        let i: u64 = k[3..].parse().unwrap();
+        assert_eq!(v.as_deref(), Some(value_for(i, 100).as_slice()));
+    }
+    assert!(
+        used <= segments,
+        "{used} requests for {} keys in {segments} segments",
+        keys.len()
+    );
+
+    // With no gap allowed, records that are not adjacent need one request each.
+    let c = tmp();
+    let strict = s3
+        .builder(c.path(), "p")
+        .remote_options(common::s3::quick_options().coalesce_gap(0))
+        .open_blocking()
+        .unwrap();
+    let before = strict.remote_stats().unwrap().requests;
+    strict.get_many(&keys[..50]).unwrap();
+    assert_eq!(strict.remote_stats().unwrap().requests - before, 50);
+}
+
+#[test]
+fn two_writers_one_conflict_no_lost_update_and_rebase() {
+    let s3 = TestS3::start();
+    let (a, b) = (tmp(), tmp());
+    let w1 = s3.builder(a.path(), "shared").open_blocking().unwrap();
+    w1.put("base", "0").unwrap();
+    w1.upload().unwrap();
+    let w2 = s3.builder(b.path(), "shared").open_blocking().unwrap();
+    w2.download(false).unwrap();
+    w1.put("w1", "1").unwrap();
+    w2.put("w2", "2").unwrap();
+    w1.upload().unwrap();
+    assert!(matches!(w2.upload(), Err(Error::Conflict(_))));
+    w2.upload_with(UploadOptions::default().rebase(true))
+        .unwrap();
+    let fresh = tmp();
+    let check = s3.builder(fresh.path(), "shared").open_blocking().unwrap();
+    check.download(false).unwrap();
+    for (k, v) in [("base", "0"), ("w1", "1"), ("w2", "2")] {
+        assert_eq!(check.get(k).unwrap().unwrap(), v, "{k}");
+    }
+}
+
+#[test]
+fn compaction_and_gc_keep_an_old_reader_working_until_the_grace_period_ends() {
+    let s3 = TestS3::start();
+    let a = tmp();
+    let db = s3
+        .builder(a.path(), "g")
+        .max_segment_size(8 << 10)
+        .open_blocking()
+        .unwrap();
+    for round in 0..3u64 {
+        db.put_many((0..100).map(|i| (key_for(i), value_for(i * 10 + round, 60))))
+            .unwrap();
+    }
+    db.upload().unwrap();
+    // An anonymous reader over plain http, holding the pre-compaction index.
+    let reader = Db::open_remote(s3.public_url("g")).unwrap();
+    let want = contents(&db);
+    assert_eq!(contents(&reader), want);
+    let old = s3.objects("g");
+
+    db.compact().unwrap();
+    db.upload().unwrap();
+    assert_eq!(
+        db.gc(Duration::from_secs(3600)).unwrap().obsolete_deleted,
+        0
+    );
+    for i in 0..100 {
+        assert_eq!(
+            reader.get(key_for(i)).unwrap().as_deref(),
+            want.get(key_for(i).as_bytes()).map(Vec::as_slice)
+        );
+    }
+    let gc = db.gc(Duration::ZERO).unwrap();
+    assert!(gc.obsolete_deleted >= 3, "{gc:?}");
+    let now = s3.objects("g");
+    assert!(
+        old.iter()
+            .filter(|o| o.starts_with("data_"))
+            .all(|o| !now.contains(o)),
+        "old segments deleted"
+    );
+    // The reader's segments are gone: it reloads index.idx once and goes on.
+    for i in 0..100 {
+        assert_eq!(
+            reader.get(key_for(i)).unwrap().as_deref(),
+            want.get(key_for(i).as_bytes()).map(Vec::as_slice)
+        );
+    }
+}
+
+#[test]
+fn a_large_segment_is_uploaded_in_parts() {
+    let s3 = TestS3::start();
+    let (a, b) = (tmp(), tmp());
+    let db = s3
+        .builder(a.path(), "mp")
+        .max_segment_size(16 << 20)
+        .remote_options(
+            common::s3::quick_options()
+                .multipart(6 << 20, 5 << 20)
+                .request_timeout(Duration::from_secs(30)),
+        )
+        .open_blocking()
+        .unwrap();
+    // ~12 MiB of incompressible values in one segment: three parts.
+    let big: Vec<(String, Vec<u8>)> = (0..1200)
+        .map(|i| (key_for(i), value_for(2 * i + 1, 10_000)))
+        .collect();
+    for chunk in big.chunks(100) {
+        db.put_many(chunk.iter().map(|(k, v)| (k, v))).unwrap();
+    }
+    let before = s3.faults.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let up = db.upload().unwrap();
+    let requests = s3.faults.requests.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert_eq!(up.segments_uploaded, 1);
+    assert!(up.segment_bytes > 11 << 20, "{up:?}");
+    // HEAD index, create + 3 parts + complete, PUT index: multipart was used.
+    assert!(
+        requests >= 6,
+        "{requests} requests: the segment did not go in parts"
+    );
+    let copy = s3.builder(b.path(), "mp").open_blocking().unwrap();
+    copy.download(false).unwrap();
+    assert_eq!(
+        copy.get(key_for(1199)).unwrap().unwrap(),
+        value_for(2399, 10_000)
+    );
+    assert!(copy.verify().unwrap().is_ok());
+}
+
+#[test]
+fn public_prefix_reads_anonymously_over_http() {
+    let s3 = TestS3::start();
+    let a = tmp();
+    let db = s3.builder(a.path(), "pub").open_blocking().unwrap();
+    load(&db, 100, 50);
+    db.upload().unwrap();
+    let reader = Db::open_remote(s3.public_url("pub")).unwrap();
+    assert_eq!(reader.len(), 100);
+    assert_eq!(reader.get(key_for(42)).unwrap().unwrap(), value_for(42, 50));
+    assert!(matches!(reader.put("x", "y"), Err(Error::ReadOnly)));
+    // The signed server refuses unsigned requests: a clear error.
+    let err = Db::open_remote(format!(
+        "s3://{}/pub?endpoint={}&anonymous=true",
+        common::s3::BUCKET,
+        s3.endpoint
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Remote {
+                status: Some(403),
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn upload_download_and_gets_survive_injected_faults() {
+    let s3 = TestS3::start();
+    let (a, b, c) = (tmp(), tmp(), tmp());
+    s3.faults.set_rate(100); // 10% of requests
+    let db = s3
+        .builder(a.path(), "f")
+        .max_segment_size(16 << 10)
+        .open_blocking()
+        .unwrap();
+    load(&db, 600, 80);
+    db.upload().unwrap();
+    db.put_many((600..700).map(|i| (key_for(i), value_for(i, 80))))
+        .unwrap();
+    db.upload().unwrap();
+    let copy = s3.builder(b.path(), "f").open_blocking().unwrap();
+    copy.download(false).unwrap();
+    assert_eq!(contents(&copy), contents(&db));
+    let reader = s3.builder(c.path(), "f").open_blocking().unwrap();
+    for i in (0..700).step_by(7) {
+        assert_eq!(
+            reader.get(key_for(i)).unwrap().unwrap(),
+            value_for(i, 80),
+            "key {i}"
+        );
+    }
+    let keys: Vec<String> = (0..700).step_by(2).map(key_for).collect();
+    for (k, v) in keys.iter().zip(reader.get_many(&keys).unwrap()) {
+        let i: u64 = k[3..].parse().unwrap();
+        assert_eq!(v.unwrap(), value_for(i, 80));
+    }
+    let injected = s3.faults.injected.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(injected >= 10, "only {injected} faults were injected");
+    for (kind, n) in common::s3::KINDS.iter().zip(&s3.faults.by_kind) {
+        assert!(
+            n.load(std::sync::atomic::Ordering::SeqCst) > 0,
+            "no {kind:?} fault was injected"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_secret_is_a_clear_error_that_never_shows_the_secret() {
+    let s3 = TestS3::start();
+    let a = tmp();
+    let builder = s4db::Db::builder(a.path())
+        .remote(s3.url("x"))
+        .credentials(s4db::Credentials::new(
+            common::s3::ACCESS_KEY,
+            "WRONG-secret-zz9",
+        ))
+        .remote_options(common::s3::quick_options());
+    let shown = format!("{builder:?}");
+    // Opening an empty directory with a remote reads the remote index: refused.
+    let err = builder.open_blocking().unwrap_err();
+    let text = format!("{err} {err:?} {shown}");
+    assert!(
+        matches!(
+            err,
+            Error::Remote {
+                status: Some(403),
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(
+        text.to_lowercase().contains("signature") || text.contains("access denied"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("WRONG-secret-zz9") && !text.contains("X-Amz-Signature"),
+        "{text}"
+    );
+}
