@@ -32,7 +32,12 @@ use crate::sync_state::SyncState;
 pub(crate) async fn fetch_index(ctx: &RemoteCtx) -> Result<Option<(BaseIndex, String)>> {
     let store = ctx.store.clone();
     let Some(obj) = ctx
-        .run(async move { store.get(INDEX_FILE_NAME).await })
+        .run(async move {
+            match store.get(INDEX_FILE_NAME).await? {
+                Some(obj) => Ok(Some(obj)),
+                None => store.check().await.map(|()| None),
+            }
+        })
         .await?
     else {
         return Ok(None);

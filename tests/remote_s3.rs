@@ -317,3 +317,77 @@ fn a_wrong_secret_is_a_clear_error_that_never_shows_the_secret() {
         "{text}"
     );
 }
+
+#[test]
+fn a_commit_whose_answer_was_lost_is_not_a_false_conflict() {
+    let s3 = TestS3::start();
+    let (a, b) = (tmp(), tmp());
+    let db = s3.builder(a.path(), "lost").open_blocking().unwrap();
+    db.put("first", "1").unwrap();
+    db.upload().unwrap();
+    db.put("second", "2").unwrap();
+    // The segment PUT and the index PUT both land, but their answers are lost:
+    // the retries see 412 and must recognise their own writes.
+    s3.faults
+        .lose_answer
+        .lock()
+        .unwrap()
+        .extend([".s4db".to_string(), "/index.idx".to_string()]);
+    let up = db.upload().unwrap();
+    assert_eq!(up.segments_uploaded, 1);
+    assert!(
+        s3.faults.lose_answer.lock().unwrap().is_empty(),
+        "both answers were lost"
+    );
+    db.put("third", "3").unwrap();
+    db.upload().unwrap();
+    let copy = s3.builder(b.path(), "lost").open_blocking().unwrap();
+    copy.download(false).unwrap();
+    assert_eq!(contents(&copy), contents(&db));
+}
+
+#[test]
+fn a_missing_bucket_is_a_clear_error() {
+    let s3 = TestS3::start();
+    let a = tmp();
+    let err = s4db::Db::builder(a.path())
+        .remote(format!(
+            "s3://no-such-bucket/p?endpoint={}&region=us-east-1",
+            s3.endpoint
+        ))
+        .credentials(TestS3::credentials())
+        .remote_options(common::s3::quick_options())
+        .open_blocking()
+        .unwrap_err();
+    assert!(err.to_string().contains("bucket does not exist"), "{err}");
+}
+
+#[test]
+fn compaction_of_a_remote_backed_directory_fetches_what_it_lacks_first() {
+    let s3 = TestS3::start();
+    let (a, b) = (tmp(), tmp());
+    let db = s3
+        .builder(a.path(), "h")
+        .max_segment_size(8 << 10)
+        .open_blocking()
+        .unwrap();
+    for round in 0..2u64 {
+        db.put_many((0..100).map(|i| (key_for(i), value_for(i + round, 60))))
+            .unwrap();
+    }
+    db.upload().unwrap();
+    let reader = s3
+        .builder(b.path(), "h")
+        .max_segment_size(8 << 10)
+        .open_blocking()
+        .unwrap();
+    reader.delete(key_for(5)).unwrap();
+    let report = reader.compact().unwrap();
+    assert_eq!(report.records_written, 99);
+    assert!(reader.verify().unwrap().is_ok());
+    assert_eq!(reader.get(key_for(6)).unwrap().unwrap(), value_for(7, 60));
+    reader.upload().unwrap();
+    // The first writer has nothing unsynced: it can take the compacted state.
+    db.download(false).unwrap();
+    assert_eq!(contents(&db), contents(&reader));
+}

@@ -115,6 +115,11 @@ impl ObjectStore for HttpStore {
         Box::pin(async { Err(Error::ReadOnly) })
     }
 
+    fn check(&self) -> BoxFut<'_, ()> {
+        // Plain HTTP has no bucket to check; a missing index says enough.
+        Box::pin(async { Ok(()) })
+    }
+
     fn list(&self) -> BoxFut<'_, Vec<ListEntry>> {
         Box::pin(async {
             Err(Error::InvalidArgument(

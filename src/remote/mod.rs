@@ -84,6 +84,10 @@ pub(crate) trait ObjectStore: Send + Sync + fmt::Debug {
     fn delete<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, ()>;
     /// Every object under the prefix.
     fn list(&self) -> BoxFut<'_, Vec<ListEntry>>;
+    /// Checks that the bucket (or directory) exists and is reachable.
+    /// Called where a missing `index.idx` would otherwise pass for an empty
+    /// database: some servers answer `NoSuchKey` for a missing bucket.
+    fn check(&self) -> BoxFut<'_, ()>;
 }
 
 /// Settings for remote stores.
@@ -253,6 +257,13 @@ impl ObjectStore for Counted {
     fn list(&self) -> BoxFut<'_, Vec<ListEntry>> {
         Box::pin(async move {
             let r = self.inner.list().await;
+            self.count(0, 0);
+            r
+        })
+    }
+    fn check(&self) -> BoxFut<'_, ()> {
+        Box::pin(async move {
+            let r = self.inner.check().await;
             self.count(0, 0);
             r
         })

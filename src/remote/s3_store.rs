@@ -26,7 +26,7 @@ use futures::StreamExt;
 use reqwest::{Response, StatusCode};
 use rusty_s3::actions::{
     AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, DeleteObjects, GetObject,
-    HeadObject, ObjectIdentifier, PutObject, UploadPart,
+    HeadBucket, HeadObject, ObjectIdentifier, PutObject, UploadPart,
 };
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
@@ -542,6 +542,24 @@ impl ObjectStore for S3Store {
                 .await?;
             }
             Ok(())
+        })
+    }
+
+    fn check(&self) -> BoxFut<'_, ()> {
+        Box::pin(async move {
+            let what = format!("checking bucket {}", self.bucket.name());
+            retry(self.opts.retries, &what, |_| async {
+                let url = self.sign(&HeadBucket::new(&self.bucket, self.creds.as_ref()));
+                match self.client.head(url).send().await {
+                    Ok(r) if r.status().is_success() => Attempt::Done(()),
+                    Ok(r) if r.status() == StatusCode::NOT_FOUND => {
+                        Attempt::Fail(Error::remote(&what, Some(404), "the bucket does not exist"))
+                    }
+                    Ok(r) => self.unexpected(&what, r).await,
+                    Err(e) => transport(&what, e),
+                }
+            })
+            .await
         })
     }
 

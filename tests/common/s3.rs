@@ -57,6 +57,9 @@ pub struct Faults {
     pub stall_ms: AtomicU64,
     pub requests: AtomicU64,
     pub injected: AtomicU64,
+    /// PUTs whose path ends with one of these are applied, then answered 500
+    /// (once each): the answer is lost, the write is not.
+    pub lose_answer: std::sync::Mutex<Vec<String>>,
     /// Injections per kind, in the order of `KINDS`.
     pub by_kind: [AtomicU64; 6],
     seq: AtomicU64,
@@ -131,6 +134,34 @@ async fn handle(
     faults: Arc<Faults>,
     mut req: Request<Incoming>,
 ) -> Result<Response<s3s::Body>, BoxError> {
+    let lose = req.method() == hyper::Method::PUT && {
+        let path = req.uri().path().to_string();
+        let mut list = faults.lose_answer.lock().unwrap();
+        match list
+            .iter()
+            .position(|suffix| path.ends_with(suffix.as_str()))
+        {
+            Some(i) => {
+                list.remove(i);
+                true
+            }
+            None => false,
+        }
+    };
+    if lose {
+        let applied = svc
+            .call(req.map(s3s::Body::from))
+            .await
+            .map_err(|e| -> BoxError { format!("{e:?}").into() })?;
+        assert!(
+            applied.status().is_success(),
+            "the write to lose was refused: {}",
+            applied.status()
+        );
+        return Ok(Response::builder().status(500).body(s3s::Body::from(
+            "<Error><Code>InternalError</Code></Error>".to_string(),
+        ))?);
+    }
     let fault = faults.pick(&req);
     let status = |code: u16, body: &'static str| {
         Ok(Response::builder()
