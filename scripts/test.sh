@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check CI runs, on a fresh machine with a Rust toolchain.
-# Usage: scripts/test.sh            (what CI runs; about 5 minutes on 2 cores from a cold cache)
+# Usage: scripts/test.sh            (what CI runs; a few minutes on 2 cores from a cold cache)
+# The S3 tests need no install: they start s3s-fs (a real S3 server, SigV4 checked) in-process on loopback.
 #        S4DB_LONG=1 scripts/test.sh  (also the long variants: more property-test cases, more kill rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,7 @@ echo "== cargo test"
 cargo test --locked
 echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
-echo "== benchmark smoke run (20,000 keys, each benchmark once)"
+echo "== benchmark smoke runs (small data, each benchmark once)"
 S4DB_BENCH_N=20000 cargo bench --locked --bench engine -- --test
+S4DB_BENCH_REMOTE_N=5000 cargo bench --locked --bench remote -- --test
 echo "== all checks passed"

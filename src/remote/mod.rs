@@ -102,9 +102,10 @@ pub struct RemoteOptions {
     /// timeouts, truncated bodies), with exponential backoff from 100 ms
     /// doubling to 5 s, with jitter; default 8.
     pub retries: u32,
-    /// Objects larger than this are uploaded in parts (S3); default 16 MiB.
+    /// Objects larger than this are uploaded in parts (S3); default 100 MiB,
+    /// so that segments at the default 64 MiB limit go in one request.
     pub multipart_threshold: u64,
-    /// Size of each part of a multipart upload; default 8 MiB (S3's minimum is 5 MiB).
+    /// Size of each part of a multipart upload; default 16 MiB (S3's minimum is 5 MiB).
     pub part_size: u64,
     /// Requests a `get_many` or an upload runs at once; default 8.
     pub parallelism: usize,
@@ -119,8 +120,8 @@ impl Default for RemoteOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(120),
             retries: 8,
-            multipart_threshold: 16 << 20,
-            part_size: 8 << 20,
+            multipart_threshold: 100 << 20,
+            part_size: 16 << 20,
             parallelism: 8,
             coalesce_gap: 32 << 10,
         }
