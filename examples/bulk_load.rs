@@ -1,11 +1,14 @@
 //! Bulk load: 1M records (`key%08d`, 100-byte values, half compressible text,
-//! half random hex) in atomic batches of 1,000 into a local database, then
-//! reopen it and read it back. Prints timings.
+//! half random hex) in atomic batches of 1,000 into a local database; reopen
+//! it and read it back; then upload it to a remote. Prints timings.
 //!
 //! ```text
-//! cargo run --release --example bulk_load [-- --records N] [--dir PATH]
+//! cargo run --release --example bulk_load [-- REMOTE_URL] [--records N] [--dir PATH]
 //! ```
 //! With no `--dir`, a temporary directory is used and removed afterwards.
+//! With no remote URL, the upload goes to a `file://` directory in a temporary
+//! directory, so the example runs with no server. For S3, pass
+//! `s3://BUCKET/PREFIX[?endpoint=…]` with the AWS variables set.
 
 use std::time::Instant;
 
@@ -39,7 +42,15 @@ async fn main() -> s4db::Result<()> {
         context: "creating a temp dir".into(),
         source: e,
     })?;
-    let dir = arg("--dir").map_or_else(|| tmp.path().to_path_buf(), Into::into);
+    let dir = arg("--dir").map_or_else(|| tmp.path().join("db"), Into::into);
+    // The remote: the first argument that is not an option or an option's value.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let remote = args
+        .iter()
+        .enumerate()
+        .find(|(i, a)| !a.starts_with("--") && (*i == 0 || !args[i - 1].starts_with("--")))
+        .map(|(_, a)| a.clone())
+        .unwrap_or_else(|| format!("file://{}", tmp.path().join("remote").display()));
     println!("loading {n} records into {}", dir.display());
 
     let db = Db::builder(&dir).sync(SyncPolicy::OnFlush).open().await?;
@@ -103,6 +114,29 @@ async fn main() -> s4db::Result<()> {
         "random get: {:>8.3} s  {:>10.0} gets/s (checked)",
         el.as_secs_f64(),
         gets as f64 / el.as_secs_f64()
+    );
+    db.close().await?;
+    drop(db);
+
+    let db = Db::builder(&dir).remote(remote.clone()).open().await?;
+    let t = Instant::now();
+    let up = db.upload().await?;
+    let el = t.elapsed();
+    println!(
+        "upload:     {:>8.3} s  {:>10.1} MB/s to {remote} ({} segments, index {:.1} MB)",
+        el.as_secs_f64(),
+        (up.segment_bytes + up.index_bytes) as f64 / 1e6 / el.as_secs_f64(),
+        up.segments_uploaded,
+        up.index_bytes as f64 / 1e6
+    );
+    db.put("one-more", "record").await?;
+    let t = Instant::now();
+    let up = db.upload().await?;
+    println!(
+        "re-upload:  {:>8.3} s  after one more put: {} segment(s), {} bytes",
+        t.elapsed().as_secs_f64(),
+        up.segments_uploaded,
+        up.segment_bytes
     );
     db.close().await?;
     Ok(())

@@ -524,9 +524,40 @@ impl Db {
     /// # Errors
     /// [`Error::Io`], [`Error::Closed`].
     pub async fn verify(&self) -> Result<VerifyReport> {
+        if self.engine.is_remote_only() {
+            return self.verify_remote().await;
+        }
         crate::download::hydrate(&self.engine).await?;
         let e = self.engine.clone();
         offload(move || crate::verify::verify(&e)).await
+    }
+
+    /// Verify for a handle over a remote alone: every segment is fetched
+    /// whole and held in memory while it is checked like a local one (for a
+    /// remote larger than memory, download it and verify the copy).
+    async fn verify_remote(&self) -> Result<VerifyReport> {
+        let ctx = crate::upload::remote_of(&self.engine)?;
+        let segments = self.engine.state.read().segments.clone();
+        let mut fetched = std::collections::HashMap::new();
+        for seg in segments {
+            let (store, name) = (ctx.store.clone(), seg.name());
+            let n = name.clone();
+            let obj = ctx
+                .run(async move { crate::remote::ObjectStore::get(&*store, &n).await })
+                .await?;
+            let body = obj.ok_or_else(|| {
+                Error::NotFound(format!("segment {name} is missing from the remote"))
+            })?;
+            fetched.insert(name, body.body);
+        }
+        let e = self.engine.clone();
+        offload(move || {
+            crate::verify::verify_with(&e, |seg| {
+                let body = fetched.get(&seg.name()).cloned().unwrap_or_default();
+                Ok(body.get(..seg.len() as usize).unwrap_or(&body).to_vec())
+            })
+        })
+        .await
     }
 
     /// Sizes and counts.
@@ -534,7 +565,13 @@ impl Db {
     /// # Errors
     /// [`Error::Closed`].
     pub async fn stats(&self) -> Result<Stats> {
-        self.engine.stats()
+        let mut stats = self.engine.stats()?;
+        if self.engine.remote.is_some() && !self.engine.is_remote_only() {
+            let synced = crate::sync_state::SyncState::load(&self.engine.dir)?.unwrap_or_default();
+            stats.unuploaded_segments =
+                self.engine.unsynced_segments(&synced.segments).len() as u64;
+        }
+        Ok(stats)
     }
 
     /// Writes `index.idx` if needed and closes the handle (all clones).

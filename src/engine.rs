@@ -375,6 +375,7 @@ impl Engine {
             total_bytes: total,
             unindexed_changes: st.index.delta_len() as u64,
             index_memory_bytes: st.index.memory_bytes() as u64,
+            unuploaded_segments: 0,
         })
     }
 

@@ -16,6 +16,9 @@ pub struct Stats {
     pub unindexed_changes: u64,
     /// Heap bytes held by the in-memory index.
     pub index_memory_bytes: u64,
+    /// Segments that are not on the remote as far as this directory knows
+    /// (all of them when it never synced); 0 without a remote.
+    pub unuploaded_segments: u64,
 }
 
 /// What [`crate::Db::compact`] did.

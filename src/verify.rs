@@ -12,15 +12,25 @@ use crate::engine::Engine;
 use crate::error::Result;
 use crate::index::Index;
 use crate::index_file::IndexMeta;
-use crate::recovery::{apply_batch, read_header};
+use crate::recovery::apply_batch;
 use crate::report::VerifyReport;
 use crate::scan;
-use crate::segment_header::SEGMENT_HEADER_LEN;
+use crate::segment::Segment;
+use crate::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
 
 /// How many problems are listed before the rest are only counted.
 const MAX_LISTED: usize = 100;
 
 pub(crate) fn verify(engine: &Engine) -> Result<VerifyReport> {
+    verify_with(engine, |seg| seg.read_at(0, seg.len() as usize))
+}
+
+/// Verifies with `bytes` giving each segment's acknowledged bytes (read from
+/// the local file, or fetched from the remote).
+pub(crate) fn verify_with(
+    engine: &Engine,
+    bytes: impl Fn(&Segment) -> Result<Vec<u8>>,
+) -> Result<VerifyReport> {
     engine.check_open()?;
     let _w = engine.lock_writer();
     let (segments, live) = {
@@ -44,12 +54,12 @@ pub(crate) fn verify(engine: &Engine) -> Result<VerifyReport> {
     let mut replayed = Index::new(Arc::new(BaseIndex::empty(&meta)?));
     for (pos, seg) in segments.iter().enumerate() {
         let name = seg.name();
-        match read_header(&seg.path)? {
+        let data = bytes(seg)?;
+        match SegmentHeader::decode(&data) {
             Ok(h) if h.id == seg.id() => {}
             Ok(_) => problems.push(format!("{name}: header names another segment")),
             Err(d) => problems.push(format!("{name}: {d}")),
         }
-        let data = seg.read_at(0, seg.len() as usize)?;
         let body = data.get(SEGMENT_HEADER_LEN..).unwrap_or_default();
         report.bytes += data.len() as u64;
         report.segments += 1;

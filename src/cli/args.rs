@@ -1,0 +1,103 @@
+//! The command-line interface, exactly as README "Command line" documents it.
+//! Scripts depend on it: change it only compatibly.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// s4db: an embedded key-value store on append-only segment files that syncs with S3.
+#[derive(Debug, Parser)]
+#[command(name = "s4db", version, about)]
+pub struct Cli {
+    /// Local database directory.
+    #[arg(long, env = "S4DB_DIR", global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Remote: s3://BUCKET/PREFIX[?endpoint=…&region=…&style=path|virtual&anonymous=true],
+    /// http(s)://… (read-only) or file:///ABS/PATH. S3 credentials come from the AWS variables.
+    #[arg(long, env = "S4DB_REMOTE", global = true, value_name = "URL")]
+    pub remote: Option<String>,
+    /// Durability policy for this invocation.
+    #[arg(long, value_enum, default_value = "flush", global = true)]
+    pub sync: SyncArg,
+    /// Machine-readable output for commands that report something.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--sync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncArg {
+    Never,
+    Flush,
+    Always,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set KEY to VALUE, to the contents of --file PATH, or to stdin when VALUE is `-`.
+    Put {
+        key: String,
+        value: Option<String>,
+        #[arg(long, value_name = "PATH", conflicts_with = "value")]
+        file: Option<PathBuf>,
+    },
+    /// Write KEY's value, exactly, to stdout or to --out PATH. Exit 1 if there is none.
+    Get {
+        key: String,
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
+    /// Delete the keys.
+    Del {
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// List keys, one per line, sorted bytewise.
+    Keys {
+        #[arg(long, value_name = "P")]
+        prefix: Option<String>,
+    },
+    /// Import JSON Lines from FILE or stdin: {"key": …, "value": …} or {"key": …, "value_b64": …}.
+    Import {
+        file: Option<PathBuf>,
+        /// Records per atomic batch.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+        batch: u64,
+    },
+    /// Export every record as JSON Lines, sorted by key.
+    Export {
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Keys, segments, live bytes, total bytes, segments not yet uploaded.
+    Stat,
+    /// Check every checksum and that the index and segments agree (exit 4 if not).
+    Verify,
+    /// Rewrite live records, dropping overwritten ones and tombstones.
+    Compact,
+    /// Rebuild the index from the segments (the repair path for a damaged index.idx).
+    RebuildIndex,
+    /// Upload new segments, then commit the index (exit 3 on a conflict).
+    Upload {
+        /// On a conflict, re-apply this directory's changes on the remote state and retry.
+        #[arg(long)]
+        rebase: bool,
+    },
+    /// Download the remote database (refuses to discard unuploaded writes without --force).
+    Download {
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete remote segments no reader can need any more.
+    Gc {
+        /// Grace period in seconds.
+        #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+        grace: u64,
+    },
+}

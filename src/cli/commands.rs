@@ -1,0 +1,464 @@
+//! What each command does, and how failures become exit codes.
+
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use s4db::{Db, Error, SyncPolicy, UploadOptions, WriteBatch};
+use serde_json::json;
+
+use super::args::{Cli, Command, SyncArg};
+use super::jsonl;
+
+/// A failure, with the exit code it means.
+#[derive(Debug)]
+pub enum Failure {
+    /// Exit 1: `get` of a missing key.
+    KeyNotFound(String),
+    /// Exit 2: a usage error or invalid input.
+    Usage(String),
+    /// Exit 4: `verify` found problems.
+    Unsound(String),
+    /// Exit 5: output could not be written.
+    Output(io::Error),
+    /// From the library.
+    Db(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Db(e)
+    }
+}
+
+impl Failure {
+    /// The exit code (README "Exit codes").
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::KeyNotFound(_) => 1,
+            Failure::Usage(_) => 2,
+            Failure::Unsound(_) => 4,
+            Failure::Output(_) => 5,
+            Failure::Db(e) => match e {
+                Error::InvalidArgument(_) | Error::ReadOnly => 2,
+                Error::Conflict(_) => 3,
+                Error::Corruption { .. } => 4,
+                _ => 5,
+            },
+        }
+    }
+
+    /// The one-line message (no trailing newline, no secrets: library errors
+    /// never hold any).
+    pub fn message(&self) -> String {
+        let m = match self {
+            Failure::KeyNotFound(k) => format!("key {k:?} not found"),
+            Failure::Usage(m) | Failure::Unsound(m) => m.clone(),
+            Failure::Output(e) => format!("writing output: {e}"),
+            Failure::Db(e) => e.to_string(),
+        };
+        m.replace('\n', " ")
+    }
+}
+
+type Result<T = (), E = Failure> = std::result::Result<T, E>;
+
+/// Whether a command only reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+fn policy(s: SyncArg) -> SyncPolicy {
+    match s {
+        SyncArg::Never => SyncPolicy::Never,
+        SyncArg::Flush => SyncPolicy::OnFlush,
+        SyncArg::Always => SyncPolicy::EveryWrite,
+    }
+}
+
+async fn open(cli: &Cli, access: Access, what: &str) -> Result<Db> {
+    match (&cli.dir, &cli.remote) {
+        (Some(dir), remote) => {
+            let mut b = Db::builder(dir).sync(policy(cli.sync));
+            if let Some(r) = remote {
+                b = b.remote(r.clone());
+            }
+            if access == Access::Read {
+                // Readers never change the directory, and share it.
+                b = b.read_only(true).create_if_missing(false);
+            }
+            Ok(b.open().await?)
+        }
+        (None, Some(remote)) if access == Access::Read => {
+            Ok(Db::open_remote(remote.clone()).await?)
+        }
+        (None, Some(_)) => Err(Failure::Usage(format!(
+            "`{what}` needs a local database: give --dir DIR (or S4DB_DIR)"
+        ))),
+        (None, None) => Err(Failure::Usage(
+            "give --dir DIR (or S4DB_DIR), or --remote URL (or S4DB_REMOTE) for read commands"
+                .into(),
+        )),
+    }
+}
+
+/// Shows an indeterminate progress spinner while `what` runs, when stderr is
+/// a terminal and --quiet is not given.
+fn spinner(cli: &Cli, what: &str) -> Option<ProgressBar> {
+    if cli.quiet || !io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = ProgressBar::new_spinner().with_message(what.to_string());
+    pb.enable_steady_tick(Duration::from_millis(120));
+    Some(pb)
+}
+
+fn out_err(e: io::Error) -> Failure {
+    Failure::Output(e)
+}
+
+/// Prints a report: JSON with --json, else a human line.
+fn report(cli: &Cli, value: serde_json::Value, human: String) -> Result {
+    let mut out = io::stdout().lock();
+    if cli.json {
+        writeln!(out, "{value}").map_err(out_err)
+    } else {
+        writeln!(out, "{human}").map_err(out_err)
+    }
+}
+
+pub async fn run(cli: &Cli) -> Result {
+    match &cli.command {
+        Command::Put { key, value, file } => put(cli, key, value.as_deref(), file.as_deref()).await,
+        Command::Get { key, out } => get(cli, key, out.as_deref()).await,
+        Command::Del { keys } => {
+            let db = open(cli, Access::Write, "del").await?;
+            let mut b = WriteBatch::new();
+            for k in keys {
+                b.delete(k)?;
+            }
+            db.write(b).await?;
+            db.close().await?;
+            report(
+                cli,
+                json!({ "deleted": keys.len() }),
+                format!("deleted {} key(s)", keys.len()),
+            )
+        }
+        Command::Keys { prefix } => {
+            let db = open(cli, Access::Read, "keys").await?;
+            let keys = db.keys().await?;
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            for k in keys
+                .iter()
+                .filter(|k| prefix.as_ref().is_none_or(|p| k.starts_with(p.as_bytes())))
+            {
+                out.write_all(k)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .map_err(out_err)?;
+            }
+            out.flush().map_err(out_err)
+        }
+        Command::Import { file, batch } => import(cli, file.as_deref(), *batch).await,
+        Command::Export { out } => export(cli, out.as_deref()).await,
+        Command::Stat => {
+            let db = open(cli, Access::Read, "stat").await?;
+            let s = db.stats().await?;
+            report(
+                cli,
+                json!({
+                    "keys": s.keys,
+                    "segments": s.segments,
+                    "live_bytes": s.live_bytes,
+                    "total_bytes": s.total_bytes,
+                    "unuploaded_segments": s.unuploaded_segments,
+                }),
+                format!(
+                    "keys: {}\nsegments: {}\nlive bytes: {}\ntotal bytes: {}\nsegments not yet uploaded: {}",
+                    s.keys, s.segments, s.live_bytes, s.total_bytes, s.unuploaded_segments
+                ),
+            )
+        }
+        Command::Verify => {
+            let db = open(
+                cli,
+                if cli.dir.is_some() {
+                    Access::Write
+                } else {
+                    Access::Read
+                },
+                "verify",
+            )
+            .await?;
+            let pb = spinner(cli, "verifying");
+            let r = db.verify().await?;
+            drop(pb);
+            report(
+                cli,
+                json!({ "ok": r.is_ok(), "segments": r.segments, "records": r.records, "bytes": r.bytes, "keys": r.keys, "problems": r.problems }),
+                format!(
+                    "{} segments, {} records, {} bytes, {} keys checked",
+                    r.segments, r.records, r.bytes, r.keys
+                ),
+            )?;
+            if r.is_ok() {
+                Ok(())
+            } else {
+                Err(Failure::Unsound(format!(
+                    "verify found {} problem(s): {}",
+                    r.problems.len(),
+                    r.problems.join("; ")
+                )))
+            }
+        }
+        Command::Compact => {
+            let db = open(cli, Access::Write, "compact").await?;
+            let pb = spinner(cli, "compacting");
+            let r = db.compact().await?;
+            db.close().await?;
+            drop(pb);
+            report(
+                cli,
+                json!({ "segments_before": r.segments_before, "segments_after": r.segments_after, "bytes_before": r.bytes_before, "bytes_after": r.bytes_after, "records_written": r.records_written }),
+                format!(
+                    "{} -> {} segments, {} -> {} bytes, {} live records",
+                    r.segments_before,
+                    r.segments_after,
+                    r.bytes_before,
+                    r.bytes_after,
+                    r.records_written
+                ),
+            )
+        }
+        Command::RebuildIndex => {
+            let dir = cli.dir.as_ref().ok_or_else(|| {
+                Failure::Usage("`rebuild-index` needs --dir DIR (or S4DB_DIR)".into())
+            })?;
+            // Open by rebuilding: works even when index.idx is unreadable.
+            let mut b = Db::builder(dir)
+                .sync(policy(cli.sync))
+                .create_if_missing(false)
+                .rebuild_index(true);
+            if let Some(r) = &cli.remote {
+                b = b.remote(r.clone());
+            }
+            let pb = spinner(cli, "rebuilding the index");
+            let db = b.open().await?;
+            let r = db.rebuild_report().cloned().unwrap_or_default();
+            db.close().await?;
+            drop(pb);
+            let damaged: Vec<String> = r
+                .skipped
+                .iter()
+                .map(|d| format!("{} {}..{}: {}", d.file, d.start, d.end, d.reason))
+                .collect();
+            report(
+                cli,
+                json!({ "segments": r.segments, "records": r.records, "keys": r.keys, "superseded_segments": r.superseded_segments, "skipped": damaged, "torn_tail": r.torn_tail.as_ref().map(|t| format!("{} {}..{}", t.file, t.start, t.end)) }),
+                format!(
+                    "{} segments, {} records, {} keys; {} damaged range(s) skipped{}",
+                    r.segments,
+                    r.records,
+                    r.keys,
+                    r.skipped.len(),
+                    r.torn_tail
+                        .map(|t| format!("; torn tail cut at {} {}", t.file, t.start))
+                        .unwrap_or_default()
+                ),
+            )
+        }
+        Command::Upload { rebase } => {
+            let db = open(cli, Access::Write, "upload").await?;
+            let pb = spinner(cli, "uploading");
+            let r = db
+                .upload_with(UploadOptions::default().rebase(*rebase))
+                .await?;
+            db.close().await?;
+            drop(pb);
+            report(
+                cli,
+                json!({ "segments_uploaded": r.segments_uploaded, "segment_bytes": r.segment_bytes, "index_bytes": r.index_bytes, "segments_obsoleted": r.segments_obsoleted, "rebased": r.rebased }),
+                format!(
+                    "uploaded {} segment(s), {} bytes, and the index ({} bytes){}",
+                    r.segments_uploaded,
+                    r.segment_bytes,
+                    r.index_bytes,
+                    if r.rebased > 0 {
+                        format!("; rebased {} time(s)", r.rebased)
+                    } else {
+                        String::new()
+                    }
+                ),
+            )
+        }
+        Command::Download { force } => {
+            let db = open(cli, Access::Write, "download").await?;
+            let pb = spinner(cli, "downloading");
+            let r = db.download(*force).await?;
+            db.close().await?;
+            drop(pb);
+            report(
+                cli,
+                json!({ "segments_downloaded": r.segments_downloaded, "segment_bytes": r.segment_bytes, "segments_present": r.segments_present, "keys": r.keys }),
+                format!(
+                    "downloaded {} segment(s), {} bytes ({} already present); {} keys",
+                    r.segments_downloaded, r.segment_bytes, r.segments_present, r.keys
+                ),
+            )
+        }
+        Command::Gc { grace } => {
+            let db = open(
+                cli,
+                if cli.dir.is_some() {
+                    Access::Write
+                } else {
+                    Access::Read
+                },
+                "gc",
+            )
+            .await?;
+            let r = db.gc(Duration::from_secs(*grace)).await?;
+            report(
+                cli,
+                json!({ "obsolete_deleted": r.obsolete_deleted, "orphans_deleted": r.orphans_deleted, "kept": r.kept }),
+                format!(
+                    "deleted {} obsolete and {} orphaned segment(s); kept {} younger than {grace} s",
+                    r.obsolete_deleted, r.orphans_deleted, r.kept
+                ),
+            )
+        }
+    }
+}
+
+async fn put(cli: &Cli, key: &str, value: Option<&str>, file: Option<&std::path::Path>) -> Result {
+    let bytes = match (value, file) {
+        (Some("-"), None) => {
+            let mut v = Vec::new();
+            io::stdin()
+                .lock()
+                .read_to_end(&mut v)
+                .map_err(|e| Failure::Usage(format!("reading stdin: {e}")))?;
+            v
+        }
+        (Some(v), None) => v.as_bytes().to_vec(),
+        (None, Some(path)) => std::fs::read(path)
+            .map_err(|e| Failure::Usage(format!("reading {}: {e}", path.display())))?,
+        (None, None) => {
+            return Err(Failure::Usage(
+                "give a VALUE, `-` for stdin, or --file PATH".into(),
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(Failure::Usage("give a VALUE or --file, not both".into()));
+        }
+    };
+    let db = open(cli, Access::Write, "put").await?;
+    db.put(key, bytes).await?;
+    db.close().await?;
+    Ok(())
+}
+
+async fn get(cli: &Cli, key: &str, out: Option<&std::path::Path>) -> Result {
+    let db = open(cli, Access::Read, "get").await?;
+    let value = db
+        .get(key)
+        .await?
+        .ok_or_else(|| Failure::KeyNotFound(key.to_string()))?;
+    match out {
+        Some(path) => std::fs::write(path, &value).map_err(out_err),
+        None => {
+            let mut o = io::stdout().lock();
+            o.write_all(&value)
+                .and_then(|()| o.flush())
+                .map_err(out_err)
+        }
+    }
+}
+
+async fn import(cli: &Cli, file: Option<&std::path::Path>, batch_size: u64) -> Result {
+    let (reader, size): (Box<dyn BufRead>, Option<u64>) = match file {
+        Some(p) => {
+            let f = std::fs::File::open(p)
+                .map_err(|e| Failure::Usage(format!("opening {}: {e}", p.display())))?;
+            let size = f.metadata().ok().map(|m| m.len());
+            (Box::new(BufReader::with_capacity(1 << 20, f)), size)
+        }
+        None => (
+            Box::new(BufReader::with_capacity(1 << 20, io::stdin())),
+            None,
+        ),
+    };
+    let db = open(cli, Access::Write, "import").await?;
+    let pb = (!cli.quiet && io::stderr().is_terminal()).then(|| match size {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner(),
+    });
+    let (mut imported, mut batches, mut line_no) = (0u64, 0u64, 0u64);
+    let mut batch = WriteBatch::new();
+    let stop = |line_no: u64, why: String, imported: u64| {
+        Failure::Usage(format!(
+            "line {line_no}: {why}; stopped there, after importing {imported} record(s) in whole batches before it"
+        ))
+    };
+    for line in reader.split(b'\n') {
+        let line = line.map_err(|e| Failure::Usage(format!("reading the input: {e}")))?;
+        line_no += 1;
+        if let Some(pb) = &pb {
+            pb.inc(line.len() as u64 + 1);
+        }
+        let text = String::from_utf8_lossy(&line);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let text =
+            std::str::from_utf8(&line).map_err(|_| stop(line_no, "not UTF-8".into(), imported))?;
+        let (k, v) = jsonl::parse(text).map_err(|why| stop(line_no, why, imported))?;
+        batch
+            .put(&k, &v)
+            .map_err(|e| stop(line_no, e.to_string(), imported))?;
+        if batch.len() as u64 >= batch_size {
+            let n = batch.len() as u64;
+            db.write(std::mem::take(&mut batch)).await?;
+            imported += n;
+            batches += 1;
+        }
+    }
+    if !batch.is_empty() {
+        let n = batch.len() as u64;
+        db.write(batch).await?;
+        imported += n;
+        batches += 1;
+    }
+    db.close().await?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    report(
+        cli,
+        json!({ "imported": imported, "batches": batches }),
+        format!("imported {imported} record(s) in {batches} batch(es)"),
+    )
+}
+
+async fn export(cli: &Cli, out: Option<&std::path::Path>) -> Result {
+    let db = open(cli, Access::Read, "export").await?;
+    let mut it = db.iter().await?;
+    let sink: Box<dyn Write> = match out {
+        Some(p) => Box::new(
+            std::fs::File::create(p)
+                .map_err(|e| Failure::Usage(format!("creating {}: {e}", p.display())))?,
+        ),
+        None => Box::new(io::stdout().lock()),
+    };
+    let mut w = io::BufWriter::with_capacity(1 << 20, sink);
+    while let Some(kv) = it.next().await {
+        let (k, v) = kv?;
+        writeln!(w, "{}", jsonl::render(&k, &v)).map_err(out_err)?;
+    }
+    w.flush().map_err(out_err)
+}

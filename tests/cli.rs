@@ -1,0 +1,362 @@
+//! The `s4db` binary: every command and every exit code.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use assert_cmd::Command;
+use common::s3::{ACCESS_KEY, SECRET_KEY, TestS3};
+
+fn s4db(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("s4db").unwrap();
+    c.arg("--dir").arg(dir).arg("-q");
+    c
+}
+
+fn stdout(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs, expecting `code`, and returns stderr (checked to be one `s4db: error:` line).
+fn fails(c: &mut Command, code: i32) -> String {
+    let out = c.output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(
+        err.starts_with("s4db: error: ") && err.lines().count() == 1,
+        "{err:?}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    err
+}
+
+#[test]
+fn put_get_del_keys_and_stdin_and_file_values() {
+    let d = tempfile::tempdir().unwrap();
+    s4db(d.path())
+        .args(["put", "a", "alpha"])
+        .assert()
+        .success();
+    s4db(d.path())
+        .args(["put", "b", "-"])
+        .write_stdin(&b"from\x00stdin\n"[..])
+        .assert()
+        .success();
+    let f = d.path().join("v.bin");
+    fs::write(&f, [0u8, 159, 146, 150]).unwrap();
+    s4db(d.path())
+        .args(["put", "c", "--file"])
+        .arg(&f)
+        .assert()
+        .success();
+
+    let out = s4db(d.path()).args(["get", "a"]).output().unwrap();
+    assert_eq!(out.stdout, b"alpha", "exact bytes, no newline");
+    assert_eq!(
+        s4db(d.path()).args(["get", "b"]).output().unwrap().stdout,
+        b"from\x00stdin\n"
+    );
+    let to = d.path().join("out.bin");
+    s4db(d.path())
+        .args(["get", "c", "--out"])
+        .arg(&to)
+        .assert()
+        .success();
+    assert_eq!(fs::read(&to).unwrap(), [0u8, 159, 146, 150]);
+
+    assert_eq!(stdout(s4db(d.path()).arg("keys")), "a\nb\nc\n");
+    assert_eq!(
+        stdout(s4db(d.path()).args(["keys", "--prefix", "b"])),
+        "b\n"
+    );
+    s4db(d.path())
+        .args(["del", "a", "c", "nope"])
+        .assert()
+        .success();
+    assert_eq!(stdout(s4db(d.path()).arg("keys")), "b\n");
+}
+
+#[test]
+fn get_of_a_missing_key_exits_1() {
+    let d = tempfile::tempdir().unwrap();
+    s4db(d.path()).args(["put", "a", "1"]).assert().success();
+    let err = fails(s4db(d.path()).args(["get", "zz"]), 1);
+    assert!(err.contains("zz"), "{err}");
+}
+
+#[test]
+fn usage_errors_and_invalid_input_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    fails(s4db(d.path()).arg("frobnicate"), 2);
+    fails(s4db(d.path()).args(["put", "", "v"]), 2);
+    fails(s4db(d.path()).args(["put", "k"]), 2);
+    fails(
+        Command::cargo_bin("s4db")
+            .unwrap()
+            .args(["get", "k"])
+            .env_remove("S4DB_DIR")
+            .env_remove("S4DB_REMOTE"),
+        2,
+    );
+    fails(
+        s4db(d.path()).args(["--remote", "ftp://nowhere/x", "keys"]),
+        2,
+    );
+    fails(
+        Command::cargo_bin("s4db")
+            .unwrap()
+            .args(["--remote", "file:///tmp/x", "put", "k", "v"]),
+        2,
+    );
+    fails(s4db(d.path()).args(["import", "--batch", "0"]), 2);
+}
+
+#[test]
+fn an_import_stops_at_a_bad_line_keeping_every_batch_before_it() {
+    let d = tempfile::tempdir().unwrap();
+    let mut input = String::new();
+    for i in 0..25 {
+        input.push_str(&format!("{{\"key\":\"k{i:02}\",\"value\":\"v{i}\"}}\n"));
+    }
+    input.push_str("{\"key\": \"broken\"\n");
+    input.push_str("{\"key\":\"after\",\"value\":\"never\"}\n");
+    let err = fails(
+        s4db(d.path())
+            .args(["import", "--batch", "10"])
+            .write_stdin(input),
+        2,
+    );
+    assert!(
+        err.contains("line 26") && err.contains("20 record"),
+        "{err}"
+    );
+    let keys = stdout(s4db(d.path()).arg("keys"));
+    assert_eq!(keys.lines().count(), 20, "two whole batches of 10: {keys}");
+    assert!(!keys.contains("after"));
+}
+
+#[test]
+fn binary_values_round_trip_through_import_and_export() {
+    let d = tempfile::tempdir().unwrap();
+    let input = "{\"key\":\"text\",\"value\":\"plain \\\"quoted\\\" ✓\"}\n{\"key\":\"bin\",\"value_b64\":\"AP8QgA==\"}\n";
+    let r = stdout(s4db(d.path()).args(["--json", "import"]).write_stdin(input));
+    assert_eq!(r.trim(), r#"{"batches":1,"imported":2}"#);
+    assert_eq!(
+        s4db(d.path()).args(["get", "bin"]).output().unwrap().stdout,
+        [0u8, 255, 16, 128]
+    );
+    let exported = stdout(s4db(d.path()).arg("export"));
+    assert_eq!(
+        exported,
+        "{\"key\":\"bin\",\"value_b64\":\"AP8QgA==\"}\n{\"key\":\"text\",\"value\":\"plain \\\"quoted\\\" ✓\"}\n"
+    );
+    // And back into a fresh database, through a file.
+    let e = tempfile::tempdir().unwrap();
+    let file = e.path().join("dump.jsonl");
+    s4db(d.path())
+        .args(["export", "--out"])
+        .arg(&file)
+        .assert()
+        .success();
+    s4db(&e.path().join("db"))
+        .arg("import")
+        .arg(&file)
+        .assert()
+        .success();
+    assert_eq!(stdout(s4db(&e.path().join("db")).arg("export")), exported);
+}
+
+#[test]
+fn stat_verify_compact_and_rebuild_index_report_in_json() {
+    let d = tempfile::tempdir().unwrap();
+    let input: String = (0..100)
+        .map(|i| format!("{{\"key\":\"k{i:03}\",\"value\":\"{}\"}}\n", "x".repeat(i)))
+        .collect();
+    s4db(d.path())
+        .args(["import"])
+        .write_stdin(input.clone())
+        .assert()
+        .success();
+    s4db(d.path())
+        .args(["import"])
+        .write_stdin(input)
+        .assert()
+        .success();
+    let stat: serde_json::Value =
+        serde_json::from_str(&stdout(s4db(d.path()).args(["--json", "stat"]))).unwrap();
+    assert_eq!(stat["keys"], 100);
+    assert_eq!(stat["segments"], 1);
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(s4db(d.path()).args(["--json", "verify"]))).unwrap();
+    assert_eq!(v["ok"], true);
+    let c: serde_json::Value =
+        serde_json::from_str(&stdout(s4db(d.path()).args(["--json", "compact"]))).unwrap();
+    assert_eq!(c["records_written"], 100);
+    assert!(c["bytes_after"].as_u64() < c["bytes_before"].as_u64());
+    let r: serde_json::Value =
+        serde_json::from_str(&stdout(s4db(d.path()).args(["--json", "rebuild-index"]))).unwrap();
+    assert_eq!(r["keys"], 100);
+}
+
+#[test]
+fn corruption_exits_4_and_rebuild_index_repairs_a_damaged_index() {
+    let d = tempfile::tempdir().unwrap();
+    s4db(d.path()).args(["put", "a", "1"]).assert().success();
+    s4db(d.path()).args(["put", "b", "2"]).assert().success();
+    let idx = d.path().join("index.idx");
+    let mut bytes = fs::read(&idx).unwrap();
+    bytes[100] ^= 0xff;
+    fs::write(&idx, bytes).unwrap();
+    let err = fails(s4db(d.path()).args(["get", "a"]), 4);
+    assert!(
+        err.contains("index.idx") && err.contains("rebuild"),
+        "{err}"
+    );
+    s4db(d.path()).arg("rebuild-index").assert().success();
+    assert_eq!(
+        s4db(d.path()).args(["get", "b"]).output().unwrap().stdout,
+        b"2"
+    );
+
+    // A damaged record: verify exits 4.
+    let seg = common::segment_files(d.path())[0].clone();
+    let mut bytes = fs::read(&seg).unwrap();
+    bytes[60] ^= 0x01;
+    fs::write(&seg, bytes).unwrap();
+    fails(s4db(d.path()).arg("verify"), 4);
+}
+
+#[test]
+fn other_failures_exit_5() {
+    let d = tempfile::tempdir().unwrap();
+    let _holder = s4db::blocking::Db::open(d.path()).unwrap();
+    let err = fails(s4db(d.path()).args(["put", "a", "1"]), 5);
+    assert!(err.contains("locked"), "{err}");
+}
+
+#[test]
+fn upload_download_gc_and_remote_only_reads_against_s3() {
+    let s3 = TestS3::start();
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let url = s3.url("cli");
+    let with_creds = |mut cmd: Command| {
+        cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .arg("--remote")
+            .arg(&url);
+        cmd
+    };
+    let input: String = (0..200)
+        .map(|i| format!("{{\"key\":\"key{i:08}\",\"value\":\"value {i}\"}}\n"))
+        .collect();
+    with_creds(s4db(a.path()))
+        .arg("import")
+        .write_stdin(input)
+        .assert()
+        .success();
+    let up: serde_json::Value = serde_json::from_str(&stdout(
+        with_creds(s4db(a.path())).args(["--json", "upload"]),
+    ))
+    .unwrap();
+    assert_eq!(up["segments_uploaded"], 1);
+
+    // --remote only: read commands go straight to the remote, read-only.
+    let remote_only = || {
+        let mut cmd = Command::cargo_bin("s4db").unwrap();
+        cmd.env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .args(["-q", "--remote", &url]);
+        cmd
+    };
+    assert_eq!(
+        remote_only()
+            .args(["get", "key00000042"])
+            .output()
+            .unwrap()
+            .stdout,
+        b"value 42"
+    );
+    assert_eq!(stdout(remote_only().arg("keys")).lines().count(), 200);
+    let stat: serde_json::Value =
+        serde_json::from_str(&stdout(remote_only().args(["--json", "stat"]))).unwrap();
+    assert_eq!(stat["keys"], 200);
+    fails(remote_only().args(["get", "nope"]), 1);
+    fails(remote_only().args(["put", "x", "y"]), 2);
+    assert!(stdout(remote_only().arg("verify")).contains("200 keys"));
+
+    // Another directory downloads; two uploads race: exit 3, then --rebase.
+    with_creds(s4db(b.path()))
+        .arg("download")
+        .assert()
+        .success();
+    with_creds(s4db(a.path()))
+        .args(["put", "from-a", "1"])
+        .assert()
+        .success();
+    with_creds(s4db(b.path()))
+        .args(["put", "from-b", "2"])
+        .assert()
+        .success();
+    with_creds(s4db(a.path())).arg("upload").assert().success();
+    fails(with_creds(s4db(b.path())).arg("upload"), 3);
+    with_creds(s4db(b.path()))
+        .args(["upload", "--rebase"])
+        .assert()
+        .success();
+    // a uploaded everything it wrote, so it may take b's rebased commit.
+    with_creds(s4db(a.path()))
+        .arg("download")
+        .assert()
+        .success();
+    assert_eq!(
+        s4db(a.path())
+            .args(["get", "from-b"])
+            .output()
+            .unwrap()
+            .stdout,
+        b"2"
+    );
+    with_creds(s4db(c.path()))
+        .arg("download")
+        .assert()
+        .success();
+    assert_eq!(
+        s4db(c.path())
+            .args(["get", "from-a"])
+            .output()
+            .unwrap()
+            .stdout,
+        b"1"
+    );
+    assert_eq!(
+        s4db(c.path())
+            .args(["get", "from-b"])
+            .output()
+            .unwrap()
+            .stdout,
+        b"2"
+    );
+
+    with_creds(s4db(c.path())).arg("compact").assert().success();
+    with_creds(s4db(c.path())).arg("upload").assert().success();
+    let gc: serde_json::Value = serde_json::from_str(&stdout(
+        with_creds(s4db(c.path())).args(["--json", "gc", "--grace", "0"]),
+    ))
+    .unwrap();
+    assert!(gc["obsolete_deleted"].as_u64().unwrap() >= 1, "{gc}");
+}
