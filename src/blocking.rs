@@ -9,7 +9,7 @@ use std::path::Path;
 use bytes::Bytes;
 
 use crate::batch::WriteBatch;
-use crate::db::{DbBuilder, iter_from};
+use crate::db::DbBuilder;
 use crate::error::Result;
 use crate::options::SyncPolicy;
 use crate::report::{CompactionReport, RebuildReport, Stats, VerifyReport};
@@ -87,10 +87,14 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::get`].
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
-        match self.inner.engine.get_local(key.as_ref())? {
-            Ok(v) => Ok(v),
-            Err(_) => futures::executor::block_on(self.inner.get(key)),
+        // Local records are read right here; anything remote goes through
+        // the async path.
+        if self.inner.engine.lazy.read().is_none()
+            && let Ok(v) = self.inner.engine.get_local(key.as_ref())?
+        {
+            return Ok(v);
         }
+        futures::executor::block_on(self.inner.get(key))
     }
 
     /// See [`crate::Db::get_many`].
@@ -109,7 +113,7 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::contains`].
     pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        self.inner.engine.contains(key.as_ref())
+        futures::executor::block_on(self.inner.contains(key))
     }
 
     /// Number of live keys.
@@ -127,14 +131,7 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::keys`].
     pub fn keys(&self) -> Result<Vec<Bytes>> {
-        Ok(self
-            .inner
-            .engine
-            .snapshot(None)?
-            .items
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect())
+        futures::executor::block_on(self.inner.keys())
     }
 
     /// See [`crate::Db::iter`].
@@ -142,10 +139,7 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::iter`].
     pub fn iter(&self) -> Result<Iter> {
-        Ok(Iter(iter_from(
-            self.inner.engine.clone(),
-            self.inner.engine.snapshot(None)?,
-        )))
+        futures::executor::block_on(self.inner.iter()).map(Iter)
     }
 
     /// See [`crate::Db::scan_prefix`].
@@ -153,8 +147,7 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::scan_prefix`].
     pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Iter> {
-        let snap = self.inner.engine.snapshot(Some(prefix.as_ref()))?;
-        Ok(Iter(iter_from(self.inner.engine.clone(), snap)))
+        futures::executor::block_on(self.inner.scan_prefix(prefix)).map(Iter)
     }
 
     /// See [`crate::Db::put`].

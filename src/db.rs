@@ -18,10 +18,21 @@ use crate::gc::GcReport;
 use crate::offload::offload;
 use crate::options::{Options, SyncPolicy};
 use crate::remote::ctx::{Credentials, RemoteCtx};
-use crate::remote::{RemoteOptions, RemoteStats};
+use crate::remote::{ObjectStore, RemoteOptions, RemoteStats};
 use crate::remote_read::{self, Wanted};
 use crate::report::{CompactionReport, RebuildReport, Stats, VerifyReport};
 use crate::upload::{UploadOptions, UploadReport};
+
+/// How a handle over a remote alone ([`Db::open_remote`]) reads `index.idx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadIndex {
+    /// By byte ranges: the first 64 KiB, then one page per lookup, cached.
+    /// A cold get is three requests at any database size. The default.
+    #[default]
+    Lazy,
+    /// The whole file at open: for readers that will touch most keys.
+    Full,
+}
 
 /// Configures and opens a [`Db`]. Every setter documents its default.
 #[derive(Debug, Clone)]
@@ -33,6 +44,7 @@ pub struct DbBuilder {
     remote: Option<String>,
     credentials: Option<Credentials>,
     remote_opts: RemoteOptions,
+    load_index: LoadIndex,
 }
 
 impl DbBuilder {
@@ -44,6 +56,7 @@ impl DbBuilder {
             remote: None,
             credentials: None,
             remote_opts: RemoteOptions::default(),
+            load_index: LoadIndex::default(),
         }
     }
 
@@ -59,6 +72,7 @@ impl DbBuilder {
             remote: Some(url.into()),
             credentials: None,
             remote_opts: RemoteOptions::default(),
+            load_index: LoadIndex::default(),
         }
     }
 
@@ -78,6 +92,13 @@ impl DbBuilder {
     /// and unsigned requests if they are unset.
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
+        self
+    }
+
+    /// How a handle over a remote alone reads `index.idx`; default
+    /// [`LoadIndex::Lazy`]. Ignored for local directories.
+    pub fn load_index(mut self, how: LoadIndex) -> Self {
+        self.load_index = how;
         self
     }
 
@@ -149,10 +170,21 @@ impl DbBuilder {
             let ctx = remote.ok_or_else(|| {
                 Error::InvalidArgument("a remote-only handle needs a remote URL".into())
             })?;
-            let (base, _) = crate::rebase::fetch_index(&ctx)
-                .await?
-                .ok_or_else(|| Error::NotFound(format!("no database at {}", ctx.url.describe())))?;
-            let engine = Engine::over_remote(ctx, base, self.opts);
+            let no_db = || Error::NotFound(format!("no database at {}", ctx.url.describe()));
+            let engine = match self.load_index {
+                LoadIndex::Lazy => {
+                    let lazy = crate::lazy_index::LazyIndex::open(&ctx)
+                        .await?
+                        .ok_or_else(no_db)?;
+                    Engine::over_remote_lazy(ctx, lazy, self.opts)?
+                }
+                LoadIndex::Full => {
+                    let (base, etag) = crate::rebase::fetch_index(&ctx).await?.ok_or_else(no_db)?;
+                    let engine = Engine::over_remote(ctx, base, self.opts);
+                    *engine.remote_etag.lock() = Some(etag);
+                    engine
+                }
+            };
             return Ok(Db {
                 engine: Arc::new(engine),
                 rebuilt: None,
@@ -302,6 +334,145 @@ impl Db {
         self.rebuilt.as_deref()
     }
 
+    fn lazy(&self) -> Option<Arc<crate::lazy_index::LazyIndex>> {
+        self.engine.lazy.read().clone()
+    }
+
+    /// Reopens the byte-range index (it changed, or a segment vanished).
+    async fn reload_lazy(&self) -> Result<()> {
+        let ctx = crate::upload::remote_of(&self.engine)?;
+        let lazy = crate::lazy_index::LazyIndex::open(&ctx)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no database at {}", ctx.url.describe())))?;
+        *self.engine.remote_etag.lock() = Some(lazy.etag.clone());
+        *self.engine.lazy.write() = Some(Arc::new(lazy));
+        Ok(())
+    }
+
+    /// Gets through the byte-range index: the pages needed, then the records,
+    /// reloading the index (at most twice) if it changed underneath.
+    async fn lazy_get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Bytes>>> {
+        let ctx = crate::upload::remote_of(&self.engine)?;
+        for attempt in 0..3 {
+            let Some(lazy) = self.lazy() else { break };
+            let locs = match lazy.lookup_many(&ctx, keys).await? {
+                Ok(l) => l,
+                Err(crate::lazy_index::Changed) => {
+                    self.reload_lazy().await?;
+                    continue;
+                }
+            };
+            let mut groups: Vec<(Arc<crate::segment::Segment>, Vec<Wanted>)> = Vec::new();
+            for (slot, (key, loc)) in keys.iter().zip(locs).enumerate() {
+                let Some(loc) = loc else { continue };
+                let seg = lazy.segments[loc.segment as usize].clone();
+                let w = Wanted {
+                    slot,
+                    key: Bytes::copy_from_slice(key),
+                    loc,
+                };
+                match groups.iter_mut().find(|(s, _)| Arc::ptr_eq(s, &seg)) {
+                    Some((_, list)) => list.push(w),
+                    None => groups.push((seg, vec![w])),
+                }
+            }
+            let mut out = vec![None; keys.len()];
+            if groups.is_empty() {
+                return Ok(out);
+            }
+            match remote_read::get_many(&self.engine, groups, &mut out).await {
+                Ok(()) => return Ok(out),
+                // A segment gone: garbage collection after a newer commit.
+                Err(Error::NotFound(_)) if attempt < 2 => self.reload_lazy().await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::remote(
+            "reading index.idx",
+            None,
+            "the remote index kept changing; retry later",
+        ))
+    }
+
+    /// Loads the whole remote index (for calls that need every key).
+    async fn ensure_full(&self) -> Result<()> {
+        if self.lazy().is_none() {
+            return Ok(());
+        }
+        let ctx = crate::upload::remote_of(&self.engine)?;
+        let (base, etag) = crate::rebase::fetch_index(&ctx)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no database at {}", ctx.url.describe())))?;
+        self.engine.reload_remote(base);
+        *self.engine.remote_etag.lock() = Some(etag);
+        *self.engine.lazy.write() = None;
+        Ok(())
+    }
+
+    /// For a handle over a remote alone: checks whether the remote index
+    /// changed (a conditional GET with `If-None-Match` on its entity tag, or a
+    /// HEAD after a full load) and, if so, switches to the new one. Returns
+    /// whether it changed.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a handle with a local directory,
+    /// [`Error::NotFound`] if the remote index is gone, [`Error::Remote`].
+    pub async fn refresh(&self) -> Result<bool> {
+        if !self.engine.is_remote_only() {
+            return Err(Error::InvalidArgument(
+                "refresh() is for handles opened with open_remote; a local directory syncs with download()".into(),
+            ));
+        }
+        let ctx = crate::upload::remote_of(&self.engine)?;
+        let known = self.engine.remote_etag.lock().clone();
+        let store = ctx.store.clone();
+        if self.lazy().is_some() {
+            let tag = known.clone();
+            let answer = ctx
+                .run(async move {
+                    store
+                        .get_prefix(
+                            crate::INDEX_FILE_NAME,
+                            crate::lazy_index::FIRST_READ,
+                            tag.as_deref(),
+                        )
+                        .await
+                })
+                .await?;
+            return match answer {
+                crate::remote::Prefix::NotModified => Ok(false),
+                crate::remote::Prefix::Missing => Err(Error::NotFound(format!(
+                    "no database at {}",
+                    ctx.url.describe()
+                ))),
+                // Some servers answer 200 to a matching If-None-Match: compare tags.
+                crate::remote::Prefix::Got { etag, .. } if Some(&etag) == known.as_ref() => {
+                    Ok(false)
+                }
+                crate::remote::Prefix::Got { bytes, etag, total } => {
+                    let lazy =
+                        crate::lazy_index::LazyIndex::from_first_read(&ctx, bytes, etag, total)
+                            .await?;
+                    *self.engine.remote_etag.lock() = Some(lazy.etag.clone());
+                    *self.engine.lazy.write() = Some(Arc::new(lazy));
+                    Ok(true)
+                }
+            };
+        }
+        let head = ctx
+            .run(async move { store.head(crate::INDEX_FILE_NAME).await })
+            .await?;
+        if head.map(|h| h.etag) == known {
+            return Ok(false);
+        }
+        let (base, etag) = crate::rebase::fetch_index(&ctx)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no database at {}", ctx.url.describe())))?;
+        self.engine.reload_remote(base);
+        *self.engine.remote_etag.lock() = Some(etag);
+        Ok(true)
+    }
+
     /// The value of `key`, or `None`.
     ///
     /// # Errors
@@ -310,6 +481,10 @@ impl Db {
     /// key, [`Error::Closed`], [`Error::Io`].
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         let key = key.as_ref();
+        if self.lazy().is_some() {
+            crate::batch::check_key(key)?;
+            return Ok(self.lazy_get_many(&[key]).await?.pop().flatten());
+        }
         let (seg, loc) = match self.engine.get_local(key)? {
             Ok(v) => return Ok(v),
             Err(remote) => remote,
@@ -345,6 +520,14 @@ impl Db {
         &self,
         keys: impl IntoIterator<Item = K>,
     ) -> Result<Vec<Option<Bytes>>> {
+        if self.lazy().is_some() {
+            let keys: Vec<Vec<u8>> = keys.into_iter().map(|k| k.as_ref().to_vec()).collect();
+            for k in &keys {
+                crate::batch::check_key(k)?;
+            }
+            let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+            return self.lazy_get_many(&refs).await;
+        }
         let mut out = Vec::new();
         let mut remote: Vec<(Arc<crate::segment::Segment>, Vec<Wanted>)> = Vec::new();
         for (slot, key) in keys.into_iter().enumerate() {
@@ -376,7 +559,19 @@ impl Db {
     /// # Errors
     /// [`Error::InvalidArgument`] for a bad key, [`Error::Closed`].
     pub async fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        self.engine.contains(key.as_ref())
+        let key = key.as_ref();
+        if let Some(lazy) = self.lazy() {
+            crate::batch::check_key(key)?;
+            let ctx = crate::upload::remote_of(&self.engine)?;
+            return match lazy.lookup(&ctx, key).await? {
+                Ok(loc) => Ok(loc.is_some()),
+                Err(crate::lazy_index::Changed) => {
+                    self.reload_lazy().await?;
+                    Box::pin(self.contains(key)).await
+                }
+            };
+        }
+        self.engine.contains(key)
     }
 
     /// Number of live keys.
@@ -394,6 +589,7 @@ impl Db {
     /// # Errors
     /// [`Error::Closed`].
     pub async fn keys(&self) -> Result<Vec<Bytes>> {
+        self.ensure_full().await?;
         let e = self.engine.clone();
         offload(move || {
             Ok(e.snapshot(None)?
@@ -422,6 +618,7 @@ impl Db {
     }
 
     async fn scan(&self, prefix: Option<Vec<u8>>) -> Result<Iter> {
+        self.ensure_full().await?;
         let e = self.engine.clone();
         let snap = offload(move || e.snapshot(prefix.as_deref())).await?;
         Ok(iter_from(self.engine.clone(), snap))
@@ -536,6 +733,7 @@ impl Db {
     /// whole and held in memory while it is checked like a local one (for a
     /// remote larger than memory, download it and verify the copy).
     async fn verify_remote(&self) -> Result<VerifyReport> {
+        self.ensure_full().await?;
         let ctx = crate::upload::remote_of(&self.engine)?;
         let segments = self.engine.state.read().segments.clone();
         let mut fetched = std::collections::HashMap::new();

@@ -30,6 +30,7 @@ use crate::index::Index;
 use crate::index_file::{
     self, INDEX_FILE_NAME, IndexMeta, ObsoleteEntry, SEGTAB_SEALED, SegmentEntry,
 };
+use crate::lazy_index::LazyIndex;
 use crate::limits::{MAX_SEGMENT_SIZE_LIMIT, MIN_SEGMENT_SIZE_LIMIT};
 use crate::loc::Loc;
 use crate::lock::DirLock;
@@ -76,6 +77,11 @@ pub(crate) struct Engine {
     closed: AtomicBool,
     /// The attached remote, if any.
     pub remote: Option<Arc<RemoteCtx>>,
+    /// A handle over a remote alone, opened lazily: the index is read by
+    /// byte ranges (`None` once the whole index is loaded, or for local handles).
+    pub lazy: RwLock<Option<Arc<LazyIndex>>>,
+    /// The entity tag of the remote index a handle over a remote alone loaded.
+    pub remote_etag: Mutex<Option<String>>,
     /// Serialises remote operations (upload, download, gc) of this handle.
     pub sync_lock: tokio::sync::Mutex<()>,
     /// Released by `close()`, so the directory can be reopened at once.
@@ -238,6 +244,8 @@ impl Engine {
             group: GroupCommit::default(),
             closed: AtomicBool::new(false),
             remote,
+            lazy: RwLock::new(None),
+            remote_etag: Mutex::new(None),
             sync_lock: tokio::sync::Mutex::new(()),
             lock: Mutex::new(lock),
         }
@@ -341,6 +349,9 @@ impl Engine {
     }
 
     pub(crate) fn len(&self) -> u64 {
+        if let Some(lazy) = &*self.lazy.read() {
+            return lazy.header.key_count;
+        }
         self.state.read().index.live_keys()
     }
 
@@ -363,6 +374,17 @@ impl Engine {
 
     pub(crate) fn stats(&self) -> Result<Stats> {
         self.check_open()?;
+        if let Some(lazy) = &*self.lazy.read() {
+            return Ok(Stats {
+                keys: lazy.header.key_count,
+                segments: lazy.segment_table.len() as u64,
+                live_bytes: lazy.header.live_bytes,
+                total_bytes: lazy.segment_table.iter().map(|s| s.indexed_len).sum(),
+                unindexed_changes: 0,
+                index_memory_bytes: 0,
+                unuploaded_segments: 0,
+            });
+        }
         let st = self.state.read();
         let mut total = 0u64;
         for s in &st.segments {
@@ -603,6 +625,25 @@ impl Engine {
             rec,
             Some(ctx),
         )
+    }
+
+    /// A read-only engine over a remote index read by byte ranges.
+    pub(crate) fn over_remote_lazy(
+        ctx: Arc<RemoteCtx>,
+        lazy: LazyIndex,
+        opts: Options,
+    ) -> Result<Engine> {
+        let meta = IndexMeta {
+            writer_id: lazy.header.writer_id,
+            generation: lazy.header.generation,
+            next_segment_number: lazy.header.next_segment_number,
+            segments: Vec::new(),
+            obsolete: Vec::new(),
+        };
+        let engine = Self::over_remote(ctx, BaseIndex::empty(&meta)?, opts);
+        *engine.remote_etag.lock() = Some(lazy.etag.clone());
+        *engine.lazy.write() = Some(Arc::new(lazy));
+        Ok(engine)
     }
 
     fn remote_segments(base: &BaseIndex) -> Vec<Arc<Segment>> {

@@ -55,6 +55,7 @@ mod hash;
 mod index;
 mod index_file;
 mod index_page;
+mod lazy_index;
 mod le;
 mod limits;
 mod loc;

@@ -80,7 +80,7 @@ pub(crate) async fn get_one(
     let bytes = ctx
         .run(async move { store.get_range(&n, off, len).await })
         .await?;
-    let bytes = bytes.ok_or_else(|| missing(&name))?;
+    let bytes = bytes.ok_or_else(|| missing(&name))?.bytes;
     Ok(Some(Bytes::from(record::value_of(
         &bytes, key, &name, off,
     )?)))
@@ -113,7 +113,8 @@ pub(crate) async fn get_many(
                         let body = store
                             .get_range(&r.segment, r.start, r.end - r.start)
                             .await?
-                            .ok_or_else(|| missing(&r.segment))?;
+                            .ok_or_else(|| missing(&r.segment))?
+                            .bytes;
                         r.members
                             .iter()
                             .map(|w| {

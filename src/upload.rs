@@ -194,7 +194,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
                         let landed = store
                             .get_range(INDEX_FILE_NAME, 0, INDEX_HEADER_LEN as u64)
                             .await?
-                            .and_then(|b| IndexHeader::decode(&b).ok())
+                            .and_then(|r| IndexHeader::decode(&r.bytes).ok())
                             .is_some_and(|h| {
                                 h.writer_id == header.writer_id && h.generation == header.generation
                             });

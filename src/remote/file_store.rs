@@ -2,8 +2,10 @@
 //! layout as a bucket prefix, for backups and server-free use.
 //!
 //! Objects are files written atomically (temporary file, fsync, rename, fsync
-//! of the directory). Entity tags are content hashes (XXH3-128, quoted), so
-//! they change exactly when the content does. Conditional puts check and
+//! of the directory), so every write makes a new file. Entity tags come from
+//! the file's identity (inode, length, modification time), read from the
+//! same open handle as the bytes, so a tag always belongs to the bytes it is
+//! returned with, and changes with every write. Conditional puts check and
 //! rename while holding an exclusive `flock` on `ROOT/.s4db-remote.lock`, so
 //! they are atomic across processes too.
 
@@ -14,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::{BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, PutMode, PutOutcome};
+use super::{
+    BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, Prefix, PutMode, PutOutcome, Ranged,
+};
 use crate::error::{Error, IoContext, Result};
 use crate::offload::offload;
 
@@ -25,8 +29,41 @@ pub(crate) struct FileStore {
     root: PathBuf,
 }
 
-fn etag_of(bytes: &[u8]) -> String {
-    format!("\"{:032x}\"", xxhash_rust::xxh3::xxh3_128(bytes))
+fn etag_of(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "\"{:x}-{:x}-{:x}.{:x}\"",
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    )
+}
+
+/// Opens an object with its tag; `None` if there is none.
+fn open_tagged(path: &Path) -> Result<Option<(File, u64, String)>> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+    };
+    let meta = file
+        .metadata()
+        .ctx(|| format!("reading {}", path.display()))?;
+    Ok(Some((file, meta.len(), etag_of(&meta))))
+}
+
+/// Reads `len` bytes at `start` of an open object.
+fn read_part(file: &File, path: &Path, start: u64, len: u64) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact_at(&mut buf, start)
+        .ctx(|| format!("reading {}", path.display()))?;
+    Ok(buf)
+}
+
+/// The tag of the object at `path` now, if there is one.
+fn current_tag(path: &Path) -> Result<Option<String>> {
+    Ok(open_tagged(path)?.map(|(_, _, t)| t))
 }
 
 fn check_key(key: &str) -> Result<()> {
@@ -34,14 +71,6 @@ fn check_key(key: &str) -> Result<()> {
         return Err(Error::InvalidArgument(format!("bad object key {key:?}")));
     }
     Ok(())
-}
-
-fn read_opt(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
-    }
 }
 
 impl FileStore {
@@ -61,7 +90,7 @@ impl FileStore {
         let path = root.join(key);
         let allowed = match mode {
             PutMode::Create => !path.exists(),
-            PutMode::Update(tag) => read_opt(&path)?.is_some_and(|cur| etag_of(&cur) == *tag),
+            PutMode::Update(tag) => current_tag(&path)?.is_some_and(|cur| cur == *tag),
         };
         if !allowed {
             return Ok(PutOutcome::PreconditionFailed);
@@ -77,7 +106,7 @@ impl FileStore {
             .map_err(|e| e.error)
             .ctx(|| format!("renaming into {}", path.display()))?;
         crate::fsutil::sync_dir(root)?;
-        Ok(PutOutcome::Written(Some(etag_of(body))))
+        Ok(PutOutcome::Written(current_tag(&path)?))
     }
 }
 
@@ -86,29 +115,28 @@ impl ObjectStore for FileStore {
         Box::pin(async move {
             check_key(key)?;
             let path = self.root.join(key);
-            let body = offload(move || read_opt(&path)).await?;
-            Ok(body.map(|b| Object {
-                etag: etag_of(&b),
-                body: Bytes::from(b),
-            }))
+            offload(move || {
+                let Some((file, len, etag)) = open_tagged(&path)? else {
+                    return Ok(None);
+                };
+                Ok(Some(Object {
+                    body: Bytes::from(read_part(&file, &path, 0, len)?),
+                    etag,
+                }))
+            })
+            .await
         })
     }
 
-    fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Bytes>> {
+    fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Ranged>> {
         Box::pin(async move {
             check_key(key)?;
             let path = self.root.join(key);
             let key = key.to_string();
             offload(move || {
-                let file = match File::open(&path) {
-                    Ok(f) => f,
-                    Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+                let Some((file, size, etag)) = open_tagged(&path)? else {
+                    return Ok(None);
                 };
-                let size = file
-                    .metadata()
-                    .ctx(|| format!("reading size of {}", path.display()))?
-                    .len();
                 if start.checked_add(len).is_none_or(|end| end > size) {
                     return Err(Error::remote(
                         format!(
@@ -119,10 +147,35 @@ impl ObjectStore for FileStore {
                         format!("the object is only {size} bytes"),
                     ));
                 }
-                let mut buf = vec![0u8; len as usize];
-                file.read_exact_at(&mut buf, start)
-                    .ctx(|| format!("reading {}", path.display()))?;
-                Ok(Some(Bytes::from(buf)))
+                let bytes = Bytes::from(read_part(&file, &path, start, len)?);
+                Ok(Some(Ranged {
+                    bytes,
+                    etag: Some(etag),
+                }))
+            })
+            .await
+        })
+    }
+
+    fn get_prefix<'a>(
+        &'a self,
+        key: &'a str,
+        max: u64,
+        if_none_match: Option<&'a str>,
+    ) -> BoxFut<'a, Prefix> {
+        Box::pin(async move {
+            check_key(key)?;
+            let path = self.root.join(key);
+            let inm = if_none_match.map(str::to_string);
+            offload(move || {
+                let Some((file, total, etag)) = open_tagged(&path)? else {
+                    return Ok(Prefix::Missing);
+                };
+                if inm.as_deref() == Some(etag.as_str()) {
+                    return Ok(Prefix::NotModified);
+                }
+                let bytes = Bytes::from(read_part(&file, &path, 0, total.min(max))?);
+                Ok(Prefix::Got { bytes, etag, total })
             })
             .await
         })
@@ -132,11 +185,10 @@ impl ObjectStore for FileStore {
         Box::pin(async move {
             check_key(key)?;
             let path = self.root.join(key);
-            let body = offload(move || read_opt(&path)).await?;
-            Ok(body.map(|b| ObjectMeta {
-                size: b.len() as u64,
-                etag: etag_of(&b),
-            }))
+            offload(
+                move || Ok(open_tagged(&path)?.map(|(_, size, etag)| ObjectMeta { size, etag })),
+            )
+            .await
         })
     }
 
@@ -267,7 +319,10 @@ mod tests {
         let o = s.get("k").await.unwrap().unwrap();
         assert_eq!(&o.body[..], b"two");
         assert_eq!(s.head("k").await.unwrap().unwrap().etag, o.etag);
-        assert_eq!(&s.get_range("k", 1, 2).await.unwrap().unwrap()[..], b"wo");
+        assert_eq!(
+            &s.get_range("k", 1, 2).await.unwrap().unwrap().bytes[..],
+            b"wo"
+        );
         assert!(s.get_range("k", 2, 5).await.is_err());
         assert_eq!(
             s.list()

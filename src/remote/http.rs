@@ -11,8 +11,8 @@ use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::{Response, StatusCode};
 
-use super::RemoteOptions;
 use super::retry::Attempt;
+use super::{Prefix, Ranged, RemoteOptions};
 use crate::error::{Error, Result};
 
 /// Builds the HTTP client: rustls, timeouts, `TCP_NODELAY` (small requests
@@ -197,8 +197,9 @@ pub(crate) async fn range_body(
     start: u64,
     len: u64,
     region: &str,
-) -> Attempt<Option<Bytes>> {
+) -> Attempt<Option<Ranged>> {
     let status = resp.status();
+    let tag = etag(resp.headers());
     match status {
         StatusCode::NOT_FOUND => Attempt::Done(None),
         StatusCode::PARTIAL_CONTENT | StatusCode::OK => {
@@ -211,7 +212,10 @@ pub(crate) async fn range_body(
             if status == StatusCode::OK {
                 // The server ignored Range and sent the whole object.
                 return match b.get(s..s + l) {
-                    Some(_) => Attempt::Done(Some(b.slice(s..s + l))),
+                    Some(_) => Attempt::Done(Some(Ranged {
+                        bytes: b.slice(s..s + l),
+                        etag: tag,
+                    })),
                     None => Attempt::Fail(Error::remote(
                         what,
                         Some(200),
@@ -224,13 +228,81 @@ pub(crate) async fn range_body(
                 };
             }
             if b.len() == l {
-                Attempt::Done(Some(b))
+                Attempt::Done(Some(Ranged {
+                    bytes: b,
+                    etag: tag,
+                }))
             } else {
                 Attempt::Retry(Error::remote(
                     what,
                     Some(206),
                     format!("got {} bytes of a {len}-byte range", b.len()),
                 ))
+            }
+        }
+        _ => {
+            let text = resp.text().await.unwrap_or_default();
+            status_attempt(what, status, &text, region)
+        }
+    }
+}
+
+/// The size in a `Content-Range: bytes A-B/SIZE` header.
+fn range_total(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get("content-range")?
+        .to_str()
+        .ok()?
+        .rsplit('/')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Turns the answer to a GET of `bytes=0-(max-1)` (maybe conditional) into a
+/// [`Prefix`]. An object shorter than `max` is fine: its size comes from
+/// `Content-Range` (206) or the body (200, a server that ignored Range).
+pub(crate) async fn prefix_body(
+    what: &str,
+    resp: Response,
+    max: u64,
+    region: &str,
+) -> Attempt<Prefix> {
+    let status = resp.status();
+    let tag = etag(resp.headers()).unwrap_or_default();
+    match status {
+        StatusCode::NOT_MODIFIED => Attempt::Done(Prefix::NotModified),
+        StatusCode::NOT_FOUND => Attempt::Done(Prefix::Missing),
+        StatusCode::RANGE_NOT_SATISFIABLE => Attempt::Done(Prefix::Got {
+            bytes: Bytes::new(),
+            etag: tag,
+            total: 0,
+        }),
+        StatusCode::PARTIAL_CONTENT | StatusCode::OK => {
+            let total = range_total(resp.headers());
+            let b = match body(what, resp).await {
+                Attempt::Done(b) => b,
+                Attempt::Retry(e) => return Attempt::Retry(e),
+                Attempt::Fail(e) => return Attempt::Fail(e),
+            };
+            let total = if status == StatusCode::OK {
+                b.len() as u64
+            } else {
+                total.unwrap_or(b.len() as u64)
+            };
+            let want = total.min(max) as usize;
+            match b.get(..want) {
+                Some(_) => Attempt::Done(Prefix::Got {
+                    bytes: b.slice(..want),
+                    etag: tag,
+                    total,
+                }),
+                None => Attempt::Retry(Error::remote(
+                    what,
+                    Some(status.as_u16()),
+                    format!("got {} of {want} bytes", b.len()),
+                )),
             }
         }
         _ => {

@@ -5,10 +5,13 @@ use bytes::Bytes;
 use reqwest::StatusCode;
 use url::Url;
 
-use super::http::{body, client, etag, range_body, range_header, status_attempt, transport};
+use super::http::{
+    body, client, etag, prefix_body, range_body, range_header, status_attempt, transport,
+};
 use super::retry::{Attempt, retry};
 use super::{
-    BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, PutMode, PutOutcome, RemoteOptions,
+    BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, Prefix, PutMode, PutOutcome, Ranged,
+    RemoteOptions,
 };
 use crate::error::{Error, Result};
 
@@ -62,10 +65,13 @@ impl ObjectStore for HttpStore {
         })
     }
 
-    fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Bytes>> {
+    fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Ranged>> {
         Box::pin(async move {
             if len == 0 {
-                return Ok(Some(Bytes::new()));
+                return Ok(Some(Ranged {
+                    bytes: Bytes::new(),
+                    etag: None,
+                }));
             }
             let url = self.url(key)?;
             let what = format!("reading bytes {start}..{} of {key}", start + len);
@@ -78,6 +84,32 @@ impl ObjectStore for HttpStore {
                     .await
                 {
                     Ok(r) => range_body(&what, r, start, len, "").await,
+                    Err(e) => transport(&what, e),
+                }
+            })
+            .await
+        })
+    }
+
+    fn get_prefix<'a>(
+        &'a self,
+        key: &'a str,
+        max: u64,
+        if_none_match: Option<&'a str>,
+    ) -> BoxFut<'a, Prefix> {
+        Box::pin(async move {
+            let url = self.url(key)?;
+            let what = format!("reading the start of {key}");
+            retry(self.retries, &what, |_| async {
+                let mut req = self
+                    .client
+                    .get(url.clone())
+                    .header("range", range_header(0, max));
+                if let Some(tag) = if_none_match {
+                    req = req.header("if-none-match", tag);
+                }
+                match req.send().await {
+                    Ok(r) => prefix_body(&what, r, max, "").await,
                     Err(e) => transport(&what, e),
                 }
             })

@@ -62,6 +62,29 @@ pub(crate) enum PutOutcome {
     PreconditionFailed,
 }
 
+/// Bytes of a range, with the entity tag of the object they came from.
+#[derive(Debug, Clone)]
+pub(crate) struct Ranged {
+    pub bytes: Bytes,
+    /// `None` when the server sent no `ETag`.
+    pub etag: Option<String>,
+}
+
+/// The first bytes of an object, or why there are none.
+#[derive(Debug, Clone)]
+pub(crate) enum Prefix {
+    /// The object still has the entity tag given as `If-None-Match`.
+    NotModified,
+    /// There is no object.
+    Missing,
+    /// Up to the bytes asked for, the entity tag, and the object's full size.
+    Got {
+        bytes: Bytes,
+        etag: String,
+        total: u64,
+    },
+}
+
 /// One object of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ListEntry {
@@ -75,7 +98,15 @@ pub(crate) trait ObjectStore: Send + Sync + fmt::Debug {
     /// The whole object, or `None` if there is none.
     fn get<'a>(&'a self, key: &'a str) -> BoxFut<'a, Option<Object>>;
     /// Exactly `len` bytes from `start`, or `None` if there is no object.
-    fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Bytes>>;
+    fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Ranged>>;
+    /// The first `max` bytes (fewer if the object is shorter), with the
+    /// object's size; with `if_none_match`, `NotModified` if the tag still holds.
+    fn get_prefix<'a>(
+        &'a self,
+        key: &'a str,
+        max: u64,
+        if_none_match: Option<&'a str>,
+    ) -> BoxFut<'a, Prefix>;
     /// Size and entity tag, or `None`.
     fn head<'a>(&'a self, key: &'a str) -> BoxFut<'a, Option<ObjectMeta>>;
     /// Writes an object under a condition.
@@ -112,6 +143,9 @@ pub struct RemoteOptions {
     /// `get_many` reads two records of a segment with one range request when
     /// at most this many bytes lie between them; default 32 KiB.
     pub coalesce_gap: u64,
+    /// Bytes of `index.idx` pages a handle over a remote alone keeps cached;
+    /// default 64 MiB.
+    pub page_cache_bytes: usize,
 }
 
 impl Default for RemoteOptions {
@@ -124,6 +158,7 @@ impl Default for RemoteOptions {
             part_size: 16 << 20,
             parallelism: 8,
             coalesce_gap: 32 << 10,
+            page_cache_bytes: 64 << 20,
         }
     }
 }
@@ -159,6 +194,12 @@ impl RemoteOptions {
     #[must_use]
     pub fn coalesce_gap(mut self, bytes: u64) -> Self {
         self.coalesce_gap = bytes;
+        self
+    }
+    /// Sets the page cache budget of a handle over a remote alone.
+    #[must_use]
+    pub fn page_cache_bytes(mut self, bytes: usize) -> Self {
+        self.page_cache_bytes = bytes;
         self
     }
     /// Sets the number of requests run at once.
@@ -220,16 +261,32 @@ impl ObjectStore for Counted {
             r
         })
     }
-    fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Bytes>> {
+    fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Ranged>> {
         Box::pin(async move {
             let r = self.inner.get_range(key, start, len).await;
             self.count(
                 r.as_ref()
                     .ok()
                     .and_then(|o| o.as_ref())
-                    .map_or(0, Bytes::len),
+                    .map_or(0, |r| r.bytes.len()),
                 0,
             );
+            r
+        })
+    }
+    fn get_prefix<'a>(
+        &'a self,
+        key: &'a str,
+        max: u64,
+        if_none_match: Option<&'a str>,
+    ) -> BoxFut<'a, Prefix> {
+        Box::pin(async move {
+            let r = self.inner.get_prefix(key, max, if_none_match).await;
+            let n = match &r {
+                Ok(Prefix::Got { bytes, .. }) => bytes.len(),
+                _ => 0,
+            };
+            self.count(n, 0);
             r
         })
     }

@@ -31,13 +31,14 @@ use rusty_s3::actions::{
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
 use super::http::{
-    body, client, content_length, etag, parse_error_body, range_body, range_header, status_attempt,
-    transport,
+    body, client, content_length, etag, parse_error_body, prefix_body, range_body, range_header,
+    status_attempt, transport,
 };
 use super::retry::{Attempt, retry};
 use super::url::S3Location;
 use super::{
-    BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, PutMode, PutOutcome, RemoteOptions,
+    BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, Prefix, PutMode, PutOutcome, Ranged,
+    RemoteOptions,
 };
 use crate::error::{Error, Result};
 
@@ -433,10 +434,13 @@ impl ObjectStore for S3Store {
         })
     }
 
-    fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Bytes>> {
+    fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Ranged>> {
         Box::pin(async move {
             if len == 0 {
-                return Ok(Some(Bytes::new()));
+                return Ok(Some(Ranged {
+                    bytes: Bytes::new(),
+                    etag: None,
+                }));
             }
             let k = self.key(key);
             let what = format!("reading bytes {start}..{} of {key}", start + len);
@@ -455,6 +459,37 @@ impl ObjectStore for S3Store {
                 }
             })
             .await
+        })
+    }
+
+    fn get_prefix<'a>(
+        &'a self,
+        key: &'a str,
+        max: u64,
+        if_none_match: Option<&'a str>,
+    ) -> BoxFut<'a, Prefix> {
+        Box::pin(async move {
+            let k = self.key(key);
+            let what = format!("reading the start of {key}");
+            let result = retry(self.opts.retries, &what, |_| async {
+                // Range and If-None-Match may go unsigned.
+                let url = self.sign(&GetObject::new(&self.bucket, self.creds.as_ref(), &k));
+                let mut req = self.client.get(url).header("range", range_header(0, max));
+                if let Some(tag) = if_none_match {
+                    req = req.header("if-none-match", tag);
+                }
+                match req.send().await {
+                    Ok(r) if r.status() == StatusCode::FORBIDDEN => self.unexpected(&what, r).await,
+                    Ok(r) => prefix_body(&what, r, max, &self.region).await,
+                    Err(e) => transport(&what, e),
+                }
+            })
+            .await?;
+            if matches!(result, Prefix::Missing) {
+                // Some servers answer NoSuchKey for a missing bucket.
+                self.check().await?;
+            }
+            Ok(result)
         })
     }
 

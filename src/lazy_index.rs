@@ -1,0 +1,341 @@
+//! Byte-range access to a remote `index.idx` (FORMAT.md §4.6, §10.6): the
+//! header, segment tables and directory are read once; pages are read on
+//! demand and kept in a bounded LRU cache.
+//!
+//! A cold get costs three requests however large the database: the first
+//! 64 KiB of `index.idx` (header, tables, directory), the one page that can
+//! hold the key, and the record. Page reads are pinned to the entity tag the
+//! first read saw: a page from another version of the file is never mixed
+//! with this directory; the caller reloads instead.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::hash::{fingerprint, key_hash, page_of};
+use crate::index_file::{
+    INDEX_FILE_NAME, IndexHeader, SegmentEntry, check_directory, decode_obsolete_table,
+    decode_segment_table,
+};
+use crate::index_page::PageView;
+use crate::le::u64_at;
+use crate::loc::Loc;
+use crate::remote::ctx::RemoteCtx;
+use crate::remote::{ObjectStore, Prefix};
+use crate::segment::Segment;
+use crate::segment_header::SegmentHeader;
+
+/// The first read of `index.idx`.
+pub(crate) const FIRST_READ: u64 = 64 << 10;
+
+/// The remote index changed since it was opened: reload and retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Changed;
+
+fn corrupt(offset: u64, detail: &str) -> Error {
+    Error::corruption(format!("{INDEX_FILE_NAME} (remote)"), offset, detail)
+}
+
+/// Pages kept in memory, least recently used evicted first, within a byte budget.
+#[derive(Debug, Default)]
+struct PageCache {
+    pages: HashMap<u32, (Bytes, u64)>,
+    by_age: BTreeMap<u64, u32>,
+    tick: u64,
+    bytes: usize,
+}
+
+impl PageCache {
+    fn get(&mut self, p: u32) -> Option<Bytes> {
+        let (bytes, age) = self.pages.get_mut(&p)?;
+        self.by_age.remove(age);
+        self.tick += 1;
+        *age = self.tick;
+        self.by_age.insert(self.tick, p);
+        Some(bytes.clone())
+    }
+
+    fn insert(&mut self, p: u32, bytes: Bytes, budget: usize) {
+        if self.pages.contains_key(&p) || bytes.len() > budget {
+            return;
+        }
+        self.tick += 1;
+        self.bytes += bytes.len();
+        self.pages.insert(p, (bytes, self.tick));
+        self.by_age.insert(self.tick, p);
+        while self.bytes > budget {
+            let Some((_, oldest)) = self.by_age.pop_first() else {
+                break;
+            };
+            if let Some((b, _)) = self.pages.remove(&oldest) {
+                self.bytes -= b.len();
+            }
+        }
+    }
+}
+
+/// An `index.idx` read by byte ranges.
+#[derive(Debug)]
+pub(crate) struct LazyIndex {
+    pub etag: String,
+    pub header: IndexHeader,
+    pub segment_table: Vec<SegmentEntry>,
+    /// Remote handles for the table's segments, by position.
+    pub segments: Vec<Arc<Segment>>,
+    /// Page offsets, `page_count + 1` of them.
+    dir: Vec<u64>,
+    cache: Mutex<PageCache>,
+    budget: usize,
+}
+
+impl LazyIndex {
+    /// Opens the remote index with its first read; `None` if there is none.
+    pub(crate) async fn open(ctx: &RemoteCtx) -> Result<Option<LazyIndex>> {
+        let store = ctx.store.clone();
+        let first = ctx
+            .run(async move { store.get_prefix(INDEX_FILE_NAME, FIRST_READ, None).await })
+            .await?;
+        match first {
+            Prefix::Got { bytes, etag, total } => Self::from_first_read(ctx, bytes, etag, total)
+                .await
+                .map(Some),
+            Prefix::Missing => Ok(None),
+            Prefix::NotModified => Err(Error::remote(
+                "reading index.idx",
+                Some(304),
+                "unexpected 304 Not Modified",
+            )),
+        }
+    }
+
+    /// Builds the reader from the first bytes of the file (read with tag
+    /// `etag`, file size `total`), fetching the rest of the tables and
+    /// directory if they did not fit.
+    pub(crate) async fn from_first_read(
+        ctx: &RemoteCtx,
+        first: Bytes,
+        etag: String,
+        total: u64,
+    ) -> Result<LazyIndex> {
+        let header = IndexHeader::decode(&first).map_err(|(o, d)| corrupt(o, d))?;
+        if header.file_len != total {
+            return Err(corrupt(
+                80,
+                "the header's file length differs from the object's size",
+            ));
+        }
+        let (_, dir_end) = header.directory_range();
+        if dir_end > header.file_len || header.page_count == 0 {
+            return Err(corrupt(64, "the directory runs past the end of the file"));
+        }
+        let head = if dir_end <= first.len() as u64 {
+            first
+        } else {
+            // A large segment table or directory: one more read.
+            let store = ctx.store.clone();
+            let start = first.len() as u64;
+            let rest = ctx
+                .run(async move {
+                    store
+                        .get_range(INDEX_FILE_NAME, start, dir_end - start)
+                        .await
+                })
+                .await?
+                .ok_or_else(|| Error::NotFound("index.idx disappeared while being read".into()))?;
+            if rest.etag.as_ref().is_some_and(|t| *t != etag) {
+                return Err(Error::remote(
+                    "reading index.idx",
+                    None,
+                    "the index changed while being read; retry",
+                ));
+            }
+            let mut all = BytesMut::from(&first[..]);
+            all.extend_from_slice(&rest.bytes);
+            all.freeze()
+        };
+        let slice = |(a, b): (u64, u64)| {
+            head.get(a as usize..b as usize)
+                .ok_or_else(|| corrupt(a, "truncated table"))
+        };
+        let segment_table = decode_segment_table(slice(header.segment_table_range())?)
+            .map_err(|d| corrupt(header.segment_table_range().0, d))?;
+        // Checked, not kept: a reader has no use for the obsolete list.
+        decode_obsolete_table(slice(header.obsolete_table_range())?)
+            .map_err(|d| corrupt(header.obsolete_table_range().0, d))?;
+        if header.obsolete_table_range().1 != header.directory_offset {
+            return Err(corrupt(
+                64,
+                "directory does not follow the segment and obsolete tables",
+            ));
+        }
+        let dir_bytes = slice(header.directory_range())?;
+        check_directory(dir_bytes, &header).map_err(|d| corrupt(header.directory_offset, d))?;
+        let dir = (0..=header.page_count as usize)
+            .map(|i| u64_at(dir_bytes, 8 * i).unwrap_or(0))
+            .collect();
+        let segments = segment_table
+            .iter()
+            .map(|e| {
+                let h = SegmentHeader::plain(e.id);
+                Arc::new(Segment::remote(h, e.id.file_name().into(), e.indexed_len))
+            })
+            .collect();
+        Ok(LazyIndex {
+            etag,
+            header,
+            segment_table,
+            segments,
+            dir,
+            cache: Mutex::new(PageCache::default()),
+            budget: ctx.opts.page_cache_bytes,
+        })
+    }
+
+    fn page_range(&self, p: u32) -> (u64, u64) {
+        (self.dir[p as usize], self.dir[p as usize + 1])
+    }
+
+    /// Checks fetched page bytes and caches them.
+    fn accept(&self, p: u32, bytes: Bytes) -> Result<Bytes> {
+        let start = self.page_range(p).0;
+        PageView::parse(&bytes, true).map_err(|d| corrupt(start, d))?;
+        self.cache.lock().insert(p, bytes.clone(), self.budget);
+        Ok(bytes)
+    }
+
+    /// The bytes of each page in `pages` (sorted, distinct): from the cache,
+    /// or fetched, joining runs of adjacent pages into one request.
+    async fn pages(
+        &self,
+        ctx: &RemoteCtx,
+        pages: &[u32],
+    ) -> Result<Result<HashMap<u32, Bytes>, Changed>> {
+        let mut have = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let mut c = self.cache.lock();
+            for &p in pages {
+                match c.get(p) {
+                    Some(b) => {
+                        have.insert(p, b);
+                    }
+                    None => missing.push(p),
+                }
+            }
+        }
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        for p in missing {
+            match runs.last_mut() {
+                Some((_, last)) if *last + 1 == p => *last = p,
+                _ => runs.push((p, p)),
+            }
+        }
+        let reqs: Vec<(u32, u32, u64, u64)> = runs
+            .into_iter()
+            .map(|(a, b)| (a, b, self.page_range(a).0, self.page_range(b).1))
+            .collect();
+        let store = ctx.store.clone();
+        let parallel = ctx.opts.parallelism;
+        let fetched: Vec<(u32, u32, u64, crate::remote::Ranged)> = ctx
+            .run(async move {
+                let results: Vec<Result<_>> = futures::stream::iter(reqs)
+                    .map(|(a, b, start, end)| {
+                        let store = store.clone();
+                        async move {
+                            let r = store
+                                .get_range(INDEX_FILE_NAME, start, end - start)
+                                .await?
+                                .ok_or_else(|| Error::NotFound("index.idx disappeared".into()))?;
+                            Ok((a, b, start, r))
+                        }
+                    })
+                    .buffer_unordered(parallel)
+                    .collect()
+                    .await;
+                results.into_iter().collect()
+            })
+            .await?;
+        for (a, b, start, r) in fetched {
+            if r.etag.as_ref().is_some_and(|t| *t != self.etag) {
+                return Ok(Err(Changed));
+            }
+            for p in a..=b {
+                let (s, e) = self.page_range(p);
+                let bytes =
+                    self.accept(p, r.bytes.slice((s - start) as usize..(e - start) as usize))?;
+                have.insert(p, bytes);
+            }
+        }
+        Ok(Ok(have))
+    }
+
+    fn page_of_key(&self, key: &[u8]) -> (u32, u32) {
+        let h = key_hash(key);
+        (page_of(h, self.header.page_count), fingerprint(h))
+    }
+
+    /// Where `key`'s record is, or `Changed` if the remote index changed.
+    pub(crate) async fn lookup(
+        &self,
+        ctx: &RemoteCtx,
+        key: &[u8],
+    ) -> Result<Result<Option<Loc>, Changed>> {
+        Ok(self
+            .lookup_many(ctx, &[key])
+            .await?
+            .map(|mut v| v.pop().flatten()))
+    }
+
+    /// Where each key's record is; the pages needed are fetched together.
+    pub(crate) async fn lookup_many(
+        &self,
+        ctx: &RemoteCtx,
+        keys: &[&[u8]],
+    ) -> Result<Result<Vec<Option<Loc>>, Changed>> {
+        let placed: Vec<(u32, u32)> = keys.iter().map(|k| self.page_of_key(k)).collect();
+        let mut pages: Vec<u32> = placed.iter().map(|(p, _)| *p).collect();
+        pages.sort_unstable();
+        pages.dedup();
+        let have = match self.pages(ctx, &pages).await? {
+            Ok(h) => h,
+            Err(c) => return Ok(Err(c)),
+        };
+        let mut out = Vec::with_capacity(keys.len());
+        for (key, (p, fp)) in keys.iter().zip(placed) {
+            let bytes = have.get(&p).cloned().unwrap_or_default();
+            let loc = PageView::checked_before(&bytes).lookup(key, fp);
+            if let Some(l) = loc
+                && l.segment as usize >= self.segments.len()
+            {
+                return Err(corrupt(
+                    self.page_range(p).0,
+                    "an entry names a segment not in the table",
+                ));
+            }
+            out.push(loc);
+        }
+        Ok(Ok(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_stays_within_its_budget_and_evicts_the_oldest() {
+        let mut c = PageCache::default();
+        for p in 0..10u32 {
+            c.insert(p, Bytes::from(vec![0u8; 100]), 350);
+        }
+        assert!(c.bytes <= 350);
+        assert!(c.get(9).is_some() && c.get(0).is_none());
+        c.get(7);
+        c.insert(10, Bytes::from(vec![0u8; 100]), 350);
+        assert!(c.get(7).is_some(), "recently used pages stay");
+    }
+}
