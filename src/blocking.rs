@@ -274,6 +274,14 @@ impl Db {
         futures::executor::block_on(self.inner.gc(grace))
     }
 
+    /// See [`crate::Db::refresh`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::refresh`].
+    pub fn refresh(&self) -> Result<bool> {
+        futures::executor::block_on(self.inner.refresh())
+    }
+
     /// See [`crate::Db::remote_stats`].
     pub fn remote_stats(&self) -> Option<crate::RemoteStats> {
         self.inner.remote_stats()

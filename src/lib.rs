@@ -79,7 +79,7 @@ mod upload;
 mod verify;
 
 pub use batch::WriteBatch;
-pub use db::{Db, DbBuilder, Iter};
+pub use db::{Db, DbBuilder, Iter, LoadIndex};
 pub use download::DownloadReport;
 pub use error::{Error, Location, Result};
 pub use gc::{DEFAULT_GC_GRACE, GcReport};
