@@ -32,4 +32,5 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
 echo "== benchmark smoke runs (small data, each benchmark once)"
 S4DB_BENCH_N=20000 cargo bench --locked --bench engine -- --test
 S4DB_BENCH_REMOTE_N=5000 cargo bench --locked --bench remote -- --test
+S4DB_BENCH_COLD_SIZES=20000 cargo bench --locked --bench cold -- --test
 echo "== all checks passed"

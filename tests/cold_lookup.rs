@@ -9,16 +9,24 @@ use s4db::blocking::Db;
 use s4db::{LoadIndex, RemoteStats};
 
 fn delta(after: RemoteStats, before: RemoteStats) -> (u64, u64) {
-    (after.requests - before.requests, after.bytes_received - before.bytes_received)
+    (
+        after.requests - before.requests,
+        after.bytes_received - before.bytes_received,
+    )
 }
 
 /// A remote database of `n` keys (short values, to keep it quick to build).
 fn remote_of(n: u64, dir: &std::path::Path, remote: &std::path::Path) -> String {
     let url = format!("file://{}", remote.display());
-    let db = Db::builder(dir).remote(&url).sync(s4db::SyncPolicy::Never).open_blocking().unwrap();
+    let db = Db::builder(dir)
+        .remote(&url)
+        .sync(s4db::SyncPolicy::Never)
+        .open_blocking()
+        .unwrap();
     let mut i = 0;
     while i < n {
-        db.put_many((i..(i + 20_000).min(n)).map(|k| (key_for(k), value_for(k, 8)))).unwrap();
+        db.put_many((i..(i + 20_000).min(n)).map(|k| (key_for(k), value_for(k, 8))))
+            .unwrap();
         i += 20_000;
     }
     db.upload().unwrap();
@@ -36,19 +44,31 @@ fn a_cold_get_on_a_million_keys_takes_three_requests_and_little_data() {
     let reader = Db::open_remote(&url).unwrap();
     assert_eq!(reader.len(), 1_000_000);
     let opened = reader.remote_stats().unwrap();
-    assert_eq!(opened.requests, 1, "one read of the header, tables and directory");
+    assert_eq!(
+        opened.requests, 1,
+        "one read of the header, tables and directory"
+    );
 
     let before = reader.remote_stats().unwrap();
-    assert_eq!(reader.get(key_for(123_456)).unwrap().unwrap(), value_for(123_456, 8));
+    assert_eq!(
+        reader.get(key_for(123_456)).unwrap().unwrap(),
+        value_for(123_456, 8)
+    );
     let (reqs, bytes) = delta(reader.remote_stats().unwrap(), before);
     assert_eq!(reqs, 2, "one page, one record");
     let (cold_reqs, cold_bytes) = (opened.requests + reqs, opened.bytes_received + bytes);
     assert!(cold_reqs <= 3);
-    assert!(cold_bytes <= 256 << 10, "a cold get transferred {cold_bytes} bytes");
+    assert!(
+        cold_bytes <= 256 << 10,
+        "a cold get transferred {cold_bytes} bytes"
+    );
 
     // The page is cached now: one request, for the record.
     let before = reader.remote_stats().unwrap();
-    assert_eq!(reader.get(key_for(123_456)).unwrap().unwrap(), value_for(123_456, 8));
+    assert_eq!(
+        reader.get(key_for(123_456)).unwrap().unwrap(),
+        value_for(123_456, 8)
+    );
     assert_eq!(delta(reader.remote_stats().unwrap(), before).0, 1);
 
     // A missing key costs no record request: at most its page, then nothing.
@@ -63,14 +83,24 @@ fn a_cold_get_on_a_million_keys_takes_three_requests_and_little_data() {
     let keys: Vec<String> = (0..200).map(|i| key_for(i * 4999)).collect();
     let before = reader.remote_stats().unwrap();
     let got = reader.get_many(&keys).unwrap();
-    assert!(got.iter().zip(0..).all(|(v, i)| v.as_deref() == Some(value_for(i * 4999, 8).as_slice())));
+    assert!(
+        got.iter()
+            .zip(0..)
+            .all(|(v, i)| v.as_deref() == Some(value_for(i * 4999, 8).as_slice()))
+    );
     let (reqs, _) = delta(reader.remote_stats().unwrap(), before);
     assert!(reqs < 400, "{reqs} requests for 200 keys");
 
     // The full download is still available, and costs the whole index.
-    let full = s4db::DbBuilder::for_remote(&url).load_index(LoadIndex::Full).open_blocking().unwrap();
+    let full = s4db::DbBuilder::for_remote(&url)
+        .load_index(LoadIndex::Full)
+        .open_blocking()
+        .unwrap();
     assert!(full.remote_stats().unwrap().bytes_received >= index_size);
-    assert_eq!(full.get(key_for(999_999)).unwrap().unwrap(), value_for(999_999, 8));
+    assert_eq!(
+        full.get(key_for(999_999)).unwrap().unwrap(),
+        value_for(999_999, 8)
+    );
 }
 
 #[test]
@@ -78,23 +108,41 @@ fn a_lazy_reader_over_http_counts_the_same_requests() {
     let s3 = TestS3::start();
     let a = tempfile::tempdir().unwrap();
     let db = s3.builder(a.path(), "lazy").open_blocking().unwrap();
-    db.put_many((0..5000).map(|i| (key_for(i), value_for(i, 30)))).unwrap();
+    db.put_many((0..5000).map(|i| (key_for(i), value_for(i, 30))))
+        .unwrap();
     db.upload().unwrap();
     let reader = Db::open_remote(s3.public_url("lazy")).unwrap();
     assert_eq!(reader.remote_stats().unwrap().requests, 1);
-    assert_eq!(reader.get(key_for(4321)).unwrap().unwrap(), value_for(4321, 30));
+    assert_eq!(
+        reader.get(key_for(4321)).unwrap().unwrap(),
+        value_for(4321, 30)
+    );
     assert_eq!(reader.remote_stats().unwrap().requests, 3);
     assert!(reader.contains(key_for(4321)).unwrap());
-    assert_eq!(reader.remote_stats().unwrap().requests, 3, "contains reads no record");
-    assert_eq!(reader.keys().unwrap().len(), 5000, "listing loads the whole index");
+    assert_eq!(
+        reader.remote_stats().unwrap().requests,
+        3,
+        "contains reads no record"
+    );
+    assert_eq!(
+        reader.keys().unwrap().len(),
+        5000,
+        "listing loads the whole index"
+    );
 }
 
 #[test]
 fn the_reader_stays_correct_across_another_writers_uploads() {
     let s3 = TestS3::start();
     let a = tempfile::tempdir().unwrap();
-    let writer = s3.builder(a.path(), "fresh").max_segment_size(8 << 10).open_blocking().unwrap();
-    writer.put_many((0..2000).map(|i| (key_for(i), format!("v1-{i}")))).unwrap();
+    let writer = s3
+        .builder(a.path(), "fresh")
+        .max_segment_size(8 << 10)
+        .open_blocking()
+        .unwrap();
+    writer
+        .put_many((0..2000).map(|i| (key_for(i), format!("v1-{i}"))))
+        .unwrap();
     writer.upload().unwrap();
 
     let reader = Db::open_remote(s3.public_url("fresh")).unwrap();
@@ -120,7 +168,11 @@ fn the_reader_stays_correct_across_another_writers_uploads() {
     writer.upload().unwrap();
     writer.gc(std::time::Duration::ZERO).unwrap();
     for i in [0, 10, 1999] {
-        let want = if i == 10 { "v2-10".to_string() } else { format!("v1-{i}") };
+        let want = if i == 10 {
+            "v2-10".to_string()
+        } else {
+            format!("v1-{i}")
+        };
         assert_eq!(reader.get(key_for(i)).unwrap().unwrap(), want);
     }
     assert!(!reader.refresh().unwrap());

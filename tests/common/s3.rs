@@ -60,6 +60,8 @@ pub struct Faults {
     /// PUTs whose path ends with one of these are applied, then answered 500
     /// (once each): the answer is lost, the write is not.
     pub lose_answer: std::sync::Mutex<Vec<String>>,
+    /// Added before every answer (models S3's first-byte latency).
+    pub delay_ms: AtomicU64,
     /// Injections per kind, in the order of `KINDS`.
     pub by_kind: [AtomicU64; 6],
     seq: AtomicU64,
@@ -134,6 +136,10 @@ async fn handle(
     faults: Arc<Faults>,
     mut req: Request<Incoming>,
 ) -> Result<Response<s3s::Body>, BoxError> {
+    let delay = faults.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     let lose = req.method() == hyper::Method::PUT && {
         let path = req.uri().path().to_string();
         let mut list = faults.lose_answer.lock().unwrap();
