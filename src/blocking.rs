@@ -274,6 +274,14 @@ impl Db {
         futures::executor::block_on(self.inner.gc(grace))
     }
 
+    /// See [`crate::Db::gc_with`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::gc_with`].
+    pub fn gc_with(&self, opts: crate::GcOptions) -> Result<GcReport> {
+        futures::executor::block_on(self.inner.gc_with(opts))
+    }
+
     /// See [`crate::Db::refresh`].
     ///
     /// # Errors

@@ -839,7 +839,16 @@ impl Db {
     /// # Errors
     /// [`Error::Remote`], [`Error::InvalidArgument`] without a remote.
     pub async fn gc(&self, grace: std::time::Duration) -> Result<GcReport> {
-        crate::gc::gc(&self.engine, grace).await
+        crate::gc::gc(&self.engine, crate::gc::GcOptions::default().grace(grace)).await
+    }
+
+    /// [`Db::gc`] with options (grace period, single-writer mode).
+    ///
+    /// # Errors
+    /// As [`Db::gc`]; without `single_writer`, an [`Error::Remote`] naming
+    /// conditional writes on a server that does not enforce them.
+    pub async fn gc_with(&self, opts: crate::gc::GcOptions) -> Result<GcReport> {
+        crate::gc::gc(&self.engine, opts).await
     }
 
     /// Requests and bytes sent through the remote so far; `None` without one.

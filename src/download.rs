@@ -150,6 +150,7 @@ pub(crate) async fn download(engine: &Arc<Engine>, force: bool) -> Result<Downlo
         remote: ctx.url.describe(),
         etag: Some(etag),
         segments: table,
+        conditions: state.conditions,
     }
     .save(&engine.dir)?;
     report.keys = keys;
@@ -242,6 +243,7 @@ pub(crate) async fn fetch_index_only(ctx: &RemoteCtx, dir: &Path, writer_id: u64
         remote: ctx.url.describe(),
         etag: Some(etag),
         segments: table,
+        conditions: None,
     }
     .save(dir)?;
     sync_dir(dir)?;

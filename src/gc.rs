@@ -28,6 +28,44 @@ use crate::upload::{remote_of, unix_now};
 /// Default grace period: one hour.
 pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(3600);
 
+/// How to collect garbage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GcOptions {
+    /// How long a dropped or uncommitted segment is kept; default
+    /// [`DEFAULT_GC_GRACE`] (one hour).
+    pub grace: Duration,
+    /// For a server that does not enforce conditional writes: delete only
+    /// this writer's own segments, and commit the index after re-reading it
+    /// instead of conditionally. Default `false` (refuse on such a server).
+    pub single_writer: bool,
+}
+
+impl Default for GcOptions {
+    fn default() -> Self {
+        GcOptions {
+            grace: DEFAULT_GC_GRACE,
+            single_writer: false,
+        }
+    }
+}
+
+impl GcOptions {
+    /// Sets the grace period.
+    #[must_use]
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Sets single-writer mode.
+    #[must_use]
+    pub fn single_writer(mut self, yes: bool) -> Self {
+        self.single_writer = yes;
+        self
+    }
+}
+
 /// What garbage collection did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -40,9 +78,25 @@ pub struct GcReport {
     pub kept: u64,
 }
 
-pub(crate) async fn gc(engine: &Arc<Engine>, grace: Duration) -> Result<GcReport> {
+pub(crate) async fn gc(engine: &Arc<Engine>, opts: GcOptions) -> Result<GcReport> {
     let ctx = remote_of(engine)?;
     let _sync = engine.sync_lock.lock().await;
+    let grace = opts.grace;
+    if !opts.single_writer {
+        let mut state = if engine.is_remote_only() {
+            SyncState::default()
+        } else {
+            SyncState::load(&engine.dir)?.unwrap_or_default()
+        };
+        let before = state.conditions;
+        let checked = crate::conditions::ensure_enforced(&ctx, engine.writer_id, &mut state).await;
+        if state.conditions != before && !engine.is_remote_only() {
+            state.save(&engine.dir)?;
+        }
+        checked?;
+    }
+    // In single-writer mode, only this writer's own segments are deleted.
+    let mine = |id: &SegmentId| !opts.single_writer || id.writer == engine.writer_id;
     let mut report = GcReport::default();
     let Some((remote, etag)) = fetch_index(&ctx).await? else {
         return Ok(report);
@@ -52,7 +106,7 @@ pub(crate) async fn gc(engine: &Arc<Engine>, grace: Duration) -> Result<GcReport
     let (due, young): (Vec<_>, Vec<_>) = remote
         .obsolete()
         .iter()
-        .partition(|o| now.saturating_sub(o.since) >= grace_s);
+        .partition(|o| now.saturating_sub(o.since) >= grace_s && mine(&o.id));
     report.kept += young.len() as u64;
     let referenced: BTreeSet<SegmentId> = remote
         .segments()
@@ -71,7 +125,7 @@ pub(crate) async fn gc(engine: &Arc<Engine>, grace: Duration) -> Result<GcReport
                 let Some(id) = SegmentId::parse_file_name(&e.key) else {
                     continue;
                 };
-                if referenced.contains(&id) {
+                if referenced.contains(&id) || !mine(&id) {
                     continue;
                 }
                 match (e.modified, cutoff) {
@@ -106,8 +160,16 @@ pub(crate) async fn gc(engine: &Arc<Engine>, grace: Duration) -> Result<GcReport
         let bytes = next.bytes().clone();
         let store = ctx.store.clone();
         let old_tag = etag.clone();
+        let single = opts.single_writer;
         let outcome = ctx
             .run(async move {
+                if single {
+                    // Re-read right before the commit instead of a condition.
+                    if store.head(INDEX_FILE_NAME).await?.map(|m| m.etag) != Some(old_tag) {
+                        return Ok(PutOutcome::PreconditionFailed);
+                    }
+                    return store.put(INDEX_FILE_NAME, bytes, PutMode::Overwrite).await;
+                }
                 store
                     .put(INDEX_FILE_NAME, bytes, PutMode::Update(old_tag))
                     .await

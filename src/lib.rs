@@ -43,6 +43,7 @@ mod base_index;
 mod batch;
 pub mod blocking;
 mod compaction;
+mod conditions;
 mod db;
 mod delta;
 mod download;
@@ -79,10 +80,11 @@ mod upload;
 mod verify;
 
 pub use batch::WriteBatch;
+pub use conditions::PROBE_LIFETIME;
 pub use db::{Db, DbBuilder, Iter, LoadIndex};
 pub use download::DownloadReport;
 pub use error::{Error, Location, Result};
-pub use gc::{DEFAULT_GC_GRACE, GcReport};
+pub use gc::{DEFAULT_GC_GRACE, GcOptions, GcReport};
 pub use index_file::INDEX_FILE_NAME;
 pub use limits::{
     DEFAULT_MAX_SEGMENT_SIZE, MAX_BATCH_BYTES, MAX_KEY_LEN, MAX_SEGMENT_SIZE_LIMIT, MAX_VALUE_LEN,

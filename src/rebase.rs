@@ -113,6 +113,7 @@ pub(crate) async fn rebase(engine: &Arc<Engine>, ctx: &RemoteCtx, state: &SyncSt
         remote: ctx.url.describe(),
         etag: Some(etag),
         segments: table,
+        conditions: state.conditions,
     }
     .save(&engine.dir)
 }

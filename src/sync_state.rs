@@ -7,11 +7,13 @@
 //! etag "9b2cf535f27731c974343645a3985328"
 //! segment data_00000001_0102030405060708.s4db
 //! segment ...
+//! conditions enforced 1763716380
 //! ```
 //! `etag` is the entity tag of the remote `index.idx` this directory last
 //! uploaded or downloaded (`-` if none); each `segment` line names a segment
-//! that remote index lists. The file is replaced atomically; it never holds a
-//! credential.
+//! that remote index lists; `conditions` records whether the remote was last
+//! found to enforce conditional writes, and when (Unix seconds). The file is
+//! replaced atomically; it never holds a credential.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -33,6 +35,9 @@ pub(crate) struct SyncState {
     pub etag: Option<String>,
     /// Segments the remote index lists.
     pub segments: BTreeSet<SegmentId>,
+    /// Whether the remote enforces conditional writes, and when that was
+    /// last checked (Unix seconds).
+    pub conditions: Option<(bool, u64)>,
 }
 
 fn bad(line: usize, why: &str) -> Error {
@@ -70,6 +75,20 @@ impl SyncState {
                         .ok_or_else(|| bad(i + 1, "bad segment name"))?;
                     state.segments.insert(id);
                 }
+                "conditions" => {
+                    let (what, when) = value
+                        .split_once(' ')
+                        .ok_or_else(|| bad(i + 1, "bad conditions line"))?;
+                    let enforced = match what {
+                        "enforced" => true,
+                        "ignored" => false,
+                        _ => return Err(bad(i + 1, "bad conditions line")),
+                    };
+                    let when = when
+                        .parse()
+                        .map_err(|_| bad(i + 1, "bad conditions time"))?;
+                    state.conditions = Some((enforced, when));
+                }
                 "" => {}
                 _ => return Err(bad(i + 1, "unknown line")),
             }
@@ -87,6 +106,12 @@ impl SyncState {
             out.push_str("segment ");
             out.push_str(&s.file_name());
             out.push('\n');
+        }
+        if let Some((enforced, when)) = self.conditions {
+            out.push_str(&format!(
+                "conditions {} {when}\n",
+                if enforced { "enforced" } else { "ignored" }
+            ));
         }
         out
     }
@@ -107,6 +132,7 @@ mod tests {
             remote: "s3://b/p at http://127.0.0.1:9000/".into(),
             etag: Some("\"abc\"".into()),
             segments: BTreeSet::new(),
+            conditions: Some((false, 1_763_716_380)),
         };
         s.segments.insert(SegmentId {
             number: 3,

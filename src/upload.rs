@@ -59,6 +59,14 @@ pub struct UploadOptions {
     /// changes since its last sync on top of it, and retry (up to 5 times).
     /// Not possible after a local compaction since the last sync. Default `false`.
     pub rebase: bool,
+    /// Commit without relying on conditional writes, for a server that does
+    /// not enforce them, when this prefix has exactly one writer. The remote
+    /// index is still re-read right before the commit, and the upload refuses
+    /// if it changed since this directory last synced; but between that read
+    /// and the commit, another writer's commit could be overwritten. Default
+    /// `false`: uploads check that the server enforces conditions and refuse
+    /// if it does not.
+    pub single_writer: bool,
 }
 
 impl UploadOptions {
@@ -66,6 +74,13 @@ impl UploadOptions {
     #[must_use]
     pub fn rebase(mut self, yes: bool) -> Self {
         self.rebase = yes;
+        self
+    }
+
+    /// Sets `single_writer`.
+    #[must_use]
+    pub fn single_writer(mut self, yes: bool) -> Self {
+        self.single_writer = yes;
         self
     }
 }
@@ -90,7 +105,16 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
     let _sync = engine.sync_lock.lock().await;
     let mut report = UploadReport::default();
     loop {
-        let state = SyncState::load(&engine.dir)?.unwrap_or_default();
+        let mut state = SyncState::load(&engine.dir)?.unwrap_or_default();
+        if !opts.single_writer {
+            let before = state.conditions;
+            let checked =
+                crate::conditions::ensure_enforced(&ctx, engine.writer_id, &mut state).await;
+            if state.conditions != before {
+                state.save(&engine.dir)?; // remember the probe's answer
+            }
+            checked?;
+        }
         let e = engine.clone();
         let (base, segments) = offload(move || e.upload_snapshot()).await?;
         let store = ctx.store.clone();
@@ -175,14 +199,25 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
         };
         let bytes = commit.bytes().clone();
         report.index_bytes = bytes.len() as u64;
-        let mode = match &state.etag {
-            Some(t) => PutMode::Update(t.clone()),
-            None => PutMode::Create,
+        let mode = match (&state.etag, opts.single_writer) {
+            (_, true) => PutMode::Overwrite,
+            (Some(t), false) => PutMode::Update(t.clone()),
+            (None, false) => PutMode::Create,
         };
         let store = ctx.store.clone();
         let header = *commit.header();
+        let expected = state.etag.clone();
+        let single = opts.single_writer;
         let committed = ctx
             .run(async move {
+                if single {
+                    // Without enforced conditions, re-read right before the
+                    // commit: never overwrite a commit this directory has not seen.
+                    let now = store.head(INDEX_FILE_NAME).await?.map(|m| m.etag);
+                    if now != expected {
+                        return Ok(None);
+                    }
+                }
                 match store.put(INDEX_FILE_NAME, bytes, mode).await? {
                     PutOutcome::Written(Some(tag)) => Ok(Some(tag)),
                     PutOutcome::Written(None) => {
@@ -219,6 +254,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
             remote: ctx.url.describe(),
             etag: Some(tag),
             segments: table,
+            conditions: state.conditions,
         }
         .save(&engine.dir)?;
         engine.set_obsolete(obsolete);

@@ -88,6 +88,10 @@ pub enum Command {
         /// On a conflict, re-apply this directory's changes on the remote state and retry.
         #[arg(long)]
         rebase: bool,
+        /// Commit without conditional writes, for servers that ignore them; only
+        /// safe when this prefix has exactly one writer.
+        #[arg(long)]
+        single_writer: bool,
     },
     /// Download the remote database (refuses to discard unuploaded writes without --force).
     Download {
@@ -99,5 +103,9 @@ pub enum Command {
         /// Grace period in seconds.
         #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
         grace: u64,
+        /// For servers that ignore conditional writes: delete only this writer's
+        /// segments and commit without conditions.
+        #[arg(long)]
+        single_writer: bool,
     },
 }

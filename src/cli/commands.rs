@@ -269,11 +269,18 @@ pub async fn run(cli: &Cli) -> Result {
                 ),
             )
         }
-        Command::Upload { rebase } => {
+        Command::Upload {
+            rebase,
+            single_writer,
+        } => {
             let db = open(cli, Access::Write, "upload").await?;
             let pb = spinner(cli, "uploading");
             let r = db
-                .upload_with(UploadOptions::default().rebase(*rebase))
+                .upload_with(
+                    UploadOptions::default()
+                        .rebase(*rebase)
+                        .single_writer(*single_writer),
+                )
                 .await?;
             db.close().await?;
             drop(pb);
@@ -308,7 +315,10 @@ pub async fn run(cli: &Cli) -> Result {
                 ),
             )
         }
-        Command::Gc { grace } => {
+        Command::Gc {
+            grace,
+            single_writer,
+        } => {
             let db = open(
                 cli,
                 if cli.dir.is_some() {
@@ -319,7 +329,10 @@ pub async fn run(cli: &Cli) -> Result {
                 "gc",
             )
             .await?;
-            let r = db.gc(Duration::from_secs(*grace)).await?;
+            let opts = s4db::GcOptions::default()
+                .grace(Duration::from_secs(*grace))
+                .single_writer(*single_writer);
+            let r = db.gc_with(opts).await?;
             report(
                 cli,
                 json!({ "obsolete_deleted": r.obsolete_deleted, "orphans_deleted": r.orphans_deleted, "kept": r.kept }),

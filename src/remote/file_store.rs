@@ -89,6 +89,7 @@ impl FileStore {
         lock.lock().ctx(|| format!("locking {}", root.display()))?;
         let path = root.join(key);
         let allowed = match mode {
+            PutMode::Overwrite => true,
             PutMode::Create => !path.exists(),
             PutMode::Update(tag) => current_tag(&path)?.is_some_and(|cur| cur == *tag),
         };

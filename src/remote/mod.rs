@@ -47,6 +47,8 @@ pub(crate) struct Object {
 /// The condition a put is made under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PutMode {
+    /// Unconditional (single-writer mode, and the conditional-write probe).
+    Overwrite,
     /// Only if no object has the key (`If-None-Match: *`).
     Create,
     /// Only if the object's entity tag is this one (`If-Match`).

@@ -350,6 +350,7 @@ impl S3Store {
 /// The signed header that makes a put conditional.
 fn condition(mode: &PutMode) -> Option<(&'static str, &str)> {
     match mode {
+        PutMode::Overwrite => None,
         PutMode::Create => Some(("if-none-match", "*")),
         PutMode::Update(tag) => Some(("if-match", tag.as_str())),
     }

@@ -60,6 +60,8 @@ pub struct Faults {
     /// PUTs whose path ends with one of these are applied, then answered 500
     /// (once each): the answer is lost, the write is not.
     pub lose_answer: std::sync::Mutex<Vec<String>>,
+    /// Drop `If-None-Match` / `If-Match` from PUTs (a server ignoring conditions).
+    pub strip_conditions: std::sync::atomic::AtomicBool,
     /// Added before every answer (models S3's first-byte latency).
     pub delay_ms: AtomicU64,
     /// Injections per kind, in the order of `KINDS`.
@@ -136,6 +138,10 @@ async fn handle(
     faults: Arc<Faults>,
     mut req: Request<Incoming>,
 ) -> Result<Response<s3s::Body>, BoxError> {
+    if req.method() == hyper::Method::PUT && faults.strip_conditions.load(Ordering::SeqCst) {
+        req.headers_mut().remove("if-none-match");
+        req.headers_mut().remove("if-match");
+    }
     let delay = faults.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -219,6 +225,10 @@ pub struct TestS3 {
     pub endpoint: String,
     /// `http://127.0.0.1:PORT2` of the anonymous server (same data).
     pub anon_endpoint: String,
+    /// `http://127.0.0.1:PORT3`: anonymous, and it drops `If-None-Match` and
+    /// `If-Match` from PUTs before the real server sees them, like servers
+    /// that ignore conditional writes (Garage 2.5).
+    pub ignoring_endpoint: String,
     pub faults: Arc<Faults>,
     root: tempfile::TempDir,
     rt: Option<tokio::runtime::Runtime>,
@@ -275,10 +285,14 @@ impl TestS3 {
         };
         let anon = S3ServiceBuilder::new(s3s_fs::FileSystem::new(root.path()).unwrap()).build();
         let endpoint = serve(&rt, signed, faults.clone());
-        let anon_endpoint = serve(&rt, anon, Arc::new(Faults::default()));
+        let anon_endpoint = serve(&rt, anon.clone(), Arc::new(Faults::default()));
+        let ignoring = Arc::new(Faults::default());
+        ignoring.strip_conditions.store(true, Ordering::SeqCst);
+        let ignoring_endpoint = serve(&rt, anon, ignoring);
         TestS3 {
             endpoint,
             anon_endpoint,
+            ignoring_endpoint,
             faults,
             root,
             rt: Some(rt),
@@ -304,6 +318,13 @@ impl TestS3 {
 
     /// A builder for a local directory attached to `prefix`, with short
     /// timeouts so that injected stalls are noticed quickly.
+    pub fn ignoring_url(&self, prefix: &str) -> String {
+        format!(
+            "s3://{BUCKET}/{prefix}?endpoint={}&region=us-east-1&anonymous=true",
+            self.ignoring_endpoint
+        )
+    }
+
     pub fn builder(&self, dir: &std::path::Path, prefix: &str) -> s4db::DbBuilder {
         s4db::Db::builder(dir)
             .remote(self.url(prefix))
