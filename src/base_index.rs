@@ -11,11 +11,10 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::hash::{fingerprint, key_hash, page_of};
 use crate::index_file::{
-    self, INDEX_FILE_NAME, IndexHeader, IndexMeta, ObsoleteEntry, SegmentEntry, check_directory,
-    decode_obsolete_table, decode_segment_table,
+    self, INDEX_FILE_NAME, IndexHeader, IndexMeta, ObsoleteEntry, SegmentEntry,
+    decode_obsolete_table, decode_segment_table, page_offsets,
 };
 use crate::index_page::PageView;
-use crate::le::u64_at;
 use crate::loc::Loc;
 
 /// A checked, immutable index.
@@ -25,6 +24,9 @@ pub(crate) struct BaseIndex {
     header: IndexHeader,
     segments: Vec<SegmentEntry>,
     obsolete: Vec<ObsoleteEntry>,
+    /// Offset of every page and the end of the last (`page_count + 1`),
+    /// from the directory of either level.
+    page_offsets: Vec<u64>,
 }
 
 fn corrupt(offset: u64, detail: &str) -> Error {
@@ -79,8 +81,8 @@ impl BaseIndex {
                 "directory does not follow the segment and obsolete tables",
             ));
         }
-        let (d0, d1) = header.directory_range();
-        if d1 != header.pages_offset || d1 > header.file_len {
+        let (_, d1) = header.directory_range();
+        if d1 > header.file_len || (header.dir_levels == 1 && d1 != header.pages_offset) {
             return Err(corrupt(72, "pages do not follow the directory"));
         }
         let seg_bytes =
@@ -89,13 +91,13 @@ impl BaseIndex {
         let obs_bytes =
             slice(&bytes, o0, o1).ok_or_else(|| corrupt(o0, "obsolete table truncated"))?;
         let obsolete = decode_obsolete_table(obs_bytes).map_err(|d| corrupt(o0, d))?;
-        let dir_bytes = slice(&bytes, d0, d1).ok_or_else(|| corrupt(d0, "directory truncated"))?;
-        check_directory(dir_bytes, &header).map_err(|d| corrupt(d0, d))?;
+        let page_offsets = page_offsets(&bytes, &header).map_err(|(o, d)| corrupt(o, d))?;
         let base = BaseIndex {
             bytes,
             header,
             segments,
             obsolete,
+            page_offsets,
         };
         base.check_pages()?;
         Ok(base)
@@ -132,9 +134,8 @@ impl BaseIndex {
     /// The bytes of page `p` and their offset in the file. Offsets were
     /// checked at decode, so the slice is in bounds.
     fn page_bytes(&self, p: u32) -> (u64, &[u8]) {
-        let d = self.header.directory_offset as usize + 8 * p as usize;
-        let start = u64_at(&self.bytes, d).unwrap_or(0);
-        let end = u64_at(&self.bytes, d + 8).unwrap_or(0);
+        let start = self.page_offsets.get(p as usize).copied().unwrap_or(0);
+        let end = self.page_offsets.get(p as usize + 1).copied().unwrap_or(0);
         (start, slice(&self.bytes, start, end).unwrap_or_default())
     }
 
@@ -281,6 +282,78 @@ mod tests {
         assert_eq!(b.segments(), meta().segments.as_slice());
         assert_eq!(b.obsolete(), meta().obsolete.as_slice());
         assert_eq!(b.obsolete(), meta().obsolete.as_slice());
+    }
+
+    #[test]
+    fn a_two_level_directory_finds_every_key_and_catches_every_flip() {
+        use crate::index_file::{Layout, build_with};
+        // Tiny pages: 6,000 keys make more than one block of 4,096 pages.
+        let layout = Layout {
+            target_page: 24,
+            max_entries: 8,
+            max_one_level_page: 32,
+        };
+        let keys: Vec<Vec<u8>> = (0..6000u32)
+            .map(|i| format!("key{i:08}").into_bytes())
+            .collect();
+        let entries: Vec<(&[u8], Loc)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                (
+                    k.as_slice(),
+                    Loc {
+                        segment: 0,
+                        offset: i as u32,
+                        len: 20,
+                    },
+                )
+            })
+            .collect();
+        let bytes = build_with(&meta(), &entries, &layout);
+        let b = BaseIndex::decode(Bytes::from(bytes.clone())).unwrap();
+        assert_eq!(b.header().dir_levels, 2);
+        assert!(
+            b.header().page_count > 4096,
+            "{} pages",
+            b.header().page_count
+        );
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(b.lookup(k, key_hash(k)).unwrap().offset, i as u32);
+        }
+        let mut n = 0;
+        b.for_each(|_, _| n += 1);
+        assert_eq!(n, 6000);
+        // Every bit of the header, tables and top directory; a sample of the blocks.
+        let tables_end = b.header().pages_offset as usize;
+        let top_end = b.header().directory_range().1 as usize;
+        let bits = (0..top_end * 8).chain((top_end * 8..tables_end * 8).step_by(997));
+        for i in bits {
+            let mut c = bytes.clone();
+            c[i / 8] ^= 1 << (i % 8);
+            assert!(
+                BaseIndex::decode(Bytes::from(c))
+                    .unwrap_err()
+                    .is_corruption(),
+                "bit {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_layout_stays_one_level_until_pages_would_pass_64_kib() {
+        use crate::index_file::{LAYOUT, choose_layout};
+        assert_eq!(choose_layout(0, &LAYOUT), (1, 1));
+        assert_eq!(choose_layout(4096 * 6144, &LAYOUT), (1, 6144));
+        assert_eq!(choose_layout(4096 * 6145, &LAYOUT), (1, 6144));
+        assert_eq!(choose_layout((64 << 10) * 6144, &LAYOUT), (1, 6144));
+        assert_eq!(choose_layout((64 << 10) * 6144 + 1, &LAYOUT).0, 2);
+        let (levels, pages) = choose_layout(1 << 40, &LAYOUT);
+        assert_eq!(
+            (levels, pages),
+            (2, 6144 * 4096),
+            "beyond 100 GiB the page count is capped"
+        );
     }
 
     #[test]

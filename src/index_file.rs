@@ -23,11 +23,41 @@ pub(crate) const SEGMENT_ENTRY_LEN: usize = 32;
 pub(crate) const OBSOLETE_ENTRY_LEN: usize = 24;
 /// Segment table flag: the segment is sealed and will never change.
 pub(crate) const SEGTAB_SEALED: u32 = 0x1;
-/// The writer aims for pages of about this many bytes...
-const TARGET_PAGE_BYTES: usize = 4096;
-/// ...but keeps the directory within this many pages, so that the header,
-/// directory and a modest segment table fit in the first 64 KiB.
-pub(crate) const MAX_PAGES: usize = 6144;
+/// How an index is cut into pages (FORMAT.md §4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// Pages aim at this many bytes...
+    pub target_page: usize,
+    /// ...the (top) directory lists at most this many pages or blocks, so that
+    /// it fits in the first 64 KiB with the header and tables...
+    pub max_entries: usize,
+    /// ...and a single-level index lets pages grow to this size before it
+    /// uses a second level, whose blocks list [`BLOCK_PAGES`] pages each.
+    pub max_one_level_page: usize,
+}
+
+/// Pages listed by each block of a two-level directory (a format constant).
+pub(crate) const BLOCK_PAGES: usize = 4096;
+
+/// The layout s4db writes.
+pub(crate) const LAYOUT: Layout = Layout {
+    target_page: 4096,
+    max_entries: 6144,
+    max_one_level_page: 64 << 10,
+};
+
+/// Directory levels and page count for `total` bytes of page entries.
+pub(crate) fn choose_layout(total: usize, layout: &Layout) -> (u32, u32) {
+    let natural = total.div_ceil(layout.target_page).max(1);
+    if natural <= layout.max_entries {
+        return (1, natural as u32);
+    }
+    if total.div_ceil(layout.max_one_level_page) <= layout.max_entries {
+        return (1, layout.max_entries as u32);
+    }
+    let pages = natural.min(layout.max_entries * BLOCK_PAGES);
+    (2, u32::try_from(pages).unwrap_or(u32::MAX))
+}
 
 /// A decoded header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +70,8 @@ pub(crate) struct IndexHeader {
     pub segment_count: u32,
     pub page_count: u32,
     pub obsolete_count: u32,
+    /// 1: the directory lists pages; 2: it lists blocks that list pages.
+    pub dir_levels: u32,
     pub directory_offset: u64,
     pub pages_offset: u64,
     pub file_len: u64,
@@ -91,7 +123,8 @@ impl IndexHeader {
             // version u16 = 1 and flags u16 = 0, read together
             return Err((8, "unsupported index version or flags"));
         }
-        if u32_at(b, 12) != Some(1) {
+        let dir_levels = u32_at(b, 12).unwrap_or(0);
+        if dir_levels != 1 && dir_levels != 2 {
             return Err((12, "unsupported directory levels"));
         }
         let r64 = |o| u64_at(b, o).unwrap_or_default();
@@ -108,6 +141,7 @@ impl IndexHeader {
             pages_offset: r64(72),
             file_len: r64(80),
             obsolete_count: r32(88),
+            dir_levels,
         })
     }
 
@@ -115,7 +149,7 @@ impl IndexHeader {
         let mut b = [0u8; INDEX_HEADER_LEN];
         b[..8].copy_from_slice(MAGIC);
         b[8..10].copy_from_slice(&VERSION.to_le_bytes());
-        b[12..16].copy_from_slice(&1u32.to_le_bytes());
+        b[12..16].copy_from_slice(&self.dir_levels.to_le_bytes());
         b[16..24].copy_from_slice(&self.writer_id.to_le_bytes());
         b[24..32].copy_from_slice(&self.generation.to_le_bytes());
         b[32..40].copy_from_slice(&self.next_segment_number.to_le_bytes());
@@ -153,7 +187,24 @@ impl IndexHeader {
     /// The byte range of the directory (offsets plus its checksum).
     pub(crate) fn directory_range(&self) -> (u64, u64) {
         let start = self.directory_offset;
-        (start, start + (u64::from(self.page_count) + 1) * 8 + 4)
+        (
+            start,
+            start + (u64::from(self.directory_entries()) + 1) * 8 + 4,
+        )
+    }
+
+    /// Entries of the (top) directory: pages, or blocks of `block_pages` pages.
+    pub(crate) fn directory_entries(&self) -> u32 {
+        match self.dir_levels {
+            2 => self.page_count.div_ceil(BLOCK_PAGES as u32),
+            _ => self.page_count,
+        }
+    }
+
+    /// The pages block `b` of a two-level directory lists.
+    pub(crate) fn block_pages(&self, b: u32) -> std::ops::Range<u32> {
+        let per = BLOCK_PAGES as u32;
+        b * per..((b + 1) * per).min(self.page_count)
     }
 }
 
@@ -218,39 +269,109 @@ pub(crate) fn decode_obsolete_table(bytes: &[u8]) -> Result<Vec<ObsoleteEntry>, 
 
 /// Decodes the directory (`bytes` is exactly its range): `page_count + 1`
 /// ascending absolute offsets.
-pub(crate) fn check_directory(bytes: &[u8], h: &IndexHeader) -> Result<(), &'static str> {
+pub(crate) fn check_directory(bytes: &[u8], h: &IndexHeader) -> Result<Vec<u64>, &'static str> {
+    match h.dir_levels {
+        1 => offsets_table(
+            bytes,
+            h.page_count as usize,
+            Some(h.pages_offset),
+            Some(h.file_len),
+            PAGE_OVERHEAD as u64,
+        ),
+        _ => {
+            let (_, l1_end) = h.directory_range();
+            // A block is at least two offsets and a checksum.
+            offsets_table(
+                bytes,
+                h.directory_entries() as usize,
+                Some(l1_end),
+                Some(h.pages_offset),
+                20,
+            )
+        }
+    }
+}
+
+/// Checks a table of `count + 1` ascending `u64` offsets and its CRC32C:
+/// the first is `first` (if given), the last `last` (if given), and they
+/// grow by at least `min_step`.
+pub(crate) fn offsets_table(
+    bytes: &[u8],
+    count: usize,
+    first: Option<u64>,
+    last: Option<u64>,
+    min_step: u64,
+) -> Result<Vec<u64>, &'static str> {
     let n = bytes.len().checked_sub(4).ok_or("directory truncated")?;
+    if n != (count + 1) * 8 {
+        return Err("directory has the wrong size");
+    }
     let crc = u32_at(bytes, n).ok_or("directory truncated")?;
     if crc32c::crc32c(&bytes[..n]) != crc {
         return Err("directory checksum mismatch");
     }
-    let mut prev = h.pages_offset;
-    if u64_at(bytes, 0) != Some(h.pages_offset) {
-        return Err("directory does not start at the first page");
+    let offsets: Vec<u64> = (0..=count)
+        .map(|i| u64_at(bytes, 8 * i).unwrap_or(0))
+        .collect();
+    if first.is_some_and(|f| offsets[0] != f) {
+        return Err("directory does not start where the next part begins");
     }
-    for i in 1..=h.page_count as usize {
-        let o = u64_at(bytes, 8 * i).ok_or("directory truncated")?;
-        if o < prev.saturating_add(PAGE_OVERHEAD as u64) {
-            return Err("directory offsets not ascending");
-        }
-        prev = o;
+    if offsets
+        .windows(2)
+        .any(|w| w[1] < w[0].saturating_add(min_step))
+    {
+        return Err("directory offsets not ascending");
     }
-    if prev != h.file_len {
-        return Err("directory does not end at the end of the file");
+    if last.is_some_and(|l| offsets[count] != l) {
+        return Err("directory does not end where the next part begins");
     }
-    Ok(())
+    Ok(offsets)
 }
 
-/// How many pages an index of `entries` entries and `key_bytes` key bytes gets.
-pub(crate) fn choose_page_count(entries: usize, key_bytes: usize) -> u32 {
-    let total = entries * ENTRY_FIXED + key_bytes;
-    total.div_ceil(TARGET_PAGE_BYTES).clamp(1, MAX_PAGES) as u32
+/// Every page's offset (`page_count + 1` of them), from the directory of
+/// either level, checked. `bytes` is the whole file.
+pub(crate) fn page_offsets(bytes: &[u8], h: &IndexHeader) -> Result<Vec<u64>, (u64, &'static str)> {
+    let (d0, d1) = h.directory_range();
+    let table = bytes
+        .get(d0 as usize..d1 as usize)
+        .ok_or((d0, "directory truncated"))?;
+    let top = check_directory(table, h).map_err(|d| (d0, d))?;
+    if h.dir_levels == 1 {
+        return Ok(top);
+    }
+    let mut all = Vec::with_capacity(h.page_count as usize + 1);
+    let mut prev_end = h.pages_offset;
+    for b in 0..h.directory_entries() {
+        let (s, e) = (top[b as usize], top[b as usize + 1]);
+        let block = bytes
+            .get(s as usize..e as usize)
+            .ok_or((s, "directory block truncated"))?;
+        let pages = h.block_pages(b);
+        let last = (b + 1 == h.directory_entries()).then_some(h.file_len);
+        let offs = offsets_table(
+            block,
+            pages.len(),
+            Some(prev_end),
+            last,
+            PAGE_OVERHEAD as u64,
+        )
+        .map_err(|d| (s, d))?;
+        prev_end = offs[pages.len()];
+        all.extend_from_slice(&offs[..pages.len()]);
+    }
+    all.push(prev_end);
+    Ok(all)
 }
 
 /// Builds a complete index file. `entries` holds each live key once.
 pub(crate) fn build(meta: &IndexMeta, entries: &[(&[u8], Loc)]) -> Vec<u8> {
+    build_with(meta, entries, &LAYOUT)
+}
+
+/// [`build`] with a given layout (tests use small ones).
+pub(crate) fn build_with(meta: &IndexMeta, entries: &[(&[u8], Loc)], layout: &Layout) -> Vec<u8> {
     let key_bytes: usize = entries.iter().map(|(k, _)| k.len()).sum();
-    let page_count = choose_page_count(entries.len(), key_bytes);
+    let (dir_levels, page_count) = choose_layout(entries.len() * ENTRY_FIXED + key_bytes, layout);
     let live_bytes: u64 = entries.iter().map(|(_, l)| u64::from(l.len)).sum();
 
     // Bucket by page with a counting sort, then order each page by (fp, key).
@@ -279,8 +400,28 @@ pub(crate) fn build(meta: &IndexMeta, entries: &[(&[u8], Loc)]) -> Vec<u8> {
     let seg_len = meta.segments.len() * SEGMENT_ENTRY_LEN + 4;
     let obs_len = meta.obsolete.len() * OBSOLETE_ENTRY_LEN + 4;
     let directory_offset = (INDEX_HEADER_LEN + seg_len + obs_len) as u64;
-    let dir_len = (page_count as usize + 1) * 8 + 4;
-    let pages_offset = directory_offset + dir_len as u64;
+    // Level 1: one table of page offsets. Level 2: a table of block offsets,
+    // then one table of page offsets per block of `block_pages` pages.
+    let block_pages = if dir_levels == 2 {
+        BLOCK_PAGES
+    } else {
+        page_count as usize
+    };
+    let blocks = (page_count as usize).div_ceil(block_pages.max(1));
+    let block_lens: Vec<usize> = (0..blocks)
+        .map(|b| (((b + 1) * block_pages).min(page_count as usize) - b * block_pages + 1) * 8 + 4)
+        .collect();
+    let dir_len = if dir_levels == 2 {
+        (blocks + 1) * 8 + 4
+    } else {
+        block_lens[0]
+    };
+    let tables_len = if dir_levels == 2 {
+        dir_len + block_lens.iter().sum::<usize>()
+    } else {
+        dir_len
+    };
+    let pages_offset = directory_offset + tables_len as u64;
     let mut out = Vec::with_capacity(
         pages_offset as usize + entries.len() * ENTRY_FIXED + key_bytes + page_count as usize * 8,
     );
@@ -304,7 +445,7 @@ pub(crate) fn build(meta: &IndexMeta, entries: &[(&[u8], Loc)]) -> Vec<u8> {
     let crc = crc32c::crc32c(&out[obs_start..]);
     out.extend_from_slice(&crc.to_le_bytes());
     let dir_start = out.len();
-    out.resize(dir_start + dir_len, 0);
+    out.resize(dir_start + tables_len, 0);
 
     let mut page: Vec<(u32, &[u8], Loc)> = Vec::new();
     let mut offsets = Vec::with_capacity(page_count as usize + 1);
@@ -319,11 +460,28 @@ pub(crate) fn build(meta: &IndexMeta, entries: &[(&[u8], Loc)]) -> Vec<u8> {
         index_page::encode(&mut out, &page);
     }
     offsets.push(out.len() as u64);
-    for (i, o) in offsets.iter().enumerate() {
-        out[dir_start + 8 * i..dir_start + 8 * i + 8].copy_from_slice(&o.to_le_bytes());
+    let write_table = |out: &mut Vec<u8>, at: usize, values: &[u64]| {
+        for (i, o) in values.iter().enumerate() {
+            out[at + 8 * i..at + 8 * i + 8].copy_from_slice(&o.to_le_bytes());
+        }
+        let end = at + 8 * values.len();
+        let crc = crc32c::crc32c(&out[at..end]);
+        out[end..end + 4].copy_from_slice(&crc.to_le_bytes());
+    };
+    if dir_levels == 2 {
+        let mut block_offsets = Vec::with_capacity(blocks + 1);
+        let mut at = dir_start + dir_len;
+        for (b, len) in block_lens.iter().enumerate() {
+            block_offsets.push(at as u64);
+            let pages = b * block_pages..((b + 1) * block_pages).min(page_count as usize);
+            write_table(&mut out, at, &offsets[pages.start..=pages.end]);
+            at += len;
+        }
+        block_offsets.push(at as u64);
+        write_table(&mut out, dir_start, &block_offsets);
+    } else {
+        write_table(&mut out, dir_start, &offsets);
     }
-    let crc = crc32c::crc32c(&out[dir_start..dir_start + dir_len - 4]);
-    out[dir_start + dir_len - 4..dir_start + dir_len].copy_from_slice(&crc.to_le_bytes());
 
     let header = IndexHeader {
         writer_id: meta.writer_id,
@@ -334,6 +492,7 @@ pub(crate) fn build(meta: &IndexMeta, entries: &[(&[u8], Loc)]) -> Vec<u8> {
         segment_count: meta.segments.len() as u32,
         page_count,
         obsolete_count: meta.obsolete.len() as u32,
+        dir_levels,
         directory_offset,
         pages_offset,
         file_len: out.len() as u64,

@@ -18,10 +18,10 @@ use parking_lot::Mutex;
 use crate::error::{Error, Result};
 use crate::hash::{fingerprint, key_hash, page_of};
 use crate::index_file::{
-    INDEX_FILE_NAME, IndexHeader, SegmentEntry, check_directory, decode_obsolete_table,
-    decode_segment_table,
+    BLOCK_PAGES, INDEX_FILE_NAME, IndexHeader, SegmentEntry, check_directory,
+    decode_obsolete_table, decode_segment_table, offsets_table,
 };
-use crate::index_page::PageView;
+use crate::index_page::{PAGE_OVERHEAD, PageView};
 use crate::le::u64_at;
 use crate::loc::Loc;
 use crate::remote::ctx::RemoteCtx;
@@ -86,8 +86,10 @@ pub(crate) struct LazyIndex {
     pub segment_table: Vec<SegmentEntry>,
     /// Remote handles for the table's segments, by position.
     pub segments: Vec<Arc<Segment>>,
-    /// Page offsets, `page_count + 1` of them.
+    /// One level: the `page_count + 1` page offsets. Two levels: the block
+    /// offsets; each block's page offsets are read on demand into `blocks`.
     dir: Vec<u64>,
+    blocks: Mutex<HashMap<u32, Arc<Vec<u64>>>>,
     cache: Mutex<PageCache>,
     budget: usize,
 }
@@ -190,18 +192,55 @@ impl LazyIndex {
             segment_table,
             segments,
             dir,
+            blocks: Mutex::new(HashMap::new()),
             cache: Mutex::new(PageCache::default()),
             budget: ctx.opts.page_cache_bytes,
         })
     }
 
-    fn page_range(&self, p: u32) -> (u64, u64) {
-        (self.dir[p as usize], self.dir[p as usize + 1])
+    /// The byte range of page `p`, if its directory entry is at hand.
+    fn page_range(&self, p: u32) -> Option<(u64, u64)> {
+        if self.header.dir_levels == 1 {
+            return Some((self.dir[p as usize], self.dir[p as usize + 1]));
+        }
+        let b = p / BLOCK_PAGES as u32;
+        let blocks = self.blocks.lock();
+        let offs = blocks.get(&b)?;
+        let i = (p - b * BLOCK_PAGES as u32) as usize;
+        Some((offs[i], offs[i + 1]))
+    }
+
+    /// Reads the directory blocks (two-level indexes) that list `pages`.
+    async fn load_blocks(&self, ctx: &RemoteCtx, pages: &[u32]) -> Result<Result<(), Changed>> {
+        if self.header.dir_levels == 1 {
+            return Ok(Ok(()));
+        }
+        let mut wanted: Vec<u32> = pages.iter().map(|p| p / BLOCK_PAGES as u32).collect();
+        wanted.dedup();
+        wanted.retain(|b| !self.blocks.lock().contains_key(b));
+        for b in wanted {
+            let (start, end) = (self.dir[b as usize], self.dir[b as usize + 1]);
+            let store = ctx.store.clone();
+            let r = ctx
+                .run(async move { store.get_range(INDEX_FILE_NAME, start, end - start).await })
+                .await?
+                .ok_or_else(|| Error::NotFound("index.idx disappeared".into()))?;
+            if r.etag.as_ref().is_some_and(|t| *t != self.etag) {
+                return Ok(Err(Changed));
+            }
+            let n = self.header.block_pages(b).len();
+            let offs = offsets_table(&r.bytes, n, None, None, PAGE_OVERHEAD as u64)
+                .map_err(|d| corrupt(start, d))?;
+            if offs[0] < self.header.pages_offset || offs[n] > self.header.file_len {
+                return Err(corrupt(start, "a directory block points outside the pages"));
+            }
+            self.blocks.lock().insert(b, Arc::new(offs));
+        }
+        Ok(Ok(()))
     }
 
     /// Checks fetched page bytes and caches them.
-    fn accept(&self, p: u32, bytes: Bytes) -> Result<Bytes> {
-        let start = self.page_range(p).0;
+    fn accept(&self, p: u32, start: u64, bytes: Bytes) -> Result<Bytes> {
         PageView::parse(&bytes, true).map_err(|d| corrupt(start, d))?;
         self.cache.lock().insert(p, bytes.clone(), self.budget);
         Ok(bytes)
@@ -227,6 +266,9 @@ impl LazyIndex {
                 }
             }
         }
+        if let Err(c) = self.load_blocks(ctx, &missing).await? {
+            return Ok(Err(c));
+        }
         let mut runs: Vec<(u32, u32)> = Vec::new();
         for p in missing {
             match runs.last_mut() {
@@ -234,10 +276,17 @@ impl LazyIndex {
                 _ => runs.push((p, p)),
             }
         }
-        let reqs: Vec<(u32, u32, u64, u64)> = runs
-            .into_iter()
-            .map(|(a, b)| (a, b, self.page_range(a).0, self.page_range(b).1))
-            .collect();
+        let mut reqs: Vec<(u32, u32, u64, u64)> = Vec::with_capacity(runs.len());
+        for (a, b) in runs {
+            let (Some((start, _)), Some((_, end))) = (self.page_range(a), self.page_range(b))
+            else {
+                return Err(corrupt(
+                    self.header.directory_offset,
+                    "a page's directory entry is missing",
+                ));
+            };
+            reqs.push((a, b, start, end));
+        }
         let store = ctx.store.clone();
         let parallel = ctx.opts.parallelism;
         let fetched: Vec<(u32, u32, u64, crate::remote::Ranged)> = ctx
@@ -264,9 +313,12 @@ impl LazyIndex {
                 return Ok(Err(Changed));
             }
             for p in a..=b {
-                let (s, e) = self.page_range(p);
-                let bytes =
-                    self.accept(p, r.bytes.slice((s - start) as usize..(e - start) as usize))?;
+                let (s, e) = self.page_range(p).unwrap_or((start, start));
+                let (from, to) = ((s - start) as usize, (e - start) as usize);
+                if r.bytes.get(from..to).is_none() {
+                    return Err(corrupt(s, "a page lies outside the range read"));
+                }
+                let bytes = self.accept(p, s, r.bytes.slice(from..to))?;
                 have.insert(p, bytes);
             }
         }
@@ -312,7 +364,7 @@ impl LazyIndex {
                 && l.segment as usize >= self.segments.len()
             {
                 return Err(corrupt(
-                    self.page_range(p).0,
+                    self.page_range(p).map_or(0, |r| r.0),
                     "an entry names a segment not in the table",
                 ));
             }
@@ -325,6 +377,93 @@ impl LazyIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A remote (a `file://` directory) holding one segment of `n` records
+    /// and a two-level index over them, built with tiny pages.
+    fn two_level_remote(n: u32) -> (tempfile::TempDir, String) {
+        use crate::index_file::{IndexMeta, Layout, build_with};
+        use crate::segment_id::SegmentId;
+        let dir = tempfile::tempdir().unwrap();
+        let id = SegmentId {
+            number: 1,
+            writer: 7,
+        };
+        let mut seg = SegmentHeader::plain(id).encode().to_vec();
+        let mut enc = snap::raw::Encoder::new();
+        let keys: Vec<Vec<u8>> = (0..n).map(|i| format!("key{i:08}").into_bytes()).collect();
+        let mut locs = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let at = seg.len() as u32;
+            let len = crate::record::encode(
+                &mut seg,
+                k,
+                Some(format!("value {i}").as_bytes()),
+                false,
+                &mut enc,
+            );
+            locs.push(Loc {
+                segment: 0,
+                offset: at,
+                len: len as u32,
+            });
+        }
+        let meta = IndexMeta {
+            writer_id: 7,
+            generation: 1,
+            next_segment_number: 2,
+            segments: vec![SegmentEntry {
+                id,
+                indexed_len: seg.len() as u64,
+                flags: 1,
+            }],
+            obsolete: Vec::new(),
+        };
+        let entries: Vec<(&[u8], Loc)> = keys.iter().map(Vec::as_slice).zip(locs).collect();
+        let layout = Layout {
+            target_page: 24,
+            max_entries: 8,
+            max_one_level_page: 32,
+        };
+        let index = build_with(&meta, &entries, &layout);
+        std::fs::write(dir.path().join(id.file_name()), &seg).unwrap();
+        std::fs::write(dir.path().join(INDEX_FILE_NAME), &index).unwrap();
+        let url = format!("file://{}", dir.path().display());
+        (dir, url)
+    }
+
+    #[test]
+    fn a_cold_get_through_a_two_level_directory_takes_four_requests() {
+        let (_dir, url) = two_level_remote(6000);
+        let db = crate::blocking::Db::open_remote(&url).unwrap();
+        assert_eq!(db.remote_stats().unwrap().requests, 1);
+        assert_eq!(db.get("key00004321").unwrap().unwrap(), "value 4321");
+        assert_eq!(
+            db.remote_stats().unwrap().requests,
+            4,
+            "head, block, page, record"
+        );
+        assert_eq!(db.get("key00004321").unwrap().unwrap(), "value 4321");
+        assert_eq!(
+            db.remote_stats().unwrap().requests,
+            5,
+            "block and page cached"
+        );
+        assert_eq!(db.get("missing").unwrap(), None);
+        let keys: Vec<String> = (0..6000)
+            .step_by(37)
+            .map(|i| format!("key{i:08}"))
+            .collect();
+        let got = db.get_many(&keys).unwrap();
+        for (k, v) in keys.iter().zip(got) {
+            let i: u32 = k[3..].parse().unwrap();
+            assert_eq!(v.unwrap(), format!("value {i}"));
+        }
+        assert_eq!(
+            db.keys().unwrap().len(),
+            6000,
+            "the full load reads two levels too"
+        );
+    }
 
     #[test]
     fn the_cache_stays_within_its_budget_and_evicts_the_oldest() {
