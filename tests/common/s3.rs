@@ -109,6 +109,14 @@ impl Faults {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// s3s-fs checks a PUT's If-Match / If-None-Match and then writes, with no
+/// lock in between: two concurrent conditional PUTs can both pass the check
+/// and the second overwrites the first. AWS S3 evaluates the condition
+/// atomically with the write. To test s4db against S3's semantics, this
+/// layer runs conditional PUTs one at a time (a server-side fix, not a
+/// change to what the client sends).
+static CONDITIONAL_PUTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A body that yields its bytes, then fails: the connection is cut midway
 /// while the Content-Length header promised more.
 struct Truncated(Option<Bytes>, bool);
@@ -200,10 +208,18 @@ async fn handle(
         }
         _ => {}
     }
+    let conditional = req.method() == hyper::Method::PUT
+        && (req.headers().contains_key("if-match") || req.headers().contains_key("if-none-match"));
+    let serial = if conditional {
+        Some(CONDITIONAL_PUTS.lock().await)
+    } else {
+        None
+    };
     let resp = svc
         .call(req.map(s3s::Body::from))
         .await
         .map_err(|e| -> BoxError { format!("{e:?}").into() })?;
+    drop(serial);
     if fault == Some(Fault::Truncate) {
         let (parts, body) = resp.into_parts();
         let full: Bytes = body.collect().await?.to_bytes();
