@@ -2,7 +2,8 @@
 # Runs every check CI runs, on a fresh machine with a Rust toolchain.
 # Usage: scripts/test.sh            (what CI runs; a few minutes on 2 cores from a cold cache)
 # The S3 tests need no install: they start s3s-fs (a real S3 server, SigV4 checked) in-process on loopback.
-#        S4DB_LONG=1 scripts/test.sh  (also the long variants: more property-test cases, more kill rounds)
+#        S4DB_LONG=1 scripts/test.sh  (the long variants: 5,000 property-test cases, 100 kill rounds,
+#                                      500 crash rounds, 60 s of fuzzing per target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,9 +17,12 @@ for component in rustfmt clippy; do
   fi
 done
 
+fuzz_seconds=5
 if [ "${S4DB_LONG:-0}" = "1" ]; then
   export PROPTEST_CASES="${PROPTEST_CASES:-5000}"
   export S4DB_KILL_ROUNDS="${S4DB_KILL_ROUNDS:-100}"
+  export S4DB_CRASH_ROUNDS="${S4DB_CRASH_ROUNDS:-500}"
+  fuzz_seconds=60
 fi
 
 echo "== cargo fmt --check"
@@ -33,4 +37,6 @@ echo "== benchmark smoke runs (small data, each benchmark once)"
 S4DB_BENCH_N=20000 cargo bench --locked --bench engine -- --test
 S4DB_BENCH_REMOTE_N=5000 cargo bench --locked --bench remote -- --test
 S4DB_BENCH_COLD_SIZES=20000 cargo bench --locked --bench cold -- --test
+echo "== fuzz targets: build, and ${fuzz_seconds}s each (scripts/fuzz.sh for longer runs)"
+bash scripts/fuzz.sh "$fuzz_seconds"
 echo "== all checks passed"

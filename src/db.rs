@@ -341,9 +341,12 @@ impl Db {
     /// Reopens the byte-range index (it changed, or a segment vanished).
     async fn reload_lazy(&self) -> Result<()> {
         let ctx = crate::upload::remote_of(&self.engine)?;
-        let lazy = crate::lazy_index::LazyIndex::open(&ctx)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no database at {}", ctx.url.describe())))?;
+        // Retried once: the first read may be torn by a concurrent replace.
+        let lazy = match crate::lazy_index::LazyIndex::open(&ctx).await {
+            Err(e) if e.is_corruption() => crate::lazy_index::LazyIndex::open(&ctx).await,
+            other => other,
+        }?
+        .ok_or_else(|| Error::NotFound(format!("no database at {}", ctx.url.describe())))?;
         *self.engine.remote_etag.lock() = Some(lazy.etag.clone());
         *self.engine.lazy.write() = Some(Arc::new(lazy));
         Ok(())
@@ -355,12 +358,22 @@ impl Db {
         let ctx = crate::upload::remote_of(&self.engine)?;
         for attempt in 0..3 {
             let Some(lazy) = self.lazy() else { break };
-            let locs = match lazy.lookup_many(&ctx, keys).await? {
-                Ok(l) => l,
-                Err(crate::lazy_index::Changed) => {
+            let locs = match lazy.lookup_many(&ctx, keys).await {
+                Ok(Ok(l)) => l,
+                Ok(Err(crate::lazy_index::Changed)) => {
                     self.reload_lazy().await?;
                     continue;
                 }
+                // A page failing its checksum, or a range the object no longer
+                // covers, may come from an index being replaced (or a cache
+                // mixing versions): reload before calling it an error.
+                Err(e)
+                    if (e.is_corruption() || matches!(e, Error::Remote { .. })) && attempt < 2 =>
+                {
+                    self.reload_lazy().await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
             let mut groups: Vec<(Arc<crate::segment::Segment>, Vec<Wanted>)> = Vec::new();
             for (slot, (key, loc)) in keys.iter().zip(locs).enumerate() {

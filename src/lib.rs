@@ -50,6 +50,8 @@ mod download;
 mod engine;
 mod error;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gc;
 mod group_commit;
 mod hash;

@@ -200,6 +200,7 @@ pub(crate) async fn range_body(
 ) -> Attempt<Option<Ranged>> {
     let status = resp.status();
     let tag = etag(resp.headers());
+    let total = range_total(resp.headers());
     match status {
         StatusCode::NOT_FOUND => Attempt::Done(None),
         StatusCode::PARTIAL_CONTENT | StatusCode::OK => {
@@ -232,6 +233,17 @@ pub(crate) async fn range_body(
                     bytes: b,
                     etag: tag,
                 }))
+            } else if total.is_some_and(|t| start + len > t) {
+                // Not a broken transfer: the object is now shorter than the
+                // range (it was replaced). Retrying would not help.
+                Attempt::Fail(Error::remote(
+                    what,
+                    Some(206),
+                    format!(
+                        "the object is {} bytes, shorter than the range asked for (it changed?)",
+                        total.unwrap_or(0)
+                    ),
+                ))
             } else {
                 Attempt::Retry(Error::remote(
                     what,
