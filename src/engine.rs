@@ -413,29 +413,37 @@ impl Engine {
         batch.finish();
         let mut w = self.writer.lock();
         self.check_writable()?;
-        let (seg, pos) = self.ensure_room(&mut w, batch.buf.len() as u64)?;
-        let at = seg.append(&batch.buf)?;
-        let delta_len = {
-            let mut st = self.state.write();
-            for op in &batch.ops {
-                let loc = (!op.tombstone).then(|| Loc {
-                    segment: pos,
-                    offset: (at + op.offset as u64) as u32,
-                    len: op.len as u32,
-                });
-                st.index.apply(batch.key(op), loc);
-            }
+        let seg = self.append_batch(&mut w, &batch)?;
+        let seq = self.group.note_written(&seg, batch.buf.len() as u64);
+        let (delta, base) = {
+            let st = self.state.read();
             (
                 st.index.delta_len(),
                 st.index.base().header().key_count as usize,
             )
         };
-        w.dirty = true;
-        let seq = self.group.note_written(&seg, batch.buf.len() as u64);
-        if delta_len.0 >= CHECKPOINT_MIN_DELTA.max(delta_len.1) {
+        if delta >= CHECKPOINT_MIN_DELTA.max(base) {
             self.checkpoint_locked(&mut w)?;
         }
         Ok((self.opts.sync == SyncPolicy::EveryWrite).then_some(seq))
+    }
+
+    /// Appends a finished batch to the active segment (rotating it first if
+    /// needed) and indexes its records; returns the segment written to.
+    fn append_batch(&self, w: &mut Writer, batch: &WriteBatch) -> Result<Arc<Segment>> {
+        let (seg, pos) = self.ensure_room(w, batch.buf.len() as u64)?;
+        let at = seg.append(&batch.buf)?;
+        let mut st = self.state.write();
+        for op in &batch.ops {
+            let loc = (!op.tombstone).then(|| Loc {
+                segment: pos,
+                offset: (at + op.offset as u64) as u32,
+                len: op.len as u32,
+            });
+            st.index.apply(batch.key(op), loc);
+        }
+        w.dirty = true;
+        Ok(seg)
     }
 
     /// Waits until the write with sequence `seq` is durable.
@@ -749,17 +757,7 @@ impl Engine {
                 continue;
             }
             batch.finish();
-            let (seg, pos) = self.ensure_room(w, batch.buf.len() as u64)?;
-            let at = seg.append(&batch.buf)?;
-            let mut st = self.state.write();
-            for op in &batch.ops {
-                let loc = (!op.tombstone).then(|| Loc {
-                    segment: pos,
-                    offset: (at + op.offset as u64) as u32,
-                    len: op.len as u32,
-                });
-                st.index.apply(batch.key(op), loc);
-            }
+            self.append_batch(w, &batch)?;
         }
         self.seal_active(w)?;
         w.dirty = true;

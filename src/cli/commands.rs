@@ -70,6 +70,17 @@ enum Access {
     Write,
 }
 
+/// Commands that need a local directory only to write in it (verify fetches
+/// what it lacks; gc records what it learned): write access with `--dir`,
+/// read access over a remote alone.
+fn read_unless_dir(cli: &Cli) -> Access {
+    if cli.dir.is_some() {
+        Access::Write
+    } else {
+        Access::Read
+    }
+}
+
 fn policy(s: SyncArg) -> SyncPolicy {
     match s {
         SyncArg::Never => SyncPolicy::Never,
@@ -182,16 +193,7 @@ pub async fn run(cli: &Cli) -> Result {
             )
         }
         Command::Verify => {
-            let db = open(
-                cli,
-                if cli.dir.is_some() {
-                    Access::Write
-                } else {
-                    Access::Read
-                },
-                "verify",
-            )
-            .await?;
+            let db = open(cli, read_unless_dir(cli), "verify").await?;
             let pb = spinner(cli, "verifying");
             let r = db.verify().await?;
             drop(pb);
@@ -319,16 +321,7 @@ pub async fn run(cli: &Cli) -> Result {
             grace,
             single_writer,
         } => {
-            let db = open(
-                cli,
-                if cli.dir.is_some() {
-                    Access::Write
-                } else {
-                    Access::Read
-                },
-                "gc",
-            )
-            .await?;
+            let db = open(cli, read_unless_dir(cli), "gc").await?;
             let opts = s4db::GcOptions::default()
                 .grace(Duration::from_secs(*grace))
                 .single_writer(*single_writer);
