@@ -4,11 +4,19 @@
 //! advisory `flock` on Unix); a read-only handle holds a shared one. The lock
 //! is released when the handle is dropped or the process dies, so a crash
 //! never leaves a stale lock behind.
+//!
+//! A lock that is busy is tried again for up to 250 ms before `Locked` is
+//! returned: a child process forked by the application (or by anything else
+//! in the process) holds a copy of the lock file's descriptor until it execs,
+//! which briefly keeps a just-released lock held.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::Path;
 
 use crate::error::{Error, IoContext, Result};
+
+/// How long a busy lock is tried again before `Locked` is returned.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Name of the lock file in a database directory.
 pub(crate) const LOCK_FILE_NAME: &str = "LOCK";
@@ -32,15 +40,23 @@ impl DirLock {
             .truncate(false)
             .open(&path)
             .ctx(|| format!("opening lock file {}", path.display()))?;
-        let res = if exclusive {
-            file.try_lock()
-        } else {
-            file.try_lock_shared()
-        };
-        match res {
-            Ok(()) => Ok(DirLock { _file: file }),
-            Err(TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
-            Err(TryLockError::Error(e)) => Err(Error::io(format!("locking {}", path.display()), e)),
+        let deadline = std::time::Instant::now() + BUSY_WAIT;
+        loop {
+            let res = if exclusive {
+                file.try_lock()
+            } else {
+                file.try_lock_shared()
+            };
+            match res {
+                Ok(()) => return Ok(DirLock { _file: file }),
+                Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_path_buf())),
+                Err(TryLockError::Error(e)) => {
+                    return Err(Error::io(format!("locking {}", path.display()), e));
+                }
+            }
         }
     }
 }

@@ -124,7 +124,8 @@ fn kill_9_during_import_keeps_a_prefix_of_whole_batches() {
             mid_import += 1;
         }
         // Later writes work, and survive a reopen.
-        let db = Db::open(dir.path()).unwrap();
+        let db = Db::open(dir.path())
+            .unwrap_or_else(|e| panic!("seed {seed} round {round}: reopen for writing: {e:?}"));
         db.put(key(n), value(n)).unwrap();
         db.close().unwrap();
         assert_eq!(

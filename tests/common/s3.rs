@@ -109,13 +109,14 @@ impl Faults {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// s3s-fs checks a PUT's If-Match / If-None-Match and then writes, with no
-/// lock in between: two concurrent conditional PUTs can both pass the check
-/// and the second overwrites the first. AWS S3 evaluates the condition
-/// atomically with the write. To test s4db against S3's semantics, this
-/// layer runs conditional PUTs one at a time (a server-side fix, not a
-/// change to what the client sends).
-static CONDITIONAL_PUTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// s3s-fs is not atomic where S3 is: it checks a PUT's If-Match /
+/// If-None-Match and then writes with no lock in between (two concurrent
+/// conditional PUTs can both pass), and a GET reads an object's content and
+/// its ETag separately (a GET racing a PUT can pair old content with the new
+/// ETag). To test s4db against S3's semantics, this layer runs each PUT alone
+/// and lets GETs and HEADs run only between PUTs (a server-side fix; what the
+/// client sends is unchanged).
+static ATOMIC: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// A body that yields its bytes, then fails: the connection is cut midway
 /// while the Content-Length header promised more.
@@ -208,18 +209,27 @@ async fn handle(
         }
         _ => {}
     }
-    let conditional = req.method() == hyper::Method::PUT
-        && (req.headers().contains_key("if-match") || req.headers().contains_key("if-none-match"));
-    let serial = if conditional {
-        Some(CONDITIONAL_PUTS.lock().await)
-    } else {
-        None
+    let (write_guard, read_guard) = match *req.method() {
+        hyper::Method::PUT | hyper::Method::POST | hyper::Method::DELETE => {
+            (Some(ATOMIC.write().await), None)
+        }
+        _ => (None, Some(ATOMIC.read().await)),
     };
+    let is_get = req.method() == hyper::Method::GET;
     let resp = svc
         .call(req.map(s3s::Body::from))
         .await
         .map_err(|e| -> BoxError { format!("{e:?}").into() })?;
-    drop(serial);
+    // s3s streams a GET's body after answering: read it while still between
+    // PUTs, so content and ETag belong to the same version.
+    let resp = if is_get {
+        let (parts, body) = resp.into_parts();
+        let full: Bytes = body.collect().await?.to_bytes();
+        Response::from_parts(parts, s3s::Body::from(full))
+    } else {
+        resp
+    };
+    drop((write_guard, read_guard));
     if fault == Some(Fault::Truncate) {
         let (parts, body) = resp.into_parts();
         let full: Bytes = body.collect().await?.to_bytes();
