@@ -339,7 +339,9 @@ pub(crate) fn page_offsets(bytes: &[u8], h: &IndexHeader) -> Result<Vec<u64>, (u
     if h.dir_levels == 1 {
         return Ok(top);
     }
-    let mut all = Vec::with_capacity(h.page_count as usize + 1);
+    // Grown block by block (each checked against the file), never reserved
+    // from the header's claimed page count.
+    let mut all = Vec::new();
     let mut prev_end = h.pages_offset;
     for b in 0..h.directory_entries() {
         let (s, e) = (top[b as usize], top[b as usize + 1]);

@@ -74,7 +74,9 @@ impl<'a> RecordView<'a> {
         }
         let n = snap::raw::decompress_len(self.stored)
             .map_err(|_| RecordError::Malformed("bad snappy length"))?;
-        if n > MAX_VALUE_LEN {
+        // Snappy cannot expand input more than about 22 times (a 3-byte copy
+        // yields at most 64 bytes): a larger claim is refused before allocating.
+        if n > MAX_VALUE_LEN || n > self.stored.len().saturating_mul(32).saturating_add(64) {
             return Err(RecordError::Malformed("decompressed length over limit"));
         }
         let mut out = vec![0u8; n];
@@ -282,6 +284,30 @@ mod tests {
         set_batch_cont(&mut buf, false);
         let r = decode(&buf).unwrap();
         assert!(!r.batch_continues());
+    }
+
+    #[test]
+    fn the_most_compressible_values_still_round_trip() {
+        for v in [vec![0u8; 1 << 20], vec![b'a'; 100_000]] {
+            let buf = enc(b"k", Some(&v), false);
+            let r = decode(&buf).unwrap();
+            assert_ne!(r.flags & FLAG_SNAPPY, 0);
+            assert_eq!(r.value().unwrap(), v, "ratio {}", v.len() / r.stored.len());
+        }
+    }
+
+    #[test]
+    fn a_decompressed_length_beyond_snappys_ratio_is_rejected() {
+        // 600 bytes claimed from a 3-byte stored value.
+        let stored = [0xd8, 0x04, 0x00];
+        let mut buf = vec![0u8; HEADER_LEN];
+        buf.extend_from_slice(b"k");
+        buf.extend_from_slice(&stored);
+        buf[4] = FLAG_SNAPPY;
+        buf[6..8].copy_from_slice(&1u16.to_le_bytes());
+        buf[8..12].copy_from_slice(&(stored.len() as u32).to_le_bytes());
+        seal_crc(&mut buf);
+        assert_eq!(decode(&buf).unwrap().value(), Err(RecordError::Malformed("decompressed length over limit")));
     }
 
     #[test]
