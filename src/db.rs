@@ -335,6 +335,11 @@ impl Db {
     }
 
     fn lazy(&self) -> Option<Arc<crate::lazy_index::LazyIndex>> {
+        // Only a handle over a remote alone can be lazy; local gets skip the
+        // lock (a shared atomic on every get would make threads contend).
+        if !self.engine.is_remote_only() {
+            return None;
+        }
         self.engine.lazy.read().clone()
     }
 

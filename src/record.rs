@@ -132,9 +132,15 @@ pub(crate) fn decode(buf: &[u8]) -> Result<RecordView<'_>, RecordError> {
 }
 
 /// Checks that `buf` is exactly one valid put record of `key`, as an index
-/// entry says it is, and returns its value. Errors name `file` and `offset`.
-pub(crate) fn value_of(buf: &[u8], key: &[u8], file: &str, offset: u64) -> crate::Result<Vec<u8>> {
-    let corrupt = |why: String| crate::Error::corruption(file, offset, why);
+/// entry says it is, and returns its value. Errors name `file` and `offset`
+/// (`file` is only formatted for an error: this is every read's hot path).
+pub(crate) fn value_of(
+    buf: &[u8],
+    key: &[u8],
+    file: &dyn std::fmt::Display,
+    offset: u64,
+) -> crate::Result<Vec<u8>> {
+    let corrupt = |why: String| crate::Error::corruption(file.to_string(), offset, why);
     let rec = decode(buf).map_err(|e| corrupt(e.describe()))?;
     if rec.len != buf.len() {
         return Err(corrupt("record length disagrees with the index".into()));
@@ -307,7 +313,10 @@ mod tests {
         buf[6..8].copy_from_slice(&1u16.to_le_bytes());
         buf[8..12].copy_from_slice(&(stored.len() as u32).to_le_bytes());
         seal_crc(&mut buf);
-        assert_eq!(decode(&buf).unwrap().value(), Err(RecordError::Malformed("decompressed length over limit")));
+        assert_eq!(
+            decode(&buf).unwrap().value(),
+            Err(RecordError::Malformed("decompressed length over limit"))
+        );
     }
 
     #[test]

@@ -175,7 +175,7 @@ impl Segment {
                 &owned
             }
         };
-        record::value_of(buf, key, &self.name(), offset)
+        record::value_of(buf, key, &self.header.id, offset)
     }
 
     /// Reads the whole file from `from` to its current end on disk.
