@@ -35,6 +35,31 @@
 //! ```
 //!
 //! Synchronous callers use [`blocking::Db`], which mirrors [`Db`].
+//!
+//! ## Remotes
+//!
+//! A database syncs with S3 or an S3-compatible store (`s3://BUCKET/PREFIX`),
+//! a public bucket or CDN (`https://…`, read-only) or a local directory
+//! (`file:///ABS/PATH`): [`DbBuilder::remote`], then [`Db::upload`] (new
+//! segments, then `index.idx` committed with a conditional PUT),
+//! [`Db::download`], and [`Db::gc`] after a grace period. [`Db::open_remote`]
+//! reads a remote with no local copy: three range requests for a cold get, at
+//! any size.
+//!
+//! ```no_run
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> s4db::Result<()> {
+//! let db = s4db::Db::builder("local.db")
+//!     .remote("s3://my-bucket/db?endpoint=http://127.0.0.1:9000")
+//!     .credentials(s4db::Credentials::new("ACCESS", "SECRET"))
+//!     .open()
+//!     .await?;
+//! db.put("k", "v").await?;
+//! db.upload().await?;
+//! let public = s4db::Db::open_remote("https://my-bucket.s3.amazonaws.com/db").await?;
+//! let _ = public.get("k").await?;
+//! # Ok(()) }
+//! ```
 // `unsafe` is denied everywhere but src/mmap.rs, which documents why and how.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
