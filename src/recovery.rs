@@ -231,7 +231,10 @@ pub(crate) fn recover_with_index(
             return Err(Error::corruption(
                 INDEX_FILE_NAME,
                 96,
-                format!("segment {} listed in index.idx is missing", e.id),
+                format!(
+                    "segment {} listed in index.idx is missing (if this directory reads through a remote, open it with that remote attached)",
+                    e.id
+                ),
             ));
         };
         let header = read_header(&path)?.map_err(|d| Error::corruption(e.id.file_name(), 0, d))?;
