@@ -141,7 +141,7 @@ impl RunWriter<'_> {
 /// Compacts the database behind `engine`.
 pub(crate) fn compact(engine: &Engine) -> Result<CompactionReport> {
     engine.check_writable()?;
-    let mut w = engine.lock_writer();
+    let mut w = engine.writer();
     engine.seal_active(&mut w)?;
     let (old, mut live) = {
         let st = engine.state.read();

@@ -170,16 +170,17 @@ impl DbBuilder {
             let ctx = remote.ok_or_else(|| {
                 Error::InvalidArgument("a remote-only handle needs a remote URL".into())
             })?;
-            let no_db = || Error::NotFound(format!("no database at {}", ctx.url.describe()));
             let engine = match self.load_index {
                 LoadIndex::Lazy => {
                     let lazy = crate::lazy_index::LazyIndex::open(&ctx)
                         .await?
-                        .ok_or_else(no_db)?;
+                        .ok_or_else(|| ctx.no_database())?;
                     Engine::over_remote_lazy(ctx, lazy, self.opts)?
                 }
                 LoadIndex::Full => {
-                    let (base, etag) = crate::rebase::fetch_index(&ctx).await?.ok_or_else(no_db)?;
+                    let (base, etag) = crate::rebase::fetch_index(&ctx)
+                        .await?
+                        .ok_or_else(|| ctx.no_database())?;
                     let engine = Engine::over_remote(ctx, base, self.opts);
                     *engine.remote_etag.lock() = Some(etag);
                     engine
@@ -351,7 +352,7 @@ impl Db {
             Err(e) if e.is_corruption() => crate::lazy_index::LazyIndex::open(&ctx).await,
             other => other,
         }?
-        .ok_or_else(|| Error::NotFound(format!("no database at {}", ctx.url.describe())))?;
+        .ok_or_else(|| ctx.no_database())?;
         *self.engine.remote_etag.lock() = Some(lazy.etag.clone());
         *self.engine.lazy.write() = Some(Arc::new(lazy));
         Ok(())
@@ -417,10 +418,16 @@ impl Db {
         if self.lazy().is_none() {
             return Ok(());
         }
+        self.load_full_index().await
+    }
+
+    /// Fetches the whole remote index and switches this handle to it,
+    /// recording its entity tag and dropping any lazily read one.
+    async fn load_full_index(&self) -> Result<()> {
         let ctx = crate::upload::remote_of(&self.engine)?;
         let (base, etag) = crate::rebase::fetch_index(&ctx)
             .await?
-            .ok_or_else(|| Error::NotFound(format!("no database at {}", ctx.url.describe())))?;
+            .ok_or_else(|| ctx.no_database())?;
         self.engine.reload_remote(base);
         *self.engine.remote_etag.lock() = Some(etag);
         *self.engine.lazy.write() = None;
@@ -459,10 +466,7 @@ impl Db {
                 .await?;
             return match answer {
                 crate::remote::Prefix::NotModified => Ok(false),
-                crate::remote::Prefix::Missing => Err(Error::NotFound(format!(
-                    "no database at {}",
-                    ctx.url.describe()
-                ))),
+                crate::remote::Prefix::Missing => Err(ctx.no_database()),
                 // Some servers answer 200 to a matching If-None-Match: compare tags.
                 crate::remote::Prefix::Got { etag, .. } if Some(&etag) == known.as_ref() => {
                     Ok(false)
@@ -483,11 +487,7 @@ impl Db {
         if head.map(|h| h.etag) == known {
             return Ok(false);
         }
-        let (base, etag) = crate::rebase::fetch_index(&ctx)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no database at {}", ctx.url.describe())))?;
-        self.engine.reload_remote(base);
-        *self.engine.remote_etag.lock() = Some(etag);
+        self.load_full_index().await?;
         Ok(true)
     }
 
@@ -511,7 +511,7 @@ impl Db {
             // A handle over a remote alone reloads the index once: garbage
             // collection may have removed a segment an old index named.
             Err(Error::NotFound(_)) if self.engine.is_remote_only() => {
-                self.reload_remote_index().await?;
+                self.load_full_index().await?;
                 match self.engine.get_local(key)? {
                     Ok(v) => Ok(v),
                     Err((seg, loc)) => remote_read::get_one(&self.engine, &seg, key, loc).await,
@@ -519,15 +519,6 @@ impl Db {
             }
             other => other,
         }
-    }
-
-    async fn reload_remote_index(&self) -> Result<()> {
-        let ctx = crate::upload::remote_of(&self.engine)?;
-        let (base, _) = crate::rebase::fetch_index(&ctx)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("no database at {}", ctx.url.describe())))?;
-        self.engine.reload_remote(base);
-        Ok(())
     }
 
     /// The values of several keys, in the order given.

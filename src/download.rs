@@ -89,11 +89,6 @@ fn present(dir: &Path, entry: &SegmentEntry) -> bool {
         && crate::recovery::read_header(&path).is_ok_and(|h| h.is_ok_and(|h| h.id == entry.id))
 }
 
-/// Writes a fetched segment into `dir` atomically.
-fn place(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
-    atomic_write(dir, name, bytes)
-}
-
 pub(crate) async fn download(engine: &Arc<Engine>, force: bool) -> Result<DownloadReport> {
     let ctx = remote_of(engine)?;
     engine.check_writable()?;
@@ -110,9 +105,7 @@ pub(crate) async fn download(engine: &Arc<Engine>, force: bool) -> Result<Downlo
             return Err(refuse(unsynced.len()));
         }
     }
-    let (remote, etag) = fetch_index(&ctx)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no database at {}", ctx.url.describe())))?;
+    let (remote, etag) = fetch_index(&ctx).await?.ok_or_else(|| ctx.no_database())?;
     let mut report = DownloadReport::default();
     let dir = engine.dir.clone();
     let wanted: Vec<SegmentEntry> = remote
@@ -177,7 +170,7 @@ async fn fetch_segments(ctx: &RemoteCtx, dir: &Path, wanted: Vec<SegmentEntry>) 
                     let n = body.len() as u64;
                     offload(move || {
                         check_segment(&entry, &body)?;
-                        place(&dir, &name, &body)
+                        atomic_write(&dir, &name, &body)
                     })
                     .await?;
                     Ok(n)

@@ -502,10 +502,6 @@ impl Engine {
         Ok(())
     }
 
-    pub(crate) fn lock_writer(&self) -> MutexGuard<'_, Writer> {
-        self.writer.lock()
-    }
-
     /// The index metadata describing `segments` now.
     pub(crate) fn meta(&self, w: &Writer, segments: &[Arc<Segment>]) -> IndexMeta {
         IndexMeta {
@@ -696,8 +692,7 @@ impl Engine {
     }
 
     /// Segments that are local and not in `synced` (not on the remote as
-    /// far as this directory knows), and whether any write is not yet in a
-    /// segment the index covers.
+    /// far as this directory knows).
     pub(crate) fn unsynced_segments(
         &self,
         synced: &std::collections::BTreeSet<SegmentId>,
@@ -738,7 +733,8 @@ impl Engine {
         self.checkpoint_locked(w)
     }
 
-    /// The writer lock, for sync operations that must hold it.
+    /// The writer lock, for operations that must hold it while they work
+    /// (compaction, verify, download, rebase).
     pub(crate) fn writer(&self) -> MutexGuard<'_, Writer> {
         self.writer.lock()
     }

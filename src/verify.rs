@@ -32,7 +32,7 @@ pub(crate) fn verify_with(
     bytes: impl Fn(&Segment) -> Result<Vec<u8>>,
 ) -> Result<VerifyReport> {
     engine.check_open()?;
-    let _w = engine.lock_writer();
+    let _w = engine.writer();
     let (segments, live) = {
         let st = engine.state.read();
         let mut live = Vec::with_capacity(st.index.live_keys() as usize);

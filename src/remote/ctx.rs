@@ -100,6 +100,11 @@ impl fmt::Debug for RemoteCtx {
 }
 
 impl RemoteCtx {
+    /// The error for a remote that holds no database (no `index.idx`).
+    pub(crate) fn no_database(&self) -> Error {
+        Error::NotFound(format!("no database at {}", self.url.describe()))
+    }
+
     /// Parses `url` and opens its store.
     ///
     /// # Errors
