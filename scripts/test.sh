@@ -2,6 +2,7 @@
 # Runs every check CI runs, on a fresh machine with a Rust toolchain.
 # Usage: scripts/test.sh            (what CI runs; a few minutes on 2 cores from a cold cache)
 # The S3 tests need no install: they start s3s-fs (a real S3 server, SigV4 checked) in-process on loopback.
+# The comparison smoke run needs python3 (with venv) and PyPI; it installs the Python s4db itself.
 #        S4DB_LONG=1 scripts/test.sh  (the long variants: 5,000 property-test cases, 100 kill rounds,
 #                                      500 crash rounds, 60 s of fuzzing per target)
 set -euo pipefail
@@ -37,6 +38,9 @@ echo "== benchmark smoke runs (small data, each benchmark once)"
 S4DB_BENCH_N=20000 cargo bench --locked --bench engine -- --test
 S4DB_BENCH_REMOTE_N=5000 cargo bench --locked --bench remote -- --test
 S4DB_BENCH_COLD_SIZES=20000 cargo bench --locked --bench cold -- --test
+S4DB_LIMITS_SMALL=1 cargo bench --locked --bench limits -- --test
+echo "== comparison with the Python s4db, smoke run (20,000 records; installs it from PyPI into target/compare/venv)"
+bash benches/compare/run.sh --records 20000 --no-limits
 echo "== fuzz targets: build, and ${fuzz_seconds}s each (scripts/fuzz.sh for longer runs)"
 bash scripts/fuzz.sh "$fuzz_seconds"
 echo "== all checks passed"

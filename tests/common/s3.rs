@@ -224,7 +224,7 @@ async fn handle(
     // PUTs, so content and ETag belong to the same version.
     let resp = if is_get {
         let (parts, body) = resp.into_parts();
-        let full: Bytes = body.collect().await?.to_bytes();
+        let full = read_content(&parts, body).await?;
         Response::from_parts(parts, s3s::Body::from(full))
     } else {
         resp
@@ -243,6 +243,33 @@ async fn handle(
         return Ok(Response::from_parts(parts, s3s::Body::from(full)));
     }
     Ok(resp)
+}
+
+/// A GET's body, read up to its Content-Length. s3s-fs's body stream goes on
+/// reading the file to its end (yielding nothing more), so collecting it to
+/// the end would make a 128-byte range GET cost a read of the rest of a
+/// 64 MiB segment.
+async fn read_content(
+    parts: &hyper::http::response::Parts,
+    mut body: s3s::Body,
+) -> Result<Bytes, BoxError> {
+    let want = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let mut buf = bytes::BytesMut::new();
+    while want.is_none_or(|w| buf.len() < w) {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        if let Ok(data) = frame?.into_data() {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if let Some(w) = want {
+        buf.truncate(w);
+    }
+    Ok(buf.freeze())
 }
 
 /// The servers; stopped when dropped.
