@@ -3,8 +3,9 @@
 //! (half compressible text, half random hex); N defaults to 200,000
 //! (`S4DB_BENCH_REMOTE_N`).
 //!
-//! - `remote_get/one`: a get with no local data (its request count is printed:
-//!   it must be 1);
+//! - `remote_get/one`: a get with no local data (the request count of the
+//!   first get is printed: 2, the index page and then the record; later gets
+//!   whose page is cached take 1);
 //! - `remote_get/get_many_1000`: 1,000 random keys with coalescing;
 //! - `upload/whole_database` against `upload/raw_put_same_bytes`: s4db's
 //!   upload of all segments and the index, and one plain PUT of the same
@@ -110,7 +111,7 @@ fn remote_get(c: &mut Criterion) {
     let before = reader.remote_stats().unwrap().requests;
     reader.get(data::key_for(1)).unwrap().unwrap();
     println!(
-        "requests per remote get: {}",
+        "requests for the first remote get (index page, then record): {}",
         reader.remote_stats().unwrap().requests - before
     );
     g.throughput(Throughput::Elements(1));
