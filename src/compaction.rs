@@ -248,7 +248,7 @@ fn copy_live(
         let seg = old.get(seg_pos as usize).ok_or_else(|| {
             Error::corruption(INDEX_FILE_NAME, 0, "index names a segment that is not open")
         })?;
-        let data = seg.read_at(0, seg.len() as usize)?;
+        let data = seg.contents()?;
         for (loc, key) in &live[i..end] {
             let (off, len) = (loc.offset as usize, loc.len as usize);
             let bytes = data.get(off..off + len).ok_or_else(|| {

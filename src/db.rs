@@ -761,7 +761,7 @@ impl Db {
         offload(move || {
             crate::verify::verify_with(&e, |seg| {
                 let body = fetched.get(&seg.name()).cloned().unwrap_or_default();
-                Ok(body.get(..seg.len() as usize).unwrap_or(&body).to_vec())
+                Ok(body.slice(..body.len().min(seg.len() as usize)))
             })
         })
         .await

@@ -15,7 +15,10 @@
 //! - files are truncated only past every acknowledged byte (a torn tail at
 //!   open, before any map exists; a failed append) and deleted only by
 //!   unlinking, which leaves existing maps valid;
-//! - the directory lock keeps other s4db writers out.
+//! - the directory lock keeps other s4db writers out;
+//! - mapped bytes handed out as `Bytes` (`Segment::contents`, for uploads,
+//!   compaction and verify) own an `Arc` of their segment, so the map
+//!   outlives every such borrow.
 //!
 //! What s4db cannot prevent: another program truncating or rewriting a
 //! segment file of an open database. That is unsupported, as for every

@@ -59,7 +59,7 @@ pub(crate) async fn fetch_index(ctx: &RemoteCtx) -> Result<Option<(BaseIndex, St
 fn read_batches(segments: &[Arc<Segment>]) -> Result<Vec<WriteBatch>> {
     let mut out = Vec::new();
     for seg in segments {
-        let buf = seg.read_at(0, seg.len() as usize)?;
+        let buf = seg.contents()?;
         let body = buf.get(SEGMENT_HEADER_LEN..).unwrap_or_default();
         let name = seg.name();
         let scanned = scan::scan(body, SEGMENT_HEADER_LEN as u64, false, |batch| {

@@ -23,7 +23,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use futures::StreamExt;
 
 use crate::engine::Engine;
@@ -149,7 +148,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
                         let store = store.clone();
                         async move {
                             let (name, len) = (seg.name(), seg.len());
-                            let bytes = Bytes::from(offload(move || seg.read_at(0, len as usize)).await?);
+                            let bytes = offload(move || seg.contents()).await?;
                             match store.put(&name, bytes.clone(), PutMode::Create).await? {
                                 PutOutcome::Written(_) => Ok(len),
                                 PutOutcome::PreconditionFailed => match store.head(&name).await? {

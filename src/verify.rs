@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::base_index::BaseIndex;
 use crate::engine::Engine;
 use crate::error::Result;
@@ -22,14 +24,14 @@ use crate::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
 const MAX_LISTED: usize = 100;
 
 pub(crate) fn verify(engine: &Engine) -> Result<VerifyReport> {
-    verify_with(engine, |seg| seg.read_at(0, seg.len() as usize))
+    verify_with(engine, Segment::contents)
 }
 
 /// Verifies with `bytes` giving each segment's acknowledged bytes (read from
 /// the local file, or fetched from the remote).
 pub(crate) fn verify_with(
     engine: &Engine,
-    bytes: impl Fn(&Segment) -> Result<Vec<u8>>,
+    bytes: impl Fn(&Arc<Segment>) -> Result<Bytes>,
 ) -> Result<VerifyReport> {
     engine.check_open()?;
     let _w = engine.writer();
