@@ -174,14 +174,12 @@ impl Segment {
     /// As [`Segment::read_at`].
     pub(crate) fn contents(self: &Arc<Self>) -> Result<Bytes> {
         let len = self.len() as usize;
-        if self.mapped(0, len).is_some() {
-            let bytes = Bytes::from_owner(Mapped {
-                seg: Arc::clone(self),
-                len,
-            });
-            if bytes.len() == len {
-                return Ok(bytes);
-            }
+        let mapped = Bytes::from_owner(Mapped {
+            seg: Arc::clone(self),
+            len,
+        });
+        if mapped.len() == len {
+            return Ok(mapped);
         }
         self.read_at(0, len).map(Bytes::from)
     }
@@ -251,9 +249,10 @@ pub(crate) fn segment_path(dir: &Path, id: SegmentId) -> PathBuf {
     dir.join(id.file_name())
 }
 
-/// The first `len` bytes of a mapped segment, as the owner of a `Bytes`.
-/// `len` lies within the segment's acknowledged length and the map (checked
-/// by [`Segment::contents`]); those bytes never change while mapped.
+/// The first `len` bytes of a mapped segment, as the owner of a `Bytes`
+/// (which reads `as_ref` once, when it is made). `len` lies within the
+/// segment's acknowledged length, and acknowledged bytes never change while
+/// mapped.
 struct Mapped {
     seg: Arc<Segment>,
     len: usize,
@@ -261,8 +260,8 @@ struct Mapped {
 
 impl AsRef<[u8]> for Mapped {
     fn as_ref(&self) -> &[u8] {
-        // The map exists (checked before this owner was made) and an
-        // acknowledged length never shrinks below bytes already handed out.
+        // Empty when the bytes are not all in the map (no map, or they reach
+        // past it): `Segment::contents` then reads them with `pread`.
         self.seg.mapped(0, self.len).unwrap_or_default()
     }
 }
