@@ -72,13 +72,10 @@ fn cold(c: &mut Criterion) {
             let t = Instant::now();
             r.get(data::key_for(n / 3)).unwrap().unwrap();
             let first = (t.elapsed(), r.remote_stats().unwrap());
-            let mut x = 0x2545_F491_4F6C_DD1Du64;
+            let mut rng = data::Xorshift::default();
             let t = Instant::now();
             for _ in 0..50 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                r.get(data::key_for(x % n)).unwrap().unwrap();
+                r.get(data::key_for(rng.below(n))).unwrap().unwrap();
             }
             let later = (t.elapsed() / 50, r.remote_stats().unwrap());
             let t = Instant::now();

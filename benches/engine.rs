@@ -45,15 +45,8 @@ fn data() -> &'static Data {
         let values: Vec<Vec<u8>> = (0..n).map(value_for).collect();
         let dir = tempfile::tempdir().unwrap();
         load(dir.path(), &keys, &values);
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let order = (0..n.min(1 << 20))
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x % n) as u32
-            })
-            .collect();
+        let mut rng = data::Xorshift::default();
+        let order = (0..n.min(1 << 20)).map(|_| rng.below(n) as u32).collect();
         Data {
             keys,
             values,

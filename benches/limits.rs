@@ -48,13 +48,6 @@ fn values() -> Vec<Vec<u8>> {
     (0..10_000).map(|i| data::value_for(i, 100)).collect()
 }
 
-fn xorshift(x: &mut u64) -> u64 {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    *x
-}
-
 fn snappy(c: &mut Criterion) {
     let values = values();
     let bytes: usize = values.iter().map(Vec::len).sum();
@@ -160,11 +153,11 @@ fn pread(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("pread");
     g.throughput(Throughput::Elements(1));
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut rng = data::Xorshift::default();
     let mut rec = [0u8; 128];
     g.bench_function("random_128B", |b| {
         b.iter(|| {
-            let off = xorshift(&mut x) % (len as u64 - 128);
+            let off = rng.below(len as u64 - 128);
             f.read_at(&mut rec, off).unwrap()
         })
     });
@@ -191,13 +184,13 @@ fn hashmap(c: &mut Criterion) {
         )
     });
     let map: hashbrown::HashMap<Vec<u8>, u64> = keys.iter().cloned().zip(0..).collect();
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut rng = data::Xorshift::default();
     g.sample_size(100).throughput(Throughput::Elements(1));
     g.bench_function("get", |b| {
         b.iter(|| {
             // The key is formatted on the stack, as s4db's get bench does.
             let mut key = [0u8; 11];
-            let i = xorshift(&mut x) % n;
+            let i = rng.below(n);
             let _ = write!(&mut key[..], "key{i:08}");
             map.get(&key[..]).copied()
         })

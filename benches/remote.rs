@@ -83,15 +83,8 @@ fn setup() -> &'static Setup {
         copy_dir(local.path(), up.path());
         let db = s3.builder(up.path(), "read").open_blocking().unwrap();
         db.upload().unwrap();
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let order = (0..100_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x % n
-            })
-            .collect();
+        let mut rng = data::Xorshift::default();
+        let order = (0..100_000).map(|_| rng.below(n)).collect();
         Setup {
             s3,
             local,

@@ -96,13 +96,10 @@ async fn main() -> s4db::Result<()> {
     );
 
     let t = Instant::now();
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut rng = data::Xorshift::default();
     let gets = n.min(1_000_000);
     for _ in 0..gets {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let k = x % n;
+        let k = rng.below(n);
         let v = db.get(format!("key{k:08}")).await?;
         if v.as_deref() != Some(value_for(k).as_slice()) {
             eprintln!("wrong value for key{k:08}");

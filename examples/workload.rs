@@ -58,21 +58,6 @@ struct Args {
     remote: Option<String>,
 }
 
-/// The random key sequence both sides use: xorshift64 from a fixed seed.
-struct Keys(u64);
-
-impl Keys {
-    fn new() -> Self {
-        Keys(0x2545_F491_4F6C_DD1D)
-    }
-    fn next_below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// FNV-1a (64-bit) over the first 1,000 keys and values: both sides print
 /// it, and the table refuses to compare runs whose data differ.
 fn data_fingerprint(keys: &[String], values: &[Vec<u8>]) -> String {
@@ -147,10 +132,10 @@ async fn run(args: Args) -> s4db::Result<serde_json::Value> {
     let single_put_per_s = rate(singles, t);
 
     let gets = n.min(200_000);
-    let mut rng = Keys::new();
+    let mut rng = data::Xorshift::default();
     let t = Instant::now();
     for _ in 0..gets {
-        let i = rng.next_below(n) as usize;
+        let i = rng.below(n) as usize;
         if db.get(&keys[i]).await?.as_deref() != Some(values[i].as_slice()) {
             return Err(mismatch("local get", i as u64));
         }
@@ -199,7 +184,7 @@ async fn run(args: Args) -> s4db::Result<serde_json::Value> {
     eprintln!("workload: cold reader");
     let t = Instant::now();
     let reader = Db::open_remote(remote.clone()).await?;
-    let first = rng.next_below(n);
+    let first = rng.below(n);
     if reader.get(&keys[first as usize]).await?.map(|v| v.to_vec()) != final_value(first, n) {
         return Err(mismatch("cold get", first));
     }
@@ -208,14 +193,14 @@ async fn run(args: Args) -> s4db::Result<serde_json::Value> {
     let remote_gets = n.min(1000);
     let t = Instant::now();
     for _ in 0..remote_gets {
-        let i = rng.next_below(n);
+        let i = rng.below(n);
         if reader.get(&keys[i as usize]).await?.map(|v| v.to_vec()) != final_value(i, n) {
             return Err(mismatch("remote get", i));
         }
     }
     let remote_get_per_s = rate(remote_gets, t);
 
-    let many: Vec<u64> = (0..1000).map(|_| rng.next_below(n)).collect();
+    let many: Vec<u64> = (0..1000).map(|_| rng.below(n)).collect();
     let t = Instant::now();
     let got = reader
         .get_many(many.iter().map(|&i| &keys[i as usize]))

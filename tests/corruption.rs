@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{contents, crash_image, key_for, segment_files, value_for};
+use common::{Xorshift, contents, crash_image, key_for, segment_files, value_for};
 use s4db::blocking::Db;
 use s4db::{Error, INDEX_FILE_NAME};
 
@@ -251,20 +251,13 @@ fn random_bytes_in_place_of_any_file_never_panic() {
     sample(d.path());
     let mut files = segment_files(d.path());
     files.push(d.path().join(INDEX_FILE_NAME));
-    let mut x = 0x9E37_79B9u64;
+    let mut rng = Xorshift::new(0x9E37_79B9);
     for f in files {
         for len in [0usize, 3, 47, 48, 100, 5000] {
             let t = tempfile::tempdir().unwrap();
             crash_image(d.path(), t.path());
             let target = t.path().join(f.file_name().unwrap());
-            let junk: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let junk: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
             fs::write(&target, junk).unwrap();
             match Db::open(t.path()) {
                 Ok(db) => {

@@ -27,16 +27,6 @@ fn bin() -> std::path::PathBuf {
     assert_cmd::cargo::cargo_bin("s4db")
 }
 
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 fn input() -> Vec<u8> {
     let mut out = Vec::with_capacity(RECORDS as usize * 60);
     for i in 0..RECORDS {
@@ -94,7 +84,7 @@ fn kill_9_during_import_keeps_a_prefix_of_whole_batches() {
         .unwrap()
         .as_nanos() as u64
         | 1;
-    let mut rng = Rng(seed);
+    let mut rng = common::Xorshift::new(seed);
     let data = input();
     let mut mid_import = 0;
     for round in 0..rounds {
@@ -147,7 +137,7 @@ fn kill_9_during_upload_then_upload_again_makes_a_consistent_remote() {
         .unwrap()
         .as_nanos() as u64
         | 1;
-    let mut rng = Rng(seed);
+    let mut rng = common::Xorshift::new(seed);
     for round in 0..rounds {
         let (dir, remote, copy) = (
             tempfile::tempdir().unwrap(),
@@ -215,7 +205,7 @@ fn kill_9_during_compaction_loses_nothing() {
         .unwrap()
         .as_nanos() as u64
         | 1;
-    let mut rng = Rng(seed);
+    let mut rng = common::Xorshift::new(seed);
     let base = tempfile::tempdir().unwrap();
     {
         let db = Db::builder(base.path())

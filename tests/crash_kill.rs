@@ -4,6 +4,9 @@
 //!
 //! The child is this same test binary, re-run with `S4DB_KILL_CHILD` set.
 
+#[path = "common/data.rs"]
+mod data;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -66,20 +69,14 @@ fn kill_9_loses_no_acknowledged_write() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
-    let mut x = seed | 1;
-    let mut rand = move |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
+    let mut rng = data::Xorshift::new(seed | 1);
     let rounds: u64 = std::env::var("S4DB_KILL_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(4);
     let mut acked = [0u64; THREADS as usize];
     for round in 0..rounds {
-        let kill_after = 1 + rand(400);
+        let kill_after = 1 + rng.below(400);
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "kill_9_loses_no_acknowledged_write",

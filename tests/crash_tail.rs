@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::path::Path;
 
-use common::{contents, crash_image, segment_files, value_for};
+use common::{Xorshift, contents, crash_image, segment_files, value_for};
 
 fn hex(i: u32, len: usize) -> String {
     String::from_utf8(value_for(u64::from(i) * 2 + 1, len)).unwrap()
@@ -140,16 +140,13 @@ fn garbage_after_any_offset_keeps_a_prefix_and_saves_the_cut_bytes() {
     let (img, last, states) = build(1 << 20, 0);
     let name = last.file_name().unwrap().to_owned();
     let (start, end) = (states[0].0, states.last().unwrap().0);
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut rng = Xorshift::default();
     for cut in (start..end).step_by(3) {
         with_copy(img.path(), |dir| {
             let seg = dir.join(&name);
             let mut bytes = fs::read(&seg).unwrap();
             for b in &mut bytes[cut as usize..] {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                *b = x as u8;
+                *b = rng.next_u64() as u8;
             }
             bytes.extend_from_slice(&[0u8; 100]); // and a zero-filled extension
             fs::write(&seg, &bytes).unwrap();

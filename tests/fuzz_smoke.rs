@@ -3,6 +3,9 @@
 //! mutations of it (bit flips, byte changes, truncations, splices). None may
 //! panic. The long runs use cargo-fuzz (scripts/fuzz.sh).
 
+#[path = "common/data.rs"]
+mod data;
+
 use std::path::Path;
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
@@ -20,13 +23,8 @@ fn seeds(target: &str) -> Vec<Vec<u8>> {
 
 fn mutate(target: &str, run: fn(&[u8]), rounds: usize) {
     let seeds = seeds(target);
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    let mut rand = move |n: usize| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x % (n.max(1) as u64)) as usize
-    };
+    let mut rng = data::Xorshift::default();
+    let mut rand = move |n: usize| rng.below(n.max(1) as u64) as usize;
     for seed in &seeds {
         run(seed);
         for _ in 0..rounds {

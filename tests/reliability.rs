@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use assert_cmd::Command;
 use common::s3::TestS3;
-use common::{key_for, value_for};
+use common::{Xorshift, key_for, value_for};
 use s4db::blocking::Db;
 use s4db::{Error, UploadOptions};
 
@@ -178,17 +178,8 @@ fn exits_4_cleanly(c: &mut Command, what: &str) {
 
 #[test]
 fn hostile_files_through_the_cli_exit_4_with_a_clear_message() {
-    let mut x = 0x1234_5678_9abc_def1u64;
-    let mut junk = |n: usize| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    };
+    let mut rng = Xorshift::new(0x1234_5678_9abc_def1);
+    let mut junk = |n: usize| -> Vec<u8> { (0..n).map(|_| rng.next_u64() as u8).collect() };
     // Random bytes in place of index.idx, of several sizes.
     for n in [0usize, 10, 96, 5000, 100_000] {
         let d = sample();

@@ -54,7 +54,7 @@ def value_for(i, length=100):
 
 
 class Keys:
-    """xorshift64 from a fixed seed: the Rust side's random key sequence."""
+    """xorshift64 from a fixed seed: `Xorshift` in tests/common/data.rs."""
 
     def __init__(self):
         self.x = 0x2545F4914F6CDD1D

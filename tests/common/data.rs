@@ -14,14 +14,42 @@ pub fn value_for(i: u64, len: usize) -> Vec<u8> {
         let text = format!("value {i} of the quick brown fox jumps over the lazy dog ");
         text.bytes().cycle().take(len).collect()
     } else {
-        let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut rng = Xorshift::new(i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                b"0123456789abcdef"[(x & 15) as usize]
-            })
+            .map(|_| b"0123456789abcdef"[(rng.next_u64() & 15) as usize])
             .collect()
+    }
+}
+
+/// xorshift64: the one pseudo-random sequence of the tests, benches and
+/// examples (`benches/compare/workload.py` repeats it in Python).
+#[derive(Debug, Clone)]
+pub struct Xorshift(u64);
+
+impl Xorshift {
+    /// The seed the benches and examples start from ([`Xorshift::default`]).
+    pub const SEED: u64 = 0x2545_F491_4F6C_DD1D;
+
+    /// A sequence from `seed`, which must not be 0 (it would stay 0).
+    pub fn new(seed: u64) -> Self {
+        Xorshift(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+impl Default for Xorshift {
+    fn default() -> Self {
+        Xorshift::new(Self::SEED)
     }
 }

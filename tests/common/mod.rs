@@ -5,7 +5,7 @@ mod data;
 pub mod s3;
 
 #[allow(unused_imports)]
-pub use data::{key_for, value_for};
+pub use data::{Xorshift, key_for, value_for};
 
 use std::collections::BTreeMap;
 use std::fs;
