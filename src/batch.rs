@@ -96,7 +96,10 @@ impl WriteBatch {
         self.push(key.as_ref(), Some(value))
     }
 
-    /// Adds a delete of `key` (deleting a missing key is not an error).
+    /// Adds a delete of `key`. Deleting a key that does not exist is not an
+    /// error and writes nothing: when the batch is written, deletes of keys
+    /// that neither the database nor an earlier put of the batch holds are
+    /// dropped from it.
     ///
     /// # Errors
     /// As [`WriteBatch::put`], for the key.
@@ -137,6 +140,28 @@ impl WriteBatch {
     /// Encoded size in bytes (what the batch adds to a segment).
     pub fn encoded_len(&self) -> usize {
         self.buf.len()
+    }
+
+    /// Keeps only the operations for which `keep` (given each operation's
+    /// position and key, in order) returns true. Call before [`Self::finish`].
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(usize, &[u8]) -> bool) {
+        let keep: Vec<bool> = (0..self.ops.len())
+            .map(|i| keep(i, self.key(&self.ops[i])))
+            .collect();
+        if keep.iter().all(|k| *k) {
+            return;
+        }
+        let mut buf = Vec::with_capacity(self.buf.len());
+        let mut ops = Vec::with_capacity(self.ops.len());
+        for (op, _) in self.ops.iter().zip(&keep).filter(|(_, k)| **k) {
+            ops.push(Op {
+                offset: buf.len(),
+                ..*op
+            });
+            buf.extend_from_slice(&self.buf[op.offset..op.offset + op.len]);
+        }
+        self.buf = buf;
+        self.ops = ops;
     }
 
     /// Marks the last record as the end of the batch.

@@ -121,8 +121,11 @@ impl DbBuilder {
         self
     }
 
-    /// Open without writing anything, sharing the directory with other
-    /// read-only handles. Default `false`.
+    /// Open without writing anything. A read-only handle takes no lock: it
+    /// works on read-only media and for users who can only read, and it opens
+    /// beside a writer (in this or another process), seeing every batch that
+    /// writer had completed when the handle opened (FORMAT.md §6.4). It does
+    /// not see later writes: open again for a newer view. Default `false`.
     pub fn read_only(mut self, yes: bool) -> Self {
         self.opts.read_only = yes;
         self
@@ -139,6 +142,13 @@ impl DbBuilder {
     /// from [`Db::rebuild_report`]. Default `false`.
     pub fn rebuild_index(mut self, yes: bool) -> Self {
         self.opts.rebuild_index = yes;
+        self
+    }
+
+    /// How long opening for writing waits for another writer to close the
+    /// directory before [`Error::Locked`]. Default 250 ms.
+    pub fn lock_wait(mut self, wait: std::time::Duration) -> Self {
+        self.opts.lock_wait = wait;
         self
     }
 
@@ -193,6 +203,7 @@ impl DbBuilder {
         };
         if let Some(ctx) = &remote
             && !self.opts.read_only
+            && self.opts.create_if_missing
             && !path.join(crate::INDEX_FILE_NAME).exists()
             && crate::recovery::list_segments(&path).map_or(true, |s| s.is_empty())
         {
@@ -773,8 +784,9 @@ impl Db {
     /// [`Error::Closed`].
     pub async fn stats(&self) -> Result<Stats> {
         let mut stats = self.engine.stats()?;
-        if self.engine.remote.is_some() && !self.engine.is_remote_only() {
-            let synced = crate::sync_state::SyncState::load(&self.engine.dir)?.unwrap_or_default();
+        if let Some(ctx) = self.engine.remote.as_ref().filter(|_| !self.engine.is_remote_only()) {
+            let synced = crate::sync_state::SyncState::load_for(&self.engine.dir, &ctx.url.describe())?
+                .unwrap_or_default();
             stats.unuploaded_segments =
                 self.engine.unsynced_segments(&synced.segments).len() as u64;
         }

@@ -93,7 +93,17 @@ pub(crate) async fn download(engine: &Arc<Engine>, force: bool) -> Result<Downlo
     let ctx = remote_of(engine)?;
     engine.check_writable()?;
     let _sync = engine.sync_lock.lock().await;
-    let state = SyncState::load(&engine.dir)?.unwrap_or_default();
+    let describe = ctx.url.describe();
+    if let Some(own) = SyncState::load(&engine.dir)?
+        && own.remote != describe
+        && !force
+    {
+        return Err(Error::Conflict(format!(
+            "this directory syncs with {}; downloading from {describe} would replace its contents with that remote's: download with force (CLI: download --force) to switch it, or use another directory",
+            own.remote
+        )));
+    }
+    let state = SyncState::load_or_new(&engine.dir, &describe)?;
     let refuse = |n: usize| {
         Error::Conflict(format!(
             "{n} local segment(s) hold writes that were never uploaded; upload them first, or download with force to discard them"
@@ -145,7 +155,7 @@ pub(crate) async fn download(engine: &Arc<Engine>, force: bool) -> Result<Downlo
         segments: table,
         conditions: state.conditions,
     }
-    .save(&engine.dir)?;
+    .save_as_own(&engine.dir)?;
     report.keys = keys;
     Ok(report)
 }

@@ -46,6 +46,10 @@ use crate::segment_id::SegmentId;
 /// many as the base, whichever is more (so rewrites cost O(1) per write).
 const CHECKPOINT_MIN_DELTA: usize = 1 << 20;
 
+/// How often a read-only open starts again when a writer replaced
+/// `index.idx` while it was opening.
+const READER_OPEN_ATTEMPTS: u32 = 20;
+
 /// What readers share.
 #[derive(Debug)]
 pub(crate) struct State {
@@ -156,53 +160,113 @@ impl Engine {
                 dir.display()
             )));
         }
-        let lock = DirLock::acquire(dir, writable)?;
+        let index_path = dir.join(INDEX_FILE_NAME);
+        let has_index = fs::symlink_metadata(&index_path).is_ok();
+        if !has_index
+            && !opts.rebuild_index
+            && (!opts.create_if_missing || !writable)
+            && recovery::list_segments(dir)?.is_empty()
+        {
+            // Nothing is created in a directory that is not a database.
+            return Err(Error::NotFound(format!(
+                "no s4db database in {}",
+                dir.display()
+            )));
+        }
+        // Writers exclude each other; read-only handles take no lock, so they
+        // work on read-only media and beside a writer (FORMAT.md §6.4).
+        let lock = if writable {
+            Some(DirLock::acquire(dir, opts.lock_wait)?)
+        } else {
+            None
+        };
         if writable {
+            crate::fsutil::ensure_dir_writable(dir)?;
             recovery::remove_stale_temp_files(dir)?;
         }
+        let mut attempt = 0;
+        let (rec, fresh) = loop {
+            let before = recovery::index_identity(dir);
+            match Self::recover(dir, &opts, writable, remote.is_some()) {
+                Ok(r) => break r,
+                // A reader raced the writer: the index was replaced (and the
+                // segments it dropped deleted) while it opened. Open again.
+                Err(e)
+                    if !writable
+                        && attempt < READER_OPEN_ATTEMPTS
+                        && recovery::index_identity(dir) != before =>
+                {
+                    tracing::debug!(error = %e, "index.idx changed while opening; opening again");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let rebuild = rec.rebuild.clone();
+        // Files waiting for an index that no longer needs them (a torn
+        // segment creation, an unfinished compaction's output): write that
+        // index now, so their numbers stay used even if they go.
+        let settle = !rec.pending_delete.is_empty();
+        let engine = Engine::from_recovered(dir.to_path_buf(), opts, lock, rec, remote);
+        if writable && (fresh || settle || rebuild.is_some()) {
+            let mut w = engine.writer.lock();
+            engine.checkpoint_locked(&mut w)?;
+        }
+        Ok((engine, rebuild))
+    }
+
+    /// Recovers the state of `dir` (FORMAT.md §6): from `index.idx`, or by a
+    /// rebuild when asked for. The flag is true for a new, empty database.
+    fn recover(
+        dir: &Path,
+        opts: &Options,
+        writable: bool,
+        remote_backed: bool,
+    ) -> Result<(Recovered, bool)> {
         let disk = recovery::list_segments(dir)?;
-        let mut fresh = false;
-        let rec = if opts.rebuild_index {
-            crate::rebuild::rebuild(disk, new_writer_id()?, 0, writable, opts.max_segment_size)?
-        } else {
-            match recovery::load_index(dir)? {
-                Some(base) => recovery::recover_with_index(
+        if opts.rebuild_index {
+            let lineage = recovery::lineage_of(dir)?;
+            let rec = crate::rebuild::rebuild(
+                disk,
+                lineage,
+                writable,
+                writable,
+                opts.max_segment_size,
+            )?;
+            return Ok((rec, false));
+        }
+        match recovery::load_index(dir)? {
+            Some(base) => Ok((
+                recovery::recover_with_index(
                     dir,
                     base,
                     disk,
                     writable,
                     opts.max_segment_size,
-                    remote.is_some(),
+                    remote_backed,
                 )?,
-                None if disk.is_empty() => {
-                    if !opts.create_if_missing || !writable {
-                        return Err(Error::NotFound(format!(
-                            "no s4db database in {}",
-                            dir.display()
-                        )));
-                    }
-                    fresh = true;
-                    Self::fresh(new_writer_id()?)?
+                false,
+            )),
+            None if disk.is_empty() => {
+                if !opts.create_if_missing || !writable {
+                    return Err(Error::NotFound(format!(
+                        "no s4db database in {}",
+                        dir.display()
+                    )));
                 }
-                None => {
-                    tracing::warn!(dir = %dir.display(), "index.idx is missing; rebuilding it from the segments");
-                    crate::rebuild::rebuild(
-                        disk,
-                        new_writer_id()?,
-                        0,
-                        writable,
-                        opts.max_segment_size,
-                    )?
-                }
+                Ok((Self::fresh(new_writer_id()?)?, true))
             }
-        };
-        let rebuild = rec.rebuild.clone();
-        let engine = Engine::from_recovered(dir.to_path_buf(), opts, Some(lock), rec, remote);
-        if writable && (fresh || rebuild.is_some()) {
-            let mut w = engine.writer.lock();
-            engine.checkpoint_locked(&mut w)?;
+            // Segments without an index: never rebuilt silently, since a
+            // rebuild may have to skip damage (FORMAT.md §6.3).
+            None => Err(Error::corruption(
+                INDEX_FILE_NAME,
+                0,
+                format!(
+                    "index.idx is missing but {} segment file(s) are present; rebuild it from the segments: open with rebuild_index, or run `s4db rebuild-index`",
+                    disk.len()
+                ),
+            )),
         }
-        Ok((engine, rebuild))
     }
 
     fn fresh(writer_id: u64) -> Result<Recovered> {
@@ -410,9 +474,13 @@ impl Engine {
         if batch.is_empty() {
             return Ok(None);
         }
-        batch.finish();
         let mut w = self.writer.lock();
         self.check_writable()?;
+        self.drop_idle_deletes(&mut batch);
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        batch.finish();
         let seg = self.append_batch(&mut w, &batch)?;
         let seq = self.group.note_written(&seg, batch.buf.len() as u64);
         let (delta, base) = {
@@ -426,6 +494,26 @@ impl Engine {
             self.checkpoint_locked(&mut w)?;
         }
         Ok((self.opts.sync == SyncPolicy::EveryWrite).then_some(seq))
+    }
+
+    /// Drops the deletes of keys that do not exist when they would apply:
+    /// not in the index, nor put earlier in the batch. Such a delete would
+    /// only write a tombstone. Called holding the writer lock.
+    fn drop_idle_deletes(&self, batch: &mut WriteBatch) {
+        if batch.ops.iter().all(|op| !op.tombstone) {
+            return;
+        }
+        let tombstones: Vec<bool> = batch.ops.iter().map(|op| op.tombstone).collect();
+        let st = self.state.read();
+        let mut live: hashbrown::HashMap<Vec<u8>, bool> = hashbrown::HashMap::new();
+        batch.retain(|i, key| {
+            let exists = match live.get(key) {
+                Some(e) => *e,
+                None => st.index.get(key).is_some(),
+            };
+            live.insert(key.to_vec(), !tombstones[i]);
+            !tombstones[i] || exists
+        });
     }
 
     /// Appends a finished batch to the active segment (rotating it first if
@@ -586,13 +674,18 @@ impl Engine {
         let mut w = self.writer.lock();
         self.seal_active(&mut w)?;
         let disk = recovery::list_segments(&self.dir)?;
+        let lineage = crate::rebuild::Lineage {
+            writer_id: self.writer_id,
+            generation: w.generation,
+            min_next_number: w.next_number,
+        };
         let rec = crate::rebuild::rebuild(
             disk,
-            self.writer_id,
-            w.next_number,
+            lineage,
             // Not writable: readers may have these files mapped, so nothing is
             // truncated; new writes go to a new segment.
             false,
+            true,
             self.opts.max_segment_size,
         )?;
         let report = rec.rebuild.clone().unwrap_or_default();

@@ -10,6 +10,26 @@ use std::path::Path;
 
 use crate::error::{IoContext, Result};
 
+/// Checks that files can be created in `dir`, as every writer must (index
+/// writes go through a temporary file): a writer that could append but not
+/// then write its index would leave a failed write saved.
+///
+/// # Errors
+/// [`crate::Error::Io`] naming the directory.
+pub(crate) fn ensure_dir_writable(dir: &Path) -> Result<()> {
+    tempfile::Builder::new()
+        .prefix(".s4db-probe.")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map(drop)
+        .ctx(|| {
+            format!(
+                "checking that {} is writable (a read-only directory can only be opened read-only)",
+                dir.display()
+            )
+        })
+}
+
 /// fsyncs a directory, making creations, renames and removals in it durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
@@ -18,12 +38,16 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Atomically replaces `dir/name` with `bytes`: temp file, fsync, rename,
-/// fsync of the directory.
+/// fsync of the directory. The file is readable by everyone the umask
+/// allows (mode 0644 before the umask), like the segment files, so users who
+/// may only read the directory can open it read-only.
 pub(crate) fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let target = dir.join(name);
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o644))
         .tempfile_in(dir)
         .ctx(|| format!("creating a temporary file in {}", dir.display()))?;
     tmp.write_all(bytes)

@@ -86,7 +86,7 @@ pub(crate) async fn gc(engine: &Arc<Engine>, opts: GcOptions) -> Result<GcReport
         let mut state = if engine.is_remote_only() {
             SyncState::default()
         } else {
-            SyncState::load(&engine.dir)?.unwrap_or_default()
+            SyncState::load_or_new(&engine.dir, &ctx.url.describe())?
         };
         let before = state.conditions;
         let checked = crate::conditions::ensure_enforced(&ctx, engine.writer_id, &mut state).await;
@@ -181,7 +181,7 @@ pub(crate) async fn gc(engine: &Arc<Engine>, opts: GcOptions) -> Result<GcReport
             let state = if engine.is_remote_only() {
                 None
             } else {
-                SyncState::load(&engine.dir)?
+                SyncState::load_for(&engine.dir, &ctx.url.describe())?
             };
             if let Some(mut state) = state.filter(|s| s.etag.as_ref() == Some(&etag)) {
                 let store = ctx.store.clone();

@@ -39,6 +39,11 @@ pub struct Options {
     /// Ignore `index.idx` and rebuild the index from the segments while
     /// opening: the repair path for a lost or corrupt index. Default `false`.
     pub rebuild_index: bool,
+    /// How long a writer's open waits for another writer to release the
+    /// directory; default 250 ms (a just-released lock can stay held
+    /// briefly by a process the application is spawning). Read-only
+    /// handles never wait: they take no lock.
+    pub lock_wait: std::time::Duration,
 }
 
 impl Default for Options {
@@ -49,6 +54,7 @@ impl Default for Options {
             read_only: false,
             create_if_missing: true,
             rebuild_index: false,
+            lock_wait: std::time::Duration::from_millis(250),
         }
     }
 }

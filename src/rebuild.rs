@@ -7,18 +7,25 @@
 //! Replaying them would resurrect keys deleted before the compaction.
 //! Outputs of an unfinished compaction run are skipped too.
 //!
-//! Damage in the middle of a segment is skipped by resynchronising at the
-//! next valid record (the batch holding the damage is dropped whole) and
-//! reported. A torn tail of the last segment is cut as on a normal open when
-//! `writable`; otherwise (read-only, or a rebuild of an open database whose
-//! readers may have the file mapped) it is kept and reported as skipped.
+//! Damage in the middle of a segment is skipped by resynchronising record by
+//! record at the next valid record; every record whose own checksum is good
+//! is kept, also in the batch the damage broke, and exactly the damaged
+//! bytes are reported. A torn tail of the last segment is cut as on a normal
+//! open when `writable`; otherwise (read-only, or a rebuild of an open
+//! database whose readers may have the file mapped) it is kept and reported
+//! as skipped.
+//!
+//! A file named like a segment whose header is damaged is never left where a
+//! later open could take it for an obsolete segment and delete it: with
+//! `move_aside` it is renamed to `NAME.damaged` (kept, reported); without,
+//! it is reported only.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::base_index::BaseIndex;
-use crate::error::Result;
+use crate::error::{IoContext, Result};
 use crate::index::Index;
 use crate::index_file::IndexMeta;
 use crate::recovery::{Recovered, apply_batch, cut_tail, open_segment, read_header};
@@ -61,14 +68,32 @@ fn supersession(headers: &[(SegmentHeader, PathBuf)]) -> (u64, Vec<SegmentId>) {
     (floor, unfinished)
 }
 
+/// What a rebuild continues from: the identity and counters of the index it
+/// replaces, where they are known (FORMAT.md §6.3 step 4).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lineage {
+    pub writer_id: u64,
+    /// The rebuilt index's generation is above this one.
+    pub generation: u64,
+    /// No segment number below this is given out again.
+    pub min_next_number: u64,
+}
+
 /// Rebuilds an index from `disk` (the directory's segment files, in order).
+/// `writable`: a torn tail of the last segment may be cut. `move_aside`:
+/// files with a damaged header are renamed to `NAME.damaged`.
 pub(crate) fn rebuild(
     disk: Vec<(SegmentId, PathBuf)>,
-    writer_id: u64,
-    min_next_number: u64,
+    lineage: Lineage,
     writable: bool,
+    move_aside: bool,
     max_segment: u64,
 ) -> Result<Recovered> {
+    let Lineage {
+        writer_id,
+        generation,
+        min_next_number,
+    } = lineage;
     let mut report = RebuildReport::default();
     let next_number = disk
         .iter()
@@ -86,11 +111,25 @@ pub(crate) fn rebuild(
                 if Some(&path) == last_path.as_ref() && size < SEGMENT_HEADER_LEN as u64 {
                     continue; // a segment whose creation crashed: nothing in it
                 }
+                let reason = if move_aside {
+                    let aside = path.with_file_name(format!("{}.damaged", id.file_name()));
+                    std::fs::rename(&path, &aside)
+                        .ctx(|| format!("moving {} aside", path.display()))?;
+                    if let Some(dir) = path.parent() {
+                        crate::fsutil::sync_dir(dir)?;
+                    }
+                    format!(
+                        "segment header is damaged; none of its records could be placed, and the file was kept as {}",
+                        aside.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                    )
+                } else {
+                    "segment header is damaged; file skipped (left in place)".into()
+                };
                 report.skipped.push(DamagedRange {
                     file: id.file_name(),
                     start: 0,
                     end: size,
-                    reason: "segment header is damaged; file skipped".into(),
+                    reason,
                 });
             }
         }
@@ -107,7 +146,7 @@ pub(crate) fn rebuild(
 
     let meta = IndexMeta {
         writer_id,
-        generation: 0,
+        generation,
         next_segment_number: next_number,
         segments: Vec::new(),
         obsolete: Vec::new(),
@@ -126,7 +165,10 @@ pub(crate) fn rebuild(
         )?;
         let buf = seg.read_from(SEGMENT_HEADER_LEN as u64)?;
         let name = seg.name();
-        let scanned = scan::scan(&buf, SEGMENT_HEADER_LEN as u64, true, |batch| {
+        let mode = scan::Mode::Repair {
+            sealed: pos + 1 < count,
+        };
+        let scanned = scan::scan_with(&buf, SEGMENT_HEADER_LEN as u64, mode, |batch| {
             apply_batch(&mut index, pos as u32, &name, batch)
         })?;
         report.segments += 1;
@@ -178,7 +220,7 @@ pub(crate) fn rebuild(
         index,
         active,
         next_number,
-        generation: 0,
+        generation,
         obsolete: Vec::new(),
         pending_delete: Vec::new(),
         dirty: true,

@@ -4,8 +4,10 @@
 //!
 //! Segment files on disk that the index does not list are classified by the
 //! index's `next_segment_number`:
-//! - number below it: obsolete (compaction replaced it and committed a new
-//!   index before it could be deleted) and deleted now;
+//! - number below it, with a valid header naming it: obsolete (compaction
+//!   replaced it and committed a new index before it could be deleted) and
+//!   deleted now; with a damaged header it is reported (corruption), never
+//!   deleted: s4db cannot prove what it holds;
 //! - number at or above it, written by compaction: an orphan of a compaction
 //!   that crashed before its index commit; its data is a copy of data the old
 //!   segments still hold, and it is deleted after the next index write;
@@ -25,7 +27,7 @@ use std::sync::Arc;
 use crate::base_index::BaseIndex;
 use crate::error::{Error, IoContext, Result};
 use crate::index::Index;
-use crate::index_file::{INDEX_FILE_NAME, ObsoleteEntry, SEGTAB_SEALED};
+use crate::index_file::{INDEX_FILE_NAME, INDEX_HEADER_LEN, IndexHeader, ObsoleteEntry, SEGTAB_SEALED};
 use crate::loc::Loc;
 use crate::report::{DamagedRange, RebuildReport};
 use crate::scan::{self, Item};
@@ -201,6 +203,39 @@ pub(crate) fn load_index(dir: &Path) -> Result<Option<BaseIndex>> {
     })
 }
 
+/// What identifies the current `index.idx` (inode, size, modification
+/// time): it changes when the file is replaced. `None` if there is none.
+pub(crate) fn index_identity(dir: &Path) -> Option<(u64, u64, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(dir.join(INDEX_FILE_NAME)).ok()?;
+    Some((m.ino(), m.len(), m.modified().ok()?))
+}
+
+/// The identity and counters a rebuild continues from: those of the
+/// current `index.idx` when its header is intact, else a new writer id
+/// (FORMAT.md §6.3 step 4).
+pub(crate) fn lineage_of(dir: &Path) -> Result<crate::rebuild::Lineage> {
+    let path = dir.join(INDEX_FILE_NAME);
+    let mut head = Vec::with_capacity(INDEX_HEADER_LEN);
+    if let Ok(f) = fs::File::open(&path) {
+        f.take(INDEX_HEADER_LEN as u64)
+            .read_to_end(&mut head)
+            .ctx(|| format!("reading {}", path.display()))?;
+    }
+    Ok(match IndexHeader::decode(&head) {
+        Ok(h) => crate::rebuild::Lineage {
+            writer_id: h.writer_id,
+            generation: h.generation,
+            min_next_number: h.next_segment_number,
+        },
+        Err(_) => crate::rebuild::Lineage {
+            writer_id: crate::engine::new_writer_id()?,
+            generation: 0,
+            min_next_number: 0,
+        },
+    })
+}
+
 /// Recovers a directory whose `index.idx` loaded as `base`.
 pub(crate) fn recover_with_index(
     dir: &Path,
@@ -262,6 +297,16 @@ pub(crate) fn recover_with_index(
     let mut dirty = false;
     for (id, path) in on_disk {
         if id.number < h.next_segment_number {
+            match read_header(&path)? {
+                Ok(hdr) if hdr.id == id => {}
+                _ => {
+                    return Err(Error::corruption(
+                        id.file_name(),
+                        0,
+                        "a file named like a segment, not listed in index.idx, has a damaged header; s4db keeps it and stops: move it out of the directory, or rebuild the index (`s4db rebuild-index`) to set it aside",
+                    ));
+                }
+            }
             tracing::info!(segment = %id, "removing a segment obsoleted by compaction");
             if writable {
                 fs::remove_file(&path).ctx(|| format!("removing {}", path.display()))?;
@@ -297,10 +342,9 @@ pub(crate) fn recover_with_index(
                     .len();
                 if is_last && size < SEGMENT_HEADER_LEN as u64 {
                     // A crash while the segment was being created: no record
-                    // can be in it. Its number stays used (next_number).
-                    if writable {
-                        fs::remove_file(&path).ctx(|| format!("removing {}", path.display()))?;
-                    }
+                    // can be in it. Its number stays used: it is deleted only
+                    // after an index whose next_segment_number is past it.
+                    pending_delete.push(path);
                     continue;
                 }
                 return Err(Error::corruption(file_name(&path), 0, d));

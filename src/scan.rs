@@ -2,9 +2,11 @@
 //! hands out whole batches (FORMAT.md §3.3, §6).
 //!
 //! A batch is a run of records whose last one lacks `FLAG_BATCH_CONT`; a
-//! plain put is a batch of one. The scanner only ever reports complete
-//! batches, so a caller that applies what it is given keeps batches whole or
-//! absent. Pure over a byte slice: it never panics, whatever the bytes.
+//! plain put is a batch of one. In [`Mode::Strict`] the scanner only ever
+//! reports complete batches, so a caller that applies what it is given keeps
+//! batches whole or absent. In [`Mode::Repair`] it keeps every record whose
+//! own checksum is good, also those of a batch that damage broke (FORMAT.md
+//! §6.3). Pure over a byte slice: it never panics, whatever the bytes.
 
 use crate::record::{self, RecordError, RecordView};
 
@@ -42,21 +44,60 @@ pub(crate) struct Scan {
 /// One record of a batch with its absolute offset.
 pub(crate) type Item<'a> = (u64, RecordView<'a>);
 
-/// Scans `buf`, whose first byte sits at absolute offset `base`.
-///
-/// Without `resync`, the scan stops at the first bad record (or at the end
-/// with an unfinished batch) and reports it as the tail. With `resync`, a bad
-/// record starts a search for the next offset where a valid record begins;
-/// the damaged range is reported in `skipped`, and only a damaged range that
-/// reaches the end becomes the tail.
-///
-/// `on_batch` receives each complete batch in order; its error aborts the scan.
+/// How a scan treats a bad record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Stop at the first bad record or unfinished batch: the tail.
+    Strict,
+    /// Resynchronise record by record after a bad record, reporting the
+    /// damaged bytes in `skipped`. The good records of a batch the damage
+    /// broke are delivered too (as a batch of their own on each side of the
+    /// damage). Damage that reaches the end of the range is the tail; the good
+    /// records before it in its batch are delivered only when `sealed` (a
+    /// sealed segment cannot end in a torn write, so they are not the start
+    /// of an unacknowledged batch).
+    Repair {
+        /// The range is a sealed segment's.
+        sealed: bool,
+    },
+}
+
+/// Scans `buf`, whose first byte sits at absolute offset `base`: strictly,
+/// or with `resync` as [`Mode::Repair`] of a segment that may end in a torn
+/// write. See [`scan_with`].
 pub(crate) fn scan<E>(
     buf: &[u8],
     base: u64,
     resync: bool,
+    on_batch: impl FnMut(&[Item<'_>]) -> Result<(), E>,
+) -> Result<Scan, E> {
+    let mode = if resync {
+        Mode::Repair { sealed: false }
+    } else {
+        Mode::Strict
+    };
+    scan_with(buf, base, mode, on_batch)
+}
+
+/// Scans `buf`, whose first byte sits at absolute offset `base`.
+///
+/// In [`Mode::Strict`], the scan stops at the first bad record (or at the
+/// end with an unfinished batch) and reports it as the tail. In
+/// [`Mode::Repair`], a bad record starts a search for the next offset where a
+/// valid record begins; the damaged range is reported in `skipped`, and only
+/// a damaged range that reaches the end becomes the tail.
+///
+/// `on_batch` receives each batch in order; its error aborts the scan.
+pub(crate) fn scan_with<E>(
+    buf: &[u8],
+    base: u64,
+    mode: Mode,
     mut on_batch: impl FnMut(&[Item<'_>]) -> Result<(), E>,
 ) -> Result<Scan, E> {
+    let (resync, sealed) = match mode {
+        Mode::Strict => (false, false),
+        Mode::Repair { sealed } => (true, sealed),
+    };
     let mut out = Scan {
         good_end: base,
         ..Scan::default()
@@ -79,20 +120,33 @@ pub(crate) fn scan<E>(
             Err(err) => {
                 let bad_at = pos;
                 let batch_start = pending.first().map_or(pos, |(o, _)| (*o - base) as usize);
-                pending.clear();
                 let reason = describe(err);
                 match resync.then(|| next_valid(buf, bad_at + 1)).flatten() {
                     Some(next) => {
+                        // Damage in the middle: the good records before it
+                        // are kept, and so are those after it.
+                        if !pending.is_empty() {
+                            on_batch(&pending)?;
+                            out.records += pending.len() as u64;
+                            pending.clear();
+                        }
                         out.skipped.push(Skipped {
-                            start: base + batch_start as u64,
+                            start: base + bad_at as u64,
                             end: base + next as u64,
                             reason,
                         });
                         pos = next;
                     }
                     None => {
+                        let salvage = sealed && !pending.is_empty();
+                        if salvage {
+                            on_batch(&pending)?;
+                            out.records += pending.len() as u64;
+                            out.good_end = base + bad_at as u64;
+                        }
+                        pending.clear();
                         out.tail = Some(Tail {
-                            offset: base + batch_start as u64,
+                            offset: base + if salvage { bad_at } else { batch_start } as u64,
                             reason,
                         });
                         return Ok(out);
@@ -102,6 +156,20 @@ pub(crate) fn scan<E>(
         }
     }
     if let Some((start, _)) = pending.first() {
+        if sealed {
+            // A sealed segment's last batch lacks its end: damage, not a torn
+            // write; its records are good.
+            let start = *start;
+            on_batch(&pending)?;
+            out.records += pending.len() as u64;
+            out.good_end = base + pos as u64;
+            out.skipped.push(Skipped {
+                start,
+                end: base + pos as u64,
+                reason: "batch not finished (its last record is missing); its records were kept".into(),
+            });
+            return Ok(out);
+        }
         out.tail = Some(Tail {
             offset: *start,
             reason: "batch not finished (its last record is missing)".into(),
@@ -198,6 +266,52 @@ mod tests {
         assert_eq!(s.skipped.len(), 1);
         assert_eq!(s.skipped[0].start, 100 + second as u64);
         assert_eq!(s.tail, None);
+    }
+
+    #[test]
+    fn repair_keeps_every_good_record_of_a_damaged_batch() {
+        let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+        let batch: Vec<(&str, Option<&str>)> = keys.iter().map(|k| (k.as_str(), Some("v"))).collect();
+        let buf = build(&[&batch, &[("z", Some("1"))]]);
+        let mut offsets = vec![0usize];
+        while offsets.len() < 11 {
+            let at = *offsets.last().unwrap();
+            offsets.push(at + record::claimed_len(&buf[at..]).unwrap());
+        }
+        let mut bad = buf.clone();
+        bad[offsets[4] + 12] ^= 0x40; // inside k4's key
+        let (got, s) = keys_of(&bad, true);
+        let flat: Vec<String> = got.into_iter().flatten().collect();
+        let want: Vec<String> = ["k0", "k1", "k2", "k3", "k5", "k6", "k7", "k8", "k9", "z"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(flat, want);
+        assert_eq!(s.skipped.len(), 1);
+        assert_eq!(
+            (s.skipped[0].start, s.skipped[0].end),
+            (100 + offsets[4] as u64, 100 + offsets[5] as u64),
+            "exactly the damaged record is reported"
+        );
+    }
+
+    #[test]
+    fn repair_of_a_sealed_segment_keeps_the_good_records_before_damage_at_its_end() {
+        let buf = build(&[&[("a", Some("1")), ("b", Some("2")), ("c", Some("3"))]]);
+        let last = record::claimed_len(&buf).unwrap() * 2;
+        let mut bad = buf.clone();
+        bad[last + 12] ^= 0x40; // inside c's key, the last record
+        let mut got = Vec::new();
+        let s = scan_with::<Infallible>(&bad, 100, Mode::Repair { sealed: true }, |b| {
+            got.extend(b.iter().map(|(_, r)| r.key.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(s.tail.unwrap().offset, 100 + last as u64);
+        // Not sealed: the same bytes may be a torn write; nothing of it is kept.
+        let (got, _) = keys_of(&bad, true);
+        assert!(got.is_empty());
     }
 
     #[test]

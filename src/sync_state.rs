@@ -14,6 +14,15 @@
 //! that remote index lists; `conditions` records whether the remote was last
 //! found to enforce conditional writes, and when (Unix seconds). The file is
 //! replaced atomically; it never holds a credential.
+//!
+//! The state belongs to one remote, named by its `remote` line (endpoint,
+//! bucket and prefix for S3; the URL or directory otherwise). `remote.state`
+//! is the directory's own remote: the one it reads through, downloads from
+//! and counts unuploaded segments against. Uploading to another remote (a
+//! backup copy) keeps that remote's state in `remote-HASH.state`, HASH being
+//! the XXH3-64 of its `remote` line in 16 hex digits, and leaves
+//! `remote.state` alone. Only a forced download switches the directory's own
+//! remote (FORMAT.md §10.4).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -45,9 +54,33 @@ fn bad(line: usize, why: &str) -> Error {
 }
 
 impl SyncState {
-    /// Loads the state; `None` if the directory was never synced.
+    /// Loads the directory's own remote's state; `None` if the directory was
+    /// never synced.
     pub(crate) fn load(dir: &Path) -> Result<Option<SyncState>> {
-        let path = dir.join(STATE_FILE_NAME);
+        Self::load_file(dir, STATE_FILE_NAME)
+    }
+
+    /// Loads the state this directory keeps for `remote` (a
+    /// `RemoteUrl::describe()`); `None` if it never synced with it.
+    pub(crate) fn load_for(dir: &Path, remote: &str) -> Result<Option<SyncState>> {
+        if let Some(own) = Self::load(dir)?
+            && own.remote == remote
+        {
+            return Ok(Some(own));
+        }
+        Ok(Self::load_file(dir, &other_file_name(remote))?.filter(|s| s.remote == remote))
+    }
+
+    /// The state for `remote`, or a fresh one that names it.
+    pub(crate) fn load_or_new(dir: &Path, remote: &str) -> Result<SyncState> {
+        Ok(Self::load_for(dir, remote)?.unwrap_or_else(|| SyncState {
+            remote: remote.to_string(),
+            ..SyncState::default()
+        }))
+    }
+
+    fn load_file(dir: &Path, name: &str) -> Result<Option<SyncState>> {
+        let path = dir.join(name);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -116,10 +149,37 @@ impl SyncState {
         out
     }
 
-    /// Replaces the file atomically.
+    /// Saves the state where [`SyncState::load_for`] finds it: in
+    /// `remote.state` if that names this remote or does not exist, else in
+    /// this remote's own file. Replaced atomically.
     pub(crate) fn save(&self, dir: &Path) -> Result<()> {
-        atomic_write(dir, STATE_FILE_NAME, self.render().as_bytes())
+        let name = match Self::load(dir)? {
+            Some(own) if own.remote != self.remote => other_file_name(&self.remote),
+            _ => STATE_FILE_NAME.to_string(),
+        };
+        atomic_write(dir, &name, self.render().as_bytes())
     }
+
+    /// Makes this remote the directory's own (a forced download from another
+    /// remote): saved as `remote.state`.
+    pub(crate) fn save_as_own(&self, dir: &Path) -> Result<()> {
+        atomic_write(dir, STATE_FILE_NAME, self.render().as_bytes())?;
+        let other = dir.join(other_file_name(&self.remote));
+        match std::fs::remove_file(&other) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io(format!("removing {}", other.display()), e))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The file of a remote other than the directory's own.
+fn other_file_name(remote: &str) -> String {
+    format!(
+        "remote-{:016x}.state",
+        xxhash_rust::xxh3::xxh3_64(remote.as_bytes())
+    )
 }
 
 #[cfg(test)]
@@ -141,6 +201,29 @@ mod tests {
         assert_eq!(SyncState::parse(&s.render()).unwrap(), s);
         s.etag = None;
         assert_eq!(SyncState::parse(&s.render()).unwrap(), s);
+    }
+
+    #[test]
+    fn a_second_remote_keeps_its_own_state_and_leaves_the_directorys_own_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = SyncState {
+            remote: "file:///a".into(),
+            etag: Some("\"1\"".into()),
+            ..SyncState::default()
+        };
+        a.save(dir.path()).unwrap();
+        let b = SyncState {
+            remote: "file:///b".into(),
+            etag: Some("\"2\"".into()),
+            ..SyncState::default()
+        };
+        b.save(dir.path()).unwrap();
+        assert_eq!(SyncState::load(dir.path()).unwrap(), Some(a.clone()));
+        assert_eq!(SyncState::load_for(dir.path(), "file:///a").unwrap(), Some(a));
+        assert_eq!(SyncState::load_for(dir.path(), "file:///b").unwrap(), Some(b.clone()));
+        assert_eq!(SyncState::load_for(dir.path(), "file:///c").unwrap(), None);
+        b.save_as_own(dir.path()).unwrap();
+        assert_eq!(SyncState::load(dir.path()).unwrap(), Some(b));
     }
 
     #[test]

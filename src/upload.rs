@@ -104,7 +104,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
     let _sync = engine.sync_lock.lock().await;
     let mut report = UploadReport::default();
     loop {
-        let mut state = SyncState::load(&engine.dir)?.unwrap_or_default();
+        let mut state = SyncState::load_or_new(&engine.dir, &ctx.url.describe())?;
         if !opts.single_writer {
             let before = state.conditions;
             let checked =

@@ -100,24 +100,46 @@ async fn writes_after_the_last_index_are_replayed_on_open() {
 }
 
 #[tokio::test]
-async fn a_second_writer_gets_locked_and_read_only_handles_share() {
+async fn a_second_writer_gets_locked_and_read_only_handles_open_beside_the_writer() {
     let d = tmp();
     let db = Db::open(d.path()).await.unwrap();
     db.put("k", "v").await.unwrap();
     assert!(matches!(Db::open(d.path()).await, Err(Error::Locked(_))));
-    assert!(matches!(
-        Db::builder(d.path()).read_only(true).open().await,
-        Err(Error::Locked(_))
-    ));
+    // Readers open beside the writer and see what it had written.
+    let r1 = Db::builder(d.path()).read_only(true).open().await.unwrap();
+    assert_eq!(r1.get("k").await.unwrap().unwrap(), "v");
+    db.put("k2", "v2").await.unwrap();
+    assert_eq!(r1.get("k2").await.unwrap(), None, "a view is fixed at open");
+    let r2 = Db::builder(d.path()).read_only(true).open().await.unwrap();
+    assert_eq!(r2.get("k2").await.unwrap().unwrap(), "v2");
     db.close().await.unwrap();
     drop(db);
-    let r1 = Db::builder(d.path()).read_only(true).open().await.unwrap();
-    let r2 = Db::builder(d.path()).read_only(true).open().await.unwrap();
-    assert_eq!(r1.get("k").await.unwrap().unwrap(), "v");
-    assert_eq!(r2.get("k").await.unwrap().unwrap(), "v");
     assert!(matches!(r1.put("x", "y").await, Err(Error::ReadOnly)));
     assert!(matches!(r1.compact().await, Err(Error::ReadOnly)));
-    assert!(matches!(Db::open(d.path()).await, Err(Error::Locked(_))));
+    // A writer opens beside readers.
+    let w = Db::open(d.path()).await.unwrap();
+    assert_eq!(r2.get("k").await.unwrap().unwrap(), "v");
+    w.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_writer_waits_for_the_lock_up_to_lock_wait() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    let p = d.path().to_path_buf();
+    let t = std::time::Instant::now();
+    let waiter = tokio::spawn(async move {
+        Db::builder(&p)
+            .lock_wait(std::time::Duration::from_secs(10))
+            .open()
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    db.close().await.unwrap();
+    drop(db);
+    let second = waiter.await.unwrap().unwrap();
+    assert!(t.elapsed() >= std::time::Duration::from_millis(450));
+    second.close().await.unwrap();
 }
 
 #[tokio::test]

@@ -112,11 +112,25 @@ fn a_flipped_bit_in_index_idx_fails_open_and_rebuild_recovers_everything() {
 }
 
 #[test]
-fn a_missing_index_is_rebuilt_on_open() {
+fn a_missing_index_fails_open_naming_the_repair_which_recovers_everything() {
     let d = tempfile::tempdir().unwrap();
     sample(d.path());
     fs::remove_file(d.path().join(INDEX_FILE_NAME)).unwrap();
-    let db = Db::open(d.path()).unwrap();
+    for read_only in [false, true] {
+        let err = Db::builder(d.path())
+            .read_only(read_only)
+            .open_blocking()
+            .unwrap_err();
+        assert!(
+            err.is_corruption() && err.to_string().contains("rebuild-index"),
+            "{err}"
+        );
+    }
+    assert!(!d.path().join(INDEX_FILE_NAME).exists(), "nothing written");
+    let db = Db::builder(d.path())
+        .rebuild_index(true)
+        .open_blocking()
+        .unwrap();
     assert_eq!(db.rebuild_report().unwrap().keys, 200);
     assert_eq!(db.len(), 200);
     assert!(d.path().join(INDEX_FILE_NAME).exists());
@@ -228,7 +242,10 @@ fn a_crash_on_either_side_of_the_compaction_commit_loses_and_resurrects_nothing(
             // segments, so deleted keys stay deleted.
             fs::remove_file(t.path().join(INDEX_FILE_NAME)).unwrap();
         }
-        let db3 = Db::open(t.path()).unwrap();
+        let db3 = Db::builder(t.path())
+            .rebuild_index(repair)
+            .open_blocking()
+            .unwrap();
         assert_eq!(
             contents(&db3),
             want,

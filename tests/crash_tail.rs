@@ -217,3 +217,35 @@ fn a_segment_whose_creation_was_torn_is_dropped_and_its_number_not_reused() {
         assert!(numbers.iter().all(|&n| n > 99), "{numbers:?}");
     });
 }
+
+#[test]
+fn a_torn_segment_creations_number_stays_used_across_a_reopen_before_compaction() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let db = Db::open(dir).unwrap();
+    db.put("k", "v").unwrap();
+    db.close().unwrap();
+    drop(db);
+    let torn = dir.join(
+        s4db::SegmentId {
+            number: 99,
+            writer: 1,
+        }
+        .file_name(),
+    );
+    fs::write(&torn, b"S4DB").unwrap();
+    // Open and close without writing, then compact in a later session.
+    Db::open(dir).unwrap().close().unwrap();
+    let db = Db::open(dir).unwrap();
+    assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v"[..]));
+    db.compact().unwrap();
+    let numbers: Vec<u64> = segment_files(dir)
+        .iter()
+        .map(|p| {
+            s4db::SegmentId::parse_file_name(&p.file_name().unwrap().to_string_lossy())
+                .unwrap()
+                .number
+        })
+        .collect();
+    assert!(numbers.iter().all(|&n| n > 99), "number 99 reused: {numbers:?}");
+}

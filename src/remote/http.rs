@@ -33,11 +33,36 @@ pub(crate) fn client(opts: &RemoteOptions) -> Result<reqwest::Client> {
 }
 
 /// A transport error: connection refused or reset, timeout, broken body.
-/// All are retried: the operations s4db retries are idempotent, or are
-/// conditional writes whose retry is checked afterwards.
+/// Most are retried: the operations s4db retries are idempotent, or are
+/// conditional writes whose retry is checked afterwards. A refused
+/// connection (nothing listens there) and a TLS failure (a certificate or
+/// protocol mismatch) fail at once: retrying cannot change them. The
+/// message names the host (never the signed URL).
 pub(crate) fn transport<T>(what: &str, e: reqwest::Error) -> Attempt<T> {
+    let host = e.url().map(super::host_of).unwrap_or_default();
+    let chain = error_chain(&e);
+    let refused = chain.iter().any(|s| s.contains("Connection refused") || s.contains("ConnectionRefused"));
+    let tls = chain.iter().any(|s| {
+        let l = s.to_ascii_lowercase();
+        l.contains("certificate") || l.contains("tls") || l.contains("handshake") || l.contains("rustls")
+    });
+    let e = e.without_url();
+    if e.is_connect() && refused {
+        return Attempt::Fail(Error::remote(
+            what,
+            None,
+            format!("connection refused by {host}: is the server running, and is the endpoint right?"),
+        ));
+    }
+    if e.is_connect() && tls {
+        return Attempt::Fail(Error::remote(
+            what,
+            None,
+            format!("TLS handshake with {host} failed (certificate or protocol): {}", chain.last().map_or("", String::as_str)),
+        ));
+    }
     let kind = if e.is_timeout() {
-        "timed out"
+        "timed out (request timeout)"
     } else if e.is_connect() {
         "could not connect"
     } else if e.is_body() || e.is_decode() {
@@ -45,8 +70,23 @@ pub(crate) fn transport<T>(what: &str, e: reqwest::Error) -> Attempt<T> {
     } else {
         "the request failed"
     };
-    let e = e.without_url();
-    Attempt::Retry(Error::remote(what, None, format!("{kind}: {e}")))
+    Attempt::Retry(Error::remote(what, None, format!("{kind} talking to {host}: {e}")))
+}
+
+/// The messages of an error and its sources, outermost first.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut out = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            out.push("ConnectionRefused".into());
+        }
+        out.push(s.to_string());
+        cur = s.source();
+    }
+    out
 }
 
 /// The parts of an S3 XML error body that matter.

@@ -8,7 +8,7 @@ use url::Url;
 use super::http::{
     body, client, etag, prefix_body, range_body, range_header, status_attempt, transport,
 };
-use super::retry::{Attempt, retry};
+use super::retry::{Attempt, Policy, retry};
 use super::{
     BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, Prefix, PutMode, PutOutcome, Ranged,
     RemoteOptions,
@@ -19,15 +19,15 @@ use crate::error::{Error, Result};
 pub(crate) struct HttpStore {
     base: Url,
     client: reqwest::Client,
-    retries: u32,
+    policy: Policy,
 }
 
 impl HttpStore {
     pub(crate) fn new(base: Url, opts: &RemoteOptions) -> Result<Self> {
         Ok(HttpStore {
+            policy: opts.retry_policy(super::host_of(&base)),
             base,
             client: client(opts)?,
-            retries: opts.retries,
         })
     }
 
@@ -43,7 +43,7 @@ impl ObjectStore for HttpStore {
         Box::pin(async move {
             let url = self.url(key)?;
             let what = format!("reading {key}");
-            retry(self.retries, &what, |_| async {
+            retry(&self.policy, &what, |_| async {
                 let resp = match self.client.get(url.clone()).send().await {
                     Ok(r) => r,
                     Err(e) => return transport(&what, e),
@@ -75,7 +75,7 @@ impl ObjectStore for HttpStore {
             }
             let url = self.url(key)?;
             let what = format!("reading bytes {start}..{} of {key}", start + len);
-            retry(self.retries, &what, |_| async {
+            retry(&self.policy, &what, |_| async {
                 match self
                     .client
                     .get(url.clone())
@@ -100,7 +100,7 @@ impl ObjectStore for HttpStore {
         Box::pin(async move {
             let url = self.url(key)?;
             let what = format!("reading the start of {key}");
-            retry(self.retries, &what, |_| async {
+            retry(&self.policy, &what, |_| async {
                 let mut req = self
                     .client
                     .get(url.clone())
@@ -121,7 +121,7 @@ impl ObjectStore for HttpStore {
         Box::pin(async move {
             let url = self.url(key)?;
             let what = format!("checking {key}");
-            retry(self.retries, &what, |_| async {
+            retry(&self.policy, &what, |_| async {
                 let resp = match self.client.head(url.clone()).send().await {
                     Ok(r) => r,
                     Err(e) => return transport(&what, e),

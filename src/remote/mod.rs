@@ -129,8 +129,13 @@ pub(crate) trait ObjectStore: Send + Sync + fmt::Debug {
 pub struct RemoteOptions {
     /// Time allowed to connect; default 10 s.
     pub connect_timeout: Duration,
-    /// Time allowed for one request, body included; default 120 s.
+    /// Time allowed for one request, body included; default 30 s. A PUT gets
+    /// one more second per MiB of its body.
     pub request_timeout: Duration,
+    /// Time allowed for one remote operation: a request and all its retries;
+    /// default 120 s. A server that accepts connections but never answers
+    /// makes an operation fail after this long, naming the host.
+    pub operation_timeout: Duration,
     /// Retries of a failed request (5xx, 429, 408, connection errors,
     /// timeouts, truncated bodies), with exponential backoff from 100 ms
     /// doubling to 5 s, with jitter; default 8.
@@ -154,7 +159,8 @@ impl Default for RemoteOptions {
     fn default() -> Self {
         RemoteOptions {
             connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(30),
+            operation_timeout: Duration::from_secs(120),
             retries: 8,
             multipart_threshold: 100 << 20,
             part_size: 16 << 20,
@@ -176,6 +182,12 @@ impl RemoteOptions {
     #[must_use]
     pub fn request_timeout(mut self, t: Duration) -> Self {
         self.request_timeout = t;
+        self
+    }
+    /// Sets the overall time of one operation, retries included.
+    #[must_use]
+    pub fn operation_timeout(mut self, t: Duration) -> Self {
+        self.operation_timeout = t;
         self
     }
     /// Sets the number of retries.
@@ -209,6 +221,31 @@ impl RemoteOptions {
     pub fn parallelism(mut self, n: usize) -> Self {
         self.parallelism = n.max(1);
         self
+    }
+}
+
+impl RemoteOptions {
+    /// The retry policy of requests to `host`.
+    pub(crate) fn retry_policy(&self, host: String) -> retry::Policy {
+        retry::Policy {
+            retries: self.retries,
+            deadline: self.operation_timeout,
+            host,
+        }
+    }
+
+    /// The timeout of a request that sends `body_len` bytes.
+    pub(crate) fn put_timeout(&self, body_len: usize) -> Duration {
+        self.request_timeout + Duration::from_secs((body_len >> 20) as u64)
+    }
+}
+
+/// `host:port` of a URL, for messages.
+pub(crate) fn host_of(url: &::url::Url) -> String {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => url.scheme().to_string(),
     }
 }
 

@@ -34,7 +34,7 @@ use super::http::{
     body, client, content_length, etag, parse_error_body, prefix_body, range_body, range_header,
     status_attempt, transport,
 };
-use super::retry::{Attempt, retry};
+use super::retry::{Attempt, Policy, retry};
 use super::url::S3Location;
 use super::{
     BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, Prefix, PutMode, PutOutcome, Ranged,
@@ -50,6 +50,7 @@ pub(crate) struct S3Store {
     creds: Option<Credentials>,
     client: reqwest::Client,
     opts: RemoteOptions,
+    policy: Policy,
     prefix: String,
     region: String,
     describe: String,
@@ -93,6 +94,7 @@ impl S3Store {
             creds,
             client: client(opts)?,
             opts: opts.clone(),
+            policy: opts.retry_policy(super::host_of(&loc.endpoint)),
             prefix: loc.prefix,
             region: loc.region,
             clock_offset: AtomicI64::new(0),
@@ -144,7 +146,7 @@ impl S3Store {
     async fn put_single(&self, key: &str, body: Bytes, mode: &PutMode) -> Result<PutOutcome> {
         let k = self.key(key);
         let what = format!("uploading {key}");
-        retry(self.opts.retries, &what, |_| async {
+        retry(&self.policy.for_body(body.len()), &what, |_| async {
             let mut action = PutObject::new(&self.bucket, self.creds.as_ref(), &k);
             let cond = condition(mode);
             if let Some((h, v)) = cond {
@@ -155,6 +157,7 @@ impl S3Store {
                 req = req.header(h, v);
             }
             let resp = req
+                .timeout(self.opts.put_timeout(body.len()))
                 .header("content-length", body.len())
                 .body(body.clone())
                 .send()
@@ -180,7 +183,7 @@ impl S3Store {
     async fn put_multipart(&self, key: &str, body: Bytes, mode: &PutMode) -> Result<PutOutcome> {
         let k = self.key(key);
         let what = format!("uploading {key} in parts");
-        let upload_id = retry(self.opts.retries, &what, |_| async {
+        let upload_id = retry(&self.policy, &what, |_| async {
             let url = self.sign(&CreateMultipartUpload::new(
                 &self.bucket,
                 self.creds.as_ref(),
@@ -257,7 +260,7 @@ impl S3Store {
         let mut etags: Vec<(u16, String)> = futures::stream::iter(parts)
             .map(|(n, chunk)| async move {
                 let what = format!("uploading part {n} of {key}");
-                let tag = retry(self.opts.retries, &what, |_| async {
+                let tag = retry(&self.policy.for_body(chunk.len()), &what, |_| async {
                     let url = self.sign(&UploadPart::new(
                         &self.bucket,
                         self.creds.as_ref(),
@@ -268,6 +271,7 @@ impl S3Store {
                     let resp = self
                         .client
                         .put(url)
+                        .timeout(self.opts.put_timeout(chunk.len()))
                         .header("content-length", chunk.len())
                         .body(chunk.clone())
                         .send()
@@ -296,7 +300,7 @@ impl S3Store {
         etags.sort_by_key(|(n, _)| *n);
 
         let what = format!("completing the upload of {key}");
-        retry(self.opts.retries, &what, |_| async {
+        retry(&self.policy, &what, |_| async {
             let mut action = CompleteMultipartUpload::new(
                 &self.bucket,
                 self.creds.as_ref(),
@@ -405,7 +409,7 @@ impl ObjectStore for S3Store {
         Box::pin(async move {
             let k = self.key(key);
             let what = format!("reading {key}");
-            retry(self.opts.retries, &what, |_| async {
+            retry(&self.policy, &what, |_| async {
                 let url = self.sign(&GetObject::new(&self.bucket, self.creds.as_ref(), &k));
                 let resp = match self.client.get(url).send().await {
                     Ok(r) => r,
@@ -445,7 +449,7 @@ impl ObjectStore for S3Store {
             }
             let k = self.key(key);
             let what = format!("reading bytes {start}..{} of {key}", start + len);
-            retry(self.opts.retries, &what, |_| async {
+            retry(&self.policy, &what, |_| async {
                 let url = self.sign(&GetObject::new(&self.bucket, self.creds.as_ref(), &k));
                 match self
                     .client
@@ -472,7 +476,7 @@ impl ObjectStore for S3Store {
         Box::pin(async move {
             let k = self.key(key);
             let what = format!("reading the start of {key}");
-            let result = retry(self.opts.retries, &what, |_| async {
+            let result = retry(&self.policy, &what, |_| async {
                 // Range and If-None-Match may go unsigned.
                 let url = self.sign(&GetObject::new(&self.bucket, self.creds.as_ref(), &k));
                 let mut req = self.client.get(url).header("range", range_header(0, max));
@@ -498,7 +502,7 @@ impl ObjectStore for S3Store {
         Box::pin(async move {
             let k = self.key(key);
             let what = format!("checking {key}");
-            retry(self.opts.retries, &what, |_| async {
+            retry(&self.policy, &what, |_| async {
                 let url = self.sign(&HeadObject::new(&self.bucket, self.creds.as_ref(), &k));
                 let resp = match self.client.head(url).send().await {
                     Ok(r) => r,
@@ -535,7 +539,7 @@ impl ObjectStore for S3Store {
                     .map(|k| ObjectIdentifier::new(self.key(k)))
                     .collect();
                 let what = format!("deleting {} objects", full.len());
-                retry(self.opts.retries, &what, |_| async {
+                retry(&self.policy, &what, |_| async {
                     let mut action =
                         DeleteObjects::new(&self.bucket, self.creds.as_ref(), full.iter());
                     action.set_quiet(true);
@@ -584,7 +588,7 @@ impl ObjectStore for S3Store {
     fn check(&self) -> BoxFut<'_, ()> {
         Box::pin(async move {
             let what = format!("checking bucket {}", self.bucket.name());
-            retry(self.opts.retries, &what, |_| async {
+            retry(&self.policy, &what, |_| async {
                 let url = self.sign(&HeadBucket::new(&self.bucket, self.creds.as_ref()));
                 match self.client.head(url).send().await {
                     Ok(r) if r.status().is_success() => Attempt::Done(()),
@@ -610,7 +614,7 @@ impl ObjectStore for S3Store {
             let mut token: Option<String> = None;
             loop {
                 let what = "listing the remote".to_string();
-                let (page, next) = retry(self.opts.retries, &what, |_| async {
+                let (page, next) = retry(&self.policy, &what, |_| async {
                     let mut action = self.bucket.list_objects_v2(self.creds.as_ref());
                     action.with_prefix(prefix.as_str());
                     if let Some(t) = &token {

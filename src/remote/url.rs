@@ -7,10 +7,15 @@
 //!   `AWS_ENDPOINT_URL`); query parameters override them. Path style is the
 //!   default when an endpoint is given, virtual-hosted style otherwise.
 //! - `http://…`, `https://…`: read-only, unsigned GETs (public buckets, CDNs).
-//! - `file:///ABS/PATH`: the same object layout in a local directory.
+//! - `file:///ABS/PATH`, or a plain path (`/ABS/PATH`, `./REL`, `../REL`,
+//!   relative to the working directory): the same object layout in a local
+//!   directory.
 //!
 //! A prefix is validated: no empty, `.` or `..` segments, no control
-//! characters. It is stored without leading or trailing slashes.
+//! characters. It is stored without leading or trailing slashes, and
+//! percent-decoded: `s3://b/with%20space` and `s3://b/with space` both name
+//! the object keys `with space/…`, exactly as typed. A `#` is refused (a URL
+//! fragment would silently cut the prefix); write it as `%23`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -84,9 +89,13 @@ fn bad(url: &str, why: impl fmt::Display) -> Error {
     Error::InvalidArgument(format!("bad remote URL {url:?}: {why}"))
 }
 
-/// Checks and normalises a key prefix.
+/// Checks and normalises a key prefix, given as the URL's (percent-encoded)
+/// path: the result is the object-key prefix, decoded.
 pub(crate) fn clean_prefix(url: &str, raw: &str) -> Result<String> {
-    let trimmed = raw.trim_matches('/');
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| bad(url, "the prefix is not UTF-8 once percent-decoded"))?;
+    let trimmed = decoded.trim_matches('/');
     if trimmed.is_empty() {
         return Ok(String::new());
     }
@@ -101,8 +110,49 @@ pub(crate) fn clean_prefix(url: &str, raw: &str) -> Result<String> {
     Ok(trimmed.to_string())
 }
 
+/// A local remote given as a plain path: absolute, or `./`/`../` relative to
+/// the working directory.
+fn plain_path(url: &str) -> Option<&str> {
+    (url.starts_with('/') || url.starts_with("./") || url.starts_with("../") || url == "." || url == "..")
+        .then_some(url)
+}
+
 impl RemoteUrl {
     pub(crate) fn parse_with_env(url: &str, env: &dyn Env) -> Result<Self> {
+        if let Some(path) = plain_path(url) {
+            let path = std::path::Path::new(path);
+            let root = if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                std::env::current_dir()
+                    .map_err(|e| bad(url, format!("no working directory to resolve it against: {e}")))?
+                    .join(path)
+            };
+            let root = normalize(&root).ok_or_else(|| bad(url, "the path climbs above /"))?;
+            return Ok(RemoteUrl::File { root });
+        }
+        if url.contains('#') {
+            return Err(bad(
+                url,
+                "'#' would start a URL fragment; write it as %23 if it is part of the prefix",
+            ));
+        }
+        if let Some(rest) = url.strip_prefix("file:")
+            && !rest.starts_with("//")
+        {
+            return Err(bad(
+                url,
+                format!(
+                    "a file remote is file:///ABSOLUTE/PATH or a plain path (/ABSOLUTE/PATH, ./{rest})"
+                ),
+            ));
+        }
+        if !url.contains("://") {
+            return Err(bad(
+                url,
+                "not a URL: use s3://BUCKET/PREFIX, https://HOST/PATH, file:///ABSOLUTE/PATH, or a local path starting with /, ./ or ../",
+            ));
+        }
         // The URL parser resolves "a/../b" to "b"; a prefix must never be
         // silently changed, so dot segments are refused as typed.
         let path_part = url.split_once("://").map_or(url, |(_, rest)| rest);
@@ -239,6 +289,10 @@ impl RemoteUrl {
     }
 
     /// A description for messages and state files: no credentials.
+    ///
+    /// Two remotes are the same remote exactly when their descriptions are
+    /// equal: it names the endpoint, bucket and prefix (S3), the base URL
+    /// (HTTP) or the directory (file).
     pub(crate) fn describe(&self) -> String {
         match self {
             RemoteUrl::S3(l) => format!("s3://{}/{} at {}", l.bucket, l.prefix, l.endpoint),
@@ -246,6 +300,25 @@ impl RemoteUrl {
             RemoteUrl::File { root } => format!("file://{}", root.display()),
         }
     }
+}
+
+/// `path` without `.` and `..` components (lexically); `None` if it climbs
+/// above the root.
+fn normalize(path: &std::path::Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() || out.as_os_str().is_empty() {
+                    return None;
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -341,6 +414,44 @@ mod tests {
                 root: PathBuf::from("/tmp/remote")
             }
         );
+    }
+
+    #[test]
+    fn s3_prefixes_are_the_object_keys_as_typed_not_percent_encoded_twice() {
+        let e = env(&[]);
+        assert_eq!(s3("s3://bkt/with space", &e).prefix, "with space");
+        assert_eq!(s3("s3://bkt/with%20space/x", &e).prefix, "with space/x");
+        assert_eq!(s3("s3://bkt/ünï", &e).prefix, "ünï");
+        assert_eq!(s3("s3://bkt/hash%23frag", &e).prefix, "hash#frag");
+        for url in ["s3://bkt/hash#frag", "s3://bkt/bad%FF"] {
+            let err = RemoteUrl::parse_with_env(url, &e).unwrap_err();
+            assert!(matches!(err, Error::InvalidArgument(_)), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn plain_paths_are_local_remotes_and_file_without_slashes_is_refused() {
+        let e = env(&[]);
+        assert_eq!(
+            RemoteUrl::parse_with_env("/tmp/some remote", &e).unwrap(),
+            RemoteUrl::File {
+                root: PathBuf::from("/tmp/some remote")
+            }
+        );
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            RemoteUrl::parse_with_env("./frem", &e).unwrap(),
+            RemoteUrl::File {
+                root: cwd.join("frem")
+            }
+        );
+        let err = RemoteUrl::parse_with_env("file:frem", &e).unwrap_err();
+        assert!(
+            err.to_string().contains("file:///ABSOLUTE/PATH") && err.to_string().contains("./frem"),
+            "{err}"
+        );
+        let err = RemoteUrl::parse_with_env("frem", &e).unwrap_err();
+        assert!(err.to_string().contains("./"), "{err}");
     }
 
     #[test]
