@@ -784,9 +784,15 @@ impl Db {
     /// [`Error::Closed`].
     pub async fn stats(&self) -> Result<Stats> {
         let mut stats = self.engine.stats()?;
-        if let Some(ctx) = self.engine.remote.as_ref().filter(|_| !self.engine.is_remote_only()) {
-            let synced = crate::sync_state::SyncState::load_for(&self.engine.dir, &ctx.url.describe())?
-                .unwrap_or_default();
+        if let Some(ctx) = self
+            .engine
+            .remote
+            .as_ref()
+            .filter(|_| !self.engine.is_remote_only())
+        {
+            let synced =
+                crate::sync_state::SyncState::load_for(&self.engine.dir, &ctx.url.describe())?
+                    .unwrap_or_default();
             stats.unuploaded_segments =
                 self.engine.unsynced_segments(&synced.segments).len() as u64;
         }

@@ -106,7 +106,7 @@ pub(crate) async fn download(engine: &Arc<Engine>, force: bool) -> Result<Downlo
     let state = SyncState::load_or_new(&engine.dir, &describe)?;
     let refuse = |n: usize| {
         Error::Conflict(format!(
-            "{n} local segment(s) hold writes that were never uploaded; upload them first, or download with force to discard them"
+            "{n} local segment(s) hold writes that were never uploaded; upload them first, or download with force to discard them (CLI: download --force)"
         ))
     };
     if !force {

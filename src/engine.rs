@@ -226,13 +226,8 @@ impl Engine {
         let disk = recovery::list_segments(dir)?;
         if opts.rebuild_index {
             let lineage = recovery::lineage_of(dir)?;
-            let rec = crate::rebuild::rebuild(
-                disk,
-                lineage,
-                writable,
-                writable,
-                opts.max_segment_size,
-            )?;
+            let rec =
+                crate::rebuild::rebuild(disk, lineage, writable, writable, opts.max_segment_size)?;
             return Ok((rec, false));
         }
         match recovery::load_index(dir)? {
@@ -262,7 +257,7 @@ impl Engine {
                 INDEX_FILE_NAME,
                 0,
                 format!(
-                    "index.idx is missing but {} segment file(s) are present; rebuild it from the segments: open with rebuild_index, or run `s4db rebuild-index`",
+                    "index.idx is missing but {} segment file(s) are present; rebuild it from the segments (CLI: s4db rebuild-index; library: DbBuilder::rebuild_index)",
                     disk.len()
                 ),
             )),

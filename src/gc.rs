@@ -80,6 +80,7 @@ pub struct GcReport {
 
 pub(crate) async fn gc(engine: &Arc<Engine>, opts: GcOptions) -> Result<GcReport> {
     let ctx = remote_of(engine)?;
+    ctx.ensure_writable("collect garbage on")?;
     let _sync = engine.sync_lock.lock().await;
     let grace = opts.grace;
     if !opts.single_writer {

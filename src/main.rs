@@ -26,7 +26,14 @@ fn main() -> ExitCode {
             let text = e.to_string();
             let first = text.lines().next().unwrap_or("bad arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("s4db: error: {first} (see `s4db --help`)");
+            // Keep clap's list of valid values: it is the fix.
+            let valid = text
+                .lines()
+                .map(str::trim)
+                .find(|l| l.starts_with("[possible values:"))
+                .map(|l| format!(" {l}"))
+                .unwrap_or_default();
+            eprintln!("s4db: error: {first}{valid} (see `s4db --help`)");
             return ExitCode::from(2);
         }
     };

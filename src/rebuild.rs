@@ -120,7 +120,10 @@ pub(crate) fn rebuild(
                     }
                     format!(
                         "segment header is damaged; none of its records could be placed, and the file was kept as {}",
-                        aside.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                        aside
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
                     )
                 } else {
                     "segment header is damaged; file skipped (left in place)".into()

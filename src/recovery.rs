@@ -27,7 +27,9 @@ use std::sync::Arc;
 use crate::base_index::BaseIndex;
 use crate::error::{Error, IoContext, Result};
 use crate::index::Index;
-use crate::index_file::{INDEX_FILE_NAME, INDEX_HEADER_LEN, IndexHeader, ObsoleteEntry, SEGTAB_SEALED};
+use crate::index_file::{
+    INDEX_FILE_NAME, INDEX_HEADER_LEN, IndexHeader, ObsoleteEntry, SEGTAB_SEALED,
+};
 use crate::loc::Loc;
 use crate::report::{DamagedRange, RebuildReport};
 use crate::scan::{self, Item};
@@ -196,7 +198,7 @@ pub(crate) fn load_index(dir: &Path) -> Result<Option<BaseIndex>> {
         Error::Corruption { location, detail } => Error::Corruption {
             location,
             detail: format!(
-                "{detail} (the segments are intact: open with rebuild_index, or run `s4db rebuild-index`, to rebuild it)"
+                "{detail} (the segments are intact: rebuild it with CLI: s4db rebuild-index; library: DbBuilder::rebuild_index)"
             ),
         },
         other => other,
@@ -394,7 +396,7 @@ pub(crate) fn recover_with_index(
                     name,
                     tail.offset,
                     format!(
-                        "{} in a sealed segment (open with rebuild_index to recover around it)",
+                        "{} in a sealed segment (repair, keeping every good record: CLI: s4db rebuild-index; library: DbBuilder::rebuild_index)",
                         tail.reason
                     ),
                 ));

@@ -166,7 +166,8 @@ pub(crate) fn scan_with<E>(
             out.skipped.push(Skipped {
                 start,
                 end: base + pos as u64,
-                reason: "batch not finished (its last record is missing); its records were kept".into(),
+                reason: "batch not finished (its last record is missing); its records were kept"
+                    .into(),
             });
             return Ok(out);
         }
@@ -271,7 +272,8 @@ mod tests {
     #[test]
     fn repair_keeps_every_good_record_of_a_damaged_batch() {
         let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
-        let batch: Vec<(&str, Option<&str>)> = keys.iter().map(|k| (k.as_str(), Some("v"))).collect();
+        let batch: Vec<(&str, Option<&str>)> =
+            keys.iter().map(|k| (k.as_str(), Some("v"))).collect();
         let buf = build(&[&batch, &[("z", Some("1"))]]);
         let mut offsets = vec![0usize];
         while offsets.len() < 11 {

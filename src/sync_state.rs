@@ -219,8 +219,14 @@ mod tests {
         };
         b.save(dir.path()).unwrap();
         assert_eq!(SyncState::load(dir.path()).unwrap(), Some(a.clone()));
-        assert_eq!(SyncState::load_for(dir.path(), "file:///a").unwrap(), Some(a));
-        assert_eq!(SyncState::load_for(dir.path(), "file:///b").unwrap(), Some(b.clone()));
+        assert_eq!(
+            SyncState::load_for(dir.path(), "file:///a").unwrap(),
+            Some(a)
+        );
+        assert_eq!(
+            SyncState::load_for(dir.path(), "file:///b").unwrap(),
+            Some(b.clone())
+        );
         assert_eq!(SyncState::load_for(dir.path(), "file:///c").unwrap(), None);
         b.save_as_own(dir.path()).unwrap();
         assert_eq!(SyncState::load(dir.path()).unwrap(), Some(b));

@@ -92,7 +92,7 @@ pub(crate) fn unix_now() -> u64 {
 
 pub(crate) fn remote_of(engine: &Engine) -> Result<Arc<RemoteCtx>> {
     engine.remote.clone().ok_or_else(|| {
-        Error::InvalidArgument("no remote is attached (open with .remote(url))".into())
+        Error::InvalidArgument("no remote is attached: give one (CLI: --remote URL or S4DB_REMOTE; library: DbBuilder::remote)".into())
     })
 }
 
@@ -100,6 +100,7 @@ const MAX_REBASES: u32 = 5;
 
 pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<UploadReport> {
     let ctx = remote_of(engine)?;
+    ctx.ensure_writable("upload to")?;
     engine.check_writable()?;
     let _sync = engine.sync_lock.lock().await;
     let mut report = UploadReport::default();
@@ -264,12 +265,12 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
 fn conflict(ctx: &RemoteCtx, first: bool) -> Error {
     if first {
         Error::Conflict(format!(
-            "{} already holds a database that this directory did not download; download it first, or upload with rebase",
+            "{} already holds a database that this directory did not download; download it first, or upload with rebase (CLI: upload --rebase)",
             ctx.url.describe()
         ))
     } else {
         Error::Conflict(format!(
-            "another writer committed to {} since this directory last synced; nothing was lost locally: upload with rebase, or download",
+            "another writer committed to {} since this directory last synced; nothing was lost locally: upload with rebase (CLI: upload --rebase), or download",
             ctx.url.describe()
         ))
     }

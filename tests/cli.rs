@@ -3,43 +3,10 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 
 use assert_cmd::Command;
+use common::cli::{fails, s4db, stdout};
 use common::s3::{ACCESS_KEY, SECRET_KEY, TestS3};
-
-fn s4db(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("s4db").unwrap();
-    c.arg("--dir").arg(dir).arg("-q");
-    c
-}
-
-fn stdout(c: &mut Command) -> String {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs, expecting `code`, and returns stderr (checked to be one `s4db: error:` line).
-fn fails(c: &mut Command, code: i32) -> String {
-    let out = c.output().unwrap();
-    let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
-    assert!(
-        err.starts_with("s4db: error: ") && err.lines().count() == 1,
-        "{err:?}"
-    );
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err}"
-    );
-    err
-}
 
 #[test]
 fn put_get_del_keys_and_stdin_and_file_values() {

@@ -247,5 +247,8 @@ fn a_torn_segment_creations_number_stays_used_across_a_reopen_before_compaction(
                 .number
         })
         .collect();
-    assert!(numbers.iter().all(|&n| n > 99), "number 99 reused: {numbers:?}");
+    assert!(
+        numbers.iter().all(|&n| n > 99),
+        "number 99 reused: {numbers:?}"
+    );
 }

@@ -25,6 +25,15 @@ pub struct Cli {
     /// No progress bars.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Give up on a remote operation (one request and its retries) after
+    /// SECONDS; each request also times out after at most 30 s. Default 120.
+    #[arg(long, env = "S4DB_TIMEOUT", global = true, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
+    /// Wait up to SECONDS for another writer to release the directory
+    /// (default: 0.25 s). Readers never wait: they open beside a writer.
+    #[arg(long, env = "S4DB_WAIT", global = true, value_name = "SECONDS")]
+    pub wait: Option<f64>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -40,44 +49,59 @@ pub enum SyncArg {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Set KEY to VALUE, to the contents of --file PATH, or to stdin when VALUE is `-`.
+    /// Set KEY to VALUE, to the contents of --file PATH, or to stdin when VALUE
+    /// (or PATH) is `-`.
     Put {
         key: String,
         value: Option<String>,
         #[arg(long, value_name = "PATH", conflicts_with = "value")]
         file: Option<PathBuf>,
+        /// KEY is standard base64 (for keys that are not UTF-8 or hold newlines).
+        #[arg(long)]
+        key_b64: bool,
     },
-    /// Write KEY's value, exactly, to stdout or to --out PATH. Exit 1 if there is none.
+    /// Write KEY's value, exactly, to stdout or to --out PATH (`-`: stdout).
+    /// Exit 1 if there is none.
     Get {
         key: String,
         #[arg(long, value_name = "PATH")]
         out: Option<PathBuf>,
+        /// KEY is standard base64.
+        #[arg(long)]
+        key_b64: bool,
     },
-    /// Delete the keys.
+    /// Delete the keys that exist; report how many did.
     Del {
         #[arg(required = true)]
         keys: Vec<String>,
+        /// The KEYS are standard base64.
+        #[arg(long)]
+        key_b64: bool,
     },
-    /// List keys, one per line, sorted bytewise.
+    /// List keys, one per line, sorted bytewise (--json: one JSON object per
+    /// line, {"key": …} or {"key_b64": …} for keys that are not UTF-8).
     Keys {
         #[arg(long, value_name = "P")]
         prefix: Option<String>,
     },
-    /// Import JSON Lines from FILE or stdin: {"key": …, "value": …} or {"key": …, "value_b64": …}.
+    /// Import JSON Lines from FILE (or stdin, when FILE is absent or `-`):
+    /// {"key": …, "value": …}, with "key_b64" / "value_b64" for bytes.
     Import {
         file: Option<PathBuf>,
         /// Records per atomic batch.
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
         batch: u64,
     },
-    /// Export every record as JSON Lines, sorted by key.
+    /// Export every record as JSON Lines, sorted by key, to stdout or to
+    /// --out FILE (`-`: stdout).
     Export {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
     /// Keys, segments, live bytes, total bytes, segments not yet uploaded.
     Stat,
-    /// Check every checksum and that the index and segments agree (exit 4 if not).
+    /// Check every checksum and that the index and segments agree (exit 4 if
+    /// not); one problem per line (--json: a "problems" list).
     Verify,
     /// Rewrite live records, dropping overwritten ones and tombstones.
     Compact,

@@ -4,7 +4,7 @@ use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use s4db::{Db, Error, SyncPolicy, UploadOptions, WriteBatch};
+use s4db::{Db, DbBuilder, Error, RemoteOptions, SyncPolicy, UploadOptions, WriteBatch};
 use serde_json::json;
 
 use super::args::{Cli, Command, SyncArg};
@@ -52,7 +52,7 @@ impl Failure {
     /// never hold any).
     pub fn message(&self) -> String {
         let m = match self {
-            Failure::KeyNotFound(k) => format!("key {k:?} not found"),
+            Failure::KeyNotFound(k) => format!("key {k} not found"),
             Failure::Usage(m) | Failure::Unsound(m) => m.clone(),
             Failure::Output(e) => format!("writing output: {e}"),
             Failure::Db(e) => e.to_string(),
@@ -63,22 +63,91 @@ impl Failure {
 
 type Result<T = (), E = Failure> = std::result::Result<T, E>;
 
-/// Whether a command only reads.
+/// What a command does to the directory.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Access {
+    /// Reads only: never creates, never locks out a writer.
     Read,
+    /// Changes an existing database.
     Write,
+    /// Changes the database, creating it if there is none (put, import,
+    /// download).
+    Create,
 }
 
-/// Commands that need a local directory only to write in it (verify fetches
-/// what it lacks; gc records what it learned): write access with `--dir`,
-/// read access over a remote alone.
+/// `gc` needs a local directory only to record what it learned: write
+/// access with `--dir`, read access over a remote alone.
 fn read_unless_dir(cli: &Cli) -> Access {
     if cli.dir.is_some() {
         Access::Write
     } else {
         Access::Read
     }
+}
+
+/// `verify` reads, unless a remote is attached to a directory: then it
+/// fetches the segments the directory lacks.
+fn verify_access(cli: &Cli) -> Access {
+    if cli.dir.is_some() && cli.remote.is_some() {
+        Access::Write
+    } else {
+        Access::Read
+    }
+}
+
+/// The remote settings the global options ask for.
+fn remote_options(cli: &Cli) -> RemoteOptions {
+    let mut o = RemoteOptions::default();
+    if let Some(t) = cli.timeout {
+        let t = Duration::from_secs(t);
+        let per_request = o.request_timeout.min(t);
+        o = o.operation_timeout(t).request_timeout(per_request);
+    }
+    o
+}
+
+/// A KEY argument as bytes: as typed, or decoded from base64 with --key-b64.
+fn key_arg(key: &str, b64: bool) -> Result<Vec<u8>> {
+    if !b64 {
+        return Ok(key.as_bytes().to_vec());
+    }
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .map_err(|e| Failure::Usage(format!("--key-b64: {key:?} is not standard base64: {e}")))
+}
+
+/// A key for messages: as text when it is UTF-8, else as base64.
+fn show_key(key: &[u8]) -> String {
+    match std::str::from_utf8(key) {
+        Ok(k) => format!("{k:?}"),
+        Err(_) => {
+            use base64::Engine as _;
+            format!(
+                "(base64) {}",
+                base64::engine::general_purpose::STANDARD.encode(key)
+            )
+        }
+    }
+}
+
+/// A PATH argument that is `-`: standard input or output.
+fn is_dash(p: &std::path::Path) -> bool {
+    p.as_os_str() == "-"
+}
+
+/// Closes a handle after `done` was written: an error then says what was
+/// done, so it is never taken for "nothing happened".
+async fn close_after(db: &Db, done: &str) -> Result {
+    db.close().await.map_err(|e| {
+        Failure::Db(match e {
+            Error::Io { context, source } => Error::Io {
+                context: format!("{context} ({done}; closing the database then failed)"),
+                source,
+            },
+            other => other,
+        })
+    })
 }
 
 fn policy(s: SyncArg) -> SyncPolicy {
@@ -92,19 +161,30 @@ fn policy(s: SyncArg) -> SyncPolicy {
 async fn open(cli: &Cli, access: Access, what: &str) -> Result<Db> {
     match (&cli.dir, &cli.remote) {
         (Some(dir), remote) => {
-            let mut b = Db::builder(dir).sync(policy(cli.sync));
+            let mut b = Db::builder(dir)
+                .sync(policy(cli.sync))
+                .remote_options(remote_options(cli));
             if let Some(r) = remote {
                 b = b.remote(r.clone());
             }
-            if access == Access::Read {
-                // Readers never change the directory, and share it.
-                b = b.read_only(true).create_if_missing(false);
+            if let Some(w) = cli.wait {
+                let wait = Duration::try_from_secs_f64(w).map_err(|_| {
+                    Failure::Usage(format!("--wait {w}: give a number of seconds, 0 or more"))
+                })?;
+                b = b.lock_wait(wait);
+            }
+            match access {
+                // Readers never change the directory, and open beside a writer.
+                Access::Read => b = b.read_only(true).create_if_missing(false),
+                Access::Write => b = b.create_if_missing(false),
+                Access::Create => {}
             }
             Ok(b.open().await?)
         }
-        (None, Some(remote)) if access == Access::Read => {
-            Ok(Db::open_remote(remote.clone()).await?)
-        }
+        (None, Some(remote)) if access == Access::Read => Ok(DbBuilder::for_remote(remote.clone())
+            .remote_options(remote_options(cli))
+            .open()
+            .await?),
         (None, Some(_)) => Err(Failure::Usage(format!(
             "`{what}` needs a local database: give --dir DIR (or S4DB_DIR)"
         ))),
@@ -142,20 +222,47 @@ fn report(cli: &Cli, value: serde_json::Value, human: String) -> Result {
 
 pub async fn run(cli: &Cli) -> Result {
     match &cli.command {
-        Command::Put { key, value, file } => put(cli, key, value.as_deref(), file.as_deref()).await,
-        Command::Get { key, out } => get(cli, key, out.as_deref()).await,
-        Command::Del { keys } => {
+        Command::Put {
+            key,
+            value,
+            file,
+            key_b64,
+        } => {
+            put(
+                cli,
+                &key_arg(key, *key_b64)?,
+                value.as_deref(),
+                file.as_deref(),
+            )
+            .await
+        }
+        Command::Get { key, out, key_b64 } => {
+            get(cli, &key_arg(key, *key_b64)?, out.as_deref()).await
+        }
+        Command::Del { keys, key_b64 } => {
+            let keys: Vec<Vec<u8>> = keys
+                .iter()
+                .map(|k| key_arg(k, *key_b64))
+                .collect::<Result<_>>()?;
             let db = open(cli, Access::Write, "del").await?;
+            // This process holds the writer lock: what exists now is what the
+            // batch deletes (the engine drops deletes of missing keys).
+            let mut present = std::collections::BTreeSet::new();
+            for k in &keys {
+                if db.contains(k).await? {
+                    present.insert(k.clone());
+                }
+            }
             let mut b = WriteBatch::new();
-            for k in keys {
+            for k in &keys {
                 b.delete(k)?;
             }
             db.write(b).await?;
-            db.close().await?;
+            close_after(&db, &format!("{} key(s) deleted", present.len())).await?;
             report(
                 cli,
-                json!({ "deleted": keys.len() }),
-                format!("deleted {} key(s)", keys.len()),
+                json!({ "deleted": present.len(), "missing": keys.len() - keys.iter().filter(|k| present.contains(*k)).count() }),
+                format!("deleted {} key(s)", present.len()),
             )
         }
         Command::Keys { prefix } => {
@@ -166,9 +273,13 @@ pub async fn run(cli: &Cli) -> Result {
                 .iter()
                 .filter(|k| prefix.as_ref().is_none_or(|p| k.starts_with(p.as_bytes())))
             {
-                out.write_all(k)
-                    .and_then(|()| out.write_all(b"\n"))
-                    .map_err(out_err)?;
+                if cli.json {
+                    writeln!(out, "{}", jsonl::render_key(k)).map_err(out_err)?;
+                } else {
+                    out.write_all(k)
+                        .and_then(|()| out.write_all(b"\n"))
+                        .map_err(out_err)?;
+                }
             }
             out.flush().map_err(out_err)
         }
@@ -193,25 +304,29 @@ pub async fn run(cli: &Cli) -> Result {
             )
         }
         Command::Verify => {
-            let db = open(cli, read_unless_dir(cli), "verify").await?;
+            let db = open(cli, verify_access(cli), "verify").await?;
             let pb = spinner(cli, "verifying");
             let r = db.verify().await?;
             drop(pb);
+            let mut human = format!(
+                "{} segments, {} records, {} bytes, {} keys checked",
+                r.segments, r.records, r.bytes, r.keys
+            );
+            for p in &r.problems {
+                human.push_str("\nproblem: ");
+                human.push_str(&p.replace('\n', " "));
+            }
             report(
                 cli,
                 json!({ "ok": r.is_ok(), "segments": r.segments, "records": r.records, "bytes": r.bytes, "keys": r.keys, "problems": r.problems }),
-                format!(
-                    "{} segments, {} records, {} bytes, {} keys checked",
-                    r.segments, r.records, r.bytes, r.keys
-                ),
+                human,
             )?;
             if r.is_ok() {
                 Ok(())
             } else {
                 Err(Failure::Unsound(format!(
-                    "verify found {} problem(s): {}",
-                    r.problems.len(),
-                    r.problems.join("; ")
+                    "verify found {} problem(s), listed on standard output",
+                    r.problems.len()
                 )))
             }
         }
@@ -303,7 +418,7 @@ pub async fn run(cli: &Cli) -> Result {
             )
         }
         Command::Download { force } => {
-            let db = open(cli, Access::Write, "download").await?;
+            let db = open(cli, Access::Create, "download").await?;
             let pb = spinner(cli, "downloading");
             let r = db.download(*force).await?;
             db.close().await?;
@@ -338,16 +453,18 @@ pub async fn run(cli: &Cli) -> Result {
     }
 }
 
-async fn put(cli: &Cli, key: &str, value: Option<&str>, file: Option<&std::path::Path>) -> Result {
+async fn put(cli: &Cli, key: &[u8], value: Option<&str>, file: Option<&std::path::Path>) -> Result {
+    let stdin = || {
+        let mut v = Vec::new();
+        io::stdin()
+            .lock()
+            .read_to_end(&mut v)
+            .map_err(|e| Failure::Usage(format!("reading stdin: {e}")))?;
+        Ok::<_, Failure>(v)
+    };
     let bytes = match (value, file) {
-        (Some("-"), None) => {
-            let mut v = Vec::new();
-            io::stdin()
-                .lock()
-                .read_to_end(&mut v)
-                .map_err(|e| Failure::Usage(format!("reading stdin: {e}")))?;
-            v
-        }
+        (Some("-"), None) => stdin()?,
+        (None, Some(path)) if is_dash(path) => stdin()?,
         (Some(v), None) => v.as_bytes().to_vec(),
         (None, Some(path)) => std::fs::read(path)
             .map_err(|e| Failure::Usage(format!("reading {}: {e}", path.display())))?,
@@ -360,20 +477,21 @@ async fn put(cli: &Cli, key: &str, value: Option<&str>, file: Option<&std::path:
             return Err(Failure::Usage("give a VALUE or --file, not both".into()));
         }
     };
-    let db = open(cli, Access::Write, "put").await?;
+    let db = open(cli, Access::Create, "put").await?;
     db.put(key, bytes).await?;
-    db.close().await?;
-    Ok(())
+    close_after(&db, "the value was written").await
 }
 
-async fn get(cli: &Cli, key: &str, out: Option<&std::path::Path>) -> Result {
+async fn get(cli: &Cli, key: &[u8], out: Option<&std::path::Path>) -> Result {
     let db = open(cli, Access::Read, "get").await?;
     let value = db
         .get(key)
         .await?
-        .ok_or_else(|| Failure::KeyNotFound(key.to_string()))?;
-    match out {
-        Some(path) => std::fs::write(path, &value).map_err(out_err),
+        .ok_or_else(|| Failure::KeyNotFound(show_key(key)))?;
+    match out.filter(|p| !is_dash(p)) {
+        Some(path) => std::fs::write(path, &value).map_err(|e| {
+            Failure::Output(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+        }),
         None => {
             let mut o = io::stdout().lock();
             o.write_all(&value)
@@ -384,7 +502,7 @@ async fn get(cli: &Cli, key: &str, out: Option<&std::path::Path>) -> Result {
 }
 
 async fn import(cli: &Cli, file: Option<&std::path::Path>, batch_size: u64) -> Result {
-    let (reader, size): (Box<dyn BufRead>, Option<u64>) = match file {
+    let (reader, size): (Box<dyn BufRead>, Option<u64>) = match file.filter(|p| !is_dash(p)) {
         Some(p) => {
             let f = std::fs::File::open(p)
                 .map_err(|e| Failure::Usage(format!("opening {}: {e}", p.display())))?;
@@ -396,7 +514,7 @@ async fn import(cli: &Cli, file: Option<&std::path::Path>, batch_size: u64) -> R
             None,
         ),
     };
-    let db = open(cli, Access::Write, "import").await?;
+    let db = open(cli, Access::Create, "import").await?;
     let pb = (!cli.quiet && io::stderr().is_terminal()).then(|| match size {
         Some(n) => ProgressBar::new(n).with_style(
             ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
@@ -440,7 +558,7 @@ async fn import(cli: &Cli, file: Option<&std::path::Path>, batch_size: u64) -> R
         imported += n;
         batches += 1;
     }
-    db.close().await?;
+    close_after(&db, &format!("{imported} record(s) were imported")).await?;
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
@@ -454,6 +572,7 @@ async fn import(cli: &Cli, file: Option<&std::path::Path>, batch_size: u64) -> R
 async fn export(cli: &Cli, out: Option<&std::path::Path>) -> Result {
     let db = open(cli, Access::Read, "export").await?;
     let mut it = db.iter().await?;
+    let out = out.filter(|p| !is_dash(p));
     let sink: Box<dyn Write> = match out {
         Some(p) => Box::new(
             std::fs::File::create(p)
@@ -461,10 +580,14 @@ async fn export(cli: &Cli, out: Option<&std::path::Path>) -> Result {
         ),
         None => Box::new(io::stdout().lock()),
     };
+    let named = |e: io::Error| match out {
+        Some(p) => Failure::Output(io::Error::new(e.kind(), format!("{}: {e}", p.display()))),
+        None => Failure::Output(e),
+    };
     let mut w = io::BufWriter::with_capacity(1 << 20, sink);
     while let Some(kv) = it.next().await {
         let (k, v) = kv?;
-        writeln!(w, "{}", jsonl::render(&k, &v)).map_err(out_err)?;
+        writeln!(w, "{}", jsonl::render(&k, &v)).map_err(named)?;
     }
-    w.flush().map_err(out_err)
+    w.flush().map_err(named)
 }

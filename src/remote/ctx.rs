@@ -105,6 +105,20 @@ impl RemoteCtx {
         Error::NotFound(format!("no database at {}", self.url.describe()))
     }
 
+    /// Refuses a write to a remote that cannot take one (an `http(s)://`
+    /// remote is read-only by its URL).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] that says so.
+    pub(crate) fn ensure_writable(&self, what: &str) -> Result<()> {
+        if let RemoteUrl::Http { base } = &self.url {
+            return Err(Error::InvalidArgument(format!(
+                "cannot {what} {base}: an http(s):// remote is read-only (plain GETs); use its s3:// URL (with credentials) or a file:// path to write"
+            )));
+        }
+        Ok(())
+    }
+
     /// Parses `url` and opens its store.
     ///
     /// # Errors

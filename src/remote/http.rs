@@ -41,24 +41,39 @@ pub(crate) fn client(opts: &RemoteOptions) -> Result<reqwest::Client> {
 pub(crate) fn transport<T>(what: &str, e: reqwest::Error) -> Attempt<T> {
     let host = e.url().map(super::host_of).unwrap_or_default();
     let chain = error_chain(&e);
-    let refused = chain.iter().any(|s| s.contains("Connection refused") || s.contains("ConnectionRefused"));
-    let tls = chain.iter().any(|s| {
-        let l = s.to_ascii_lowercase();
-        l.contains("certificate") || l.contains("tls") || l.contains("handshake") || l.contains("rustls")
-    });
+    let refused = chain
+        .iter()
+        .any(|s| s.contains("Connection refused") || s.contains("ConnectionRefused"));
+    let https = e.url().is_some_and(|u| u.scheme() == "https");
+    // rustls reports through an io::Error of kind InvalidData (marked by
+    // `error_chain`), or names certificates and alerts.
+    let tls = https
+        && chain.iter().any(|s| {
+            let l = s.to_ascii_lowercase();
+            s == "InvalidData"
+                || l.contains("certificate")
+                || l.contains("handshake")
+                || l.contains("corrupt message")
+                || l.contains("alert")
+        });
     let e = e.without_url();
     if e.is_connect() && refused {
         return Attempt::Fail(Error::remote(
             what,
             None,
-            format!("connection refused by {host}: is the server running, and is the endpoint right?"),
+            format!(
+                "connection refused by {host}: is the server running, and is the endpoint right?"
+            ),
         ));
     }
     if e.is_connect() && tls {
         return Attempt::Fail(Error::remote(
             what,
             None,
-            format!("TLS handshake with {host} failed (certificate or protocol): {}", chain.last().map_or("", String::as_str)),
+            format!(
+                "TLS handshake with {host} failed (a certificate or protocol problem; is it an http:// endpoint?): {}",
+                chain.last().map_or("", String::as_str)
+            ),
         ));
     }
     let kind = if e.is_timeout() {
@@ -70,7 +85,11 @@ pub(crate) fn transport<T>(what: &str, e: reqwest::Error) -> Attempt<T> {
     } else {
         "the request failed"
     };
-    Attempt::Retry(Error::remote(what, None, format!("{kind} talking to {host}: {e}")))
+    Attempt::Retry(Error::remote(
+        what,
+        None,
+        format!("{kind} talking to {host}: {e}"),
+    ))
 }
 
 /// The messages of an error and its sources, outermost first.
@@ -78,10 +97,12 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
     let mut out = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(s) = cur {
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
-        {
-            out.push("ConnectionRefused".into());
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => out.push("ConnectionRefused".into()),
+                std::io::ErrorKind::InvalidData => out.push("InvalidData".into()),
+                _ => {}
+            }
         }
         out.push(s.to_string());
         cur = s.source();

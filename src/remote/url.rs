@@ -113,7 +113,11 @@ pub(crate) fn clean_prefix(url: &str, raw: &str) -> Result<String> {
 /// A local remote given as a plain path: absolute, or `./`/`../` relative to
 /// the working directory.
 fn plain_path(url: &str) -> Option<&str> {
-    (url.starts_with('/') || url.starts_with("./") || url.starts_with("../") || url == "." || url == "..")
+    (url.starts_with('/')
+        || url.starts_with("./")
+        || url.starts_with("../")
+        || url == "."
+        || url == "..")
         .then_some(url)
 }
 
@@ -125,7 +129,12 @@ impl RemoteUrl {
                 path.to_path_buf()
             } else {
                 std::env::current_dir()
-                    .map_err(|e| bad(url, format!("no working directory to resolve it against: {e}")))?
+                    .map_err(|e| {
+                        bad(
+                            url,
+                            format!("no working directory to resolve it against: {e}"),
+                        )
+                    })?
                     .join(path)
             };
             let root = normalize(&root).ok_or_else(|| bad(url, "the path climbs above /"))?;

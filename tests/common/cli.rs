@@ -1,0 +1,74 @@
+//! Running the `s4db` binary from tests.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+/// `s4db --dir DIR -q`.
+pub fn s4db(dir: &Path) -> Command {
+    let mut c = Command::cargo_bin("s4db").unwrap();
+    c.arg("--dir").arg(dir).arg("-q");
+    c
+}
+
+/// Runs, expecting success, and returns stdout.
+pub fn stdout(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs, expecting `code`, and returns stderr (checked to be one `s4db: error:` line).
+pub fn fails(c: &mut Command, code: i32) -> String {
+    let out = c.output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(
+        err.starts_with("s4db: error: ") && err.lines().count() == 1,
+        "{err:?}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+    err
+}
+
+/// Whether this process runs as root (whose file permissions are not
+/// checked): tests of permissions then run the binary as `nobody`.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The uid and gid `as_reader` runs as when this process is root.
+pub const NOBODY: u32 = 65534;
+
+/// `s4db --dir DIR -q` run as a user who is not root (`nobody`, through
+/// `setpriv`) when this process is root, so that file permissions apply.
+pub fn s4db_unprivileged(dir: &Path) -> Command {
+    let bin = assert_cmd::cargo::cargo_bin("s4db");
+    let mut c = if is_root() {
+        let mut c = Command::new("setpriv");
+        c.arg(format!("--reuid={NOBODY}"))
+            .arg(format!("--regid={NOBODY}"))
+            .arg("--clear-groups")
+            .arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    c.arg("--dir").arg(dir).arg("-q");
+    c
+}
