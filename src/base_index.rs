@@ -318,6 +318,16 @@ mod tests {
             "{} pages",
             b.header().page_count
         );
+        // FORMAT.md §4.2: pages_offset = directory_offset + 8·P + 20·B + 12.
+        let h = b.header();
+        let (p, blocks) = (
+            u64::from(h.page_count),
+            u64::from(h.page_count).div_ceil(4096),
+        );
+        assert_eq!(
+            h.pages_offset,
+            h.directory_offset + 8 * p + 20 * blocks + 12
+        );
         for (i, k) in keys.iter().enumerate() {
             assert_eq!(b.lookup(k, key_hash(k)).unwrap().offset, i as u32);
         }

@@ -656,7 +656,8 @@ impl Db {
         self.write(b).await
     }
 
-    /// Deletes `key` (deleting a missing key is not an error).
+    /// Deletes `key`. Deleting a missing key is not an error and writes
+    /// nothing.
     ///
     /// # Errors
     /// As [`Db::put`].
@@ -826,12 +827,16 @@ impl Db {
 
     /// Sends every sealed segment the remote lacks, then commits `index.idx`
     /// conditionally (FORMAT.md §10.2). The active segment is sealed first.
+    /// Uploading to a remote other than the directory's own (an empty one: a
+    /// backup copy) keeps a sync state of its own and leaves the directory's
+    /// own remote alone (FORMAT.md §10.4).
     ///
     /// # Errors
     /// [`Error::Conflict`] if another writer committed since this directory
     /// last synced (nothing local is lost; see [`Db::upload_with`] and
-    /// `rebase`), [`Error::Remote`], [`Error::InvalidArgument`] without a
-    /// remote, [`Error::ReadOnly`].
+    /// `rebase`), [`Error::Remote`] (also when the operation timeout runs
+    /// out), [`Error::InvalidArgument`] without a remote or for a read-only
+    /// `http(s)://` one, [`Error::ReadOnly`].
     pub async fn upload(&self) -> Result<UploadReport> {
         self.upload_with(UploadOptions::default()).await
     }
@@ -846,11 +851,13 @@ impl Db {
 
     /// Makes the local directory a copy of the remote database: fetches and
     /// checks every segment it lacks, then adopts the remote index.
-    /// Refuses while local writes are not uploaded, unless `force` (which
-    /// discards them).
+    /// Refuses while local writes are not uploaded, and when the directory
+    /// syncs with another remote (FORMAT.md §10.4), unless `force` (which
+    /// discards those writes, and makes this remote the directory's own).
     ///
     /// # Errors
-    /// [`Error::Conflict`] for unuploaded writes, [`Error::NotFound`] if the
+    /// [`Error::Conflict`] for unuploaded writes or another remote's
+    /// directory, [`Error::NotFound`] if the
     /// remote holds no database, [`Error::Corruption`] if a fetched file
     /// fails its checks, [`Error::Remote`], [`Error::ReadOnly`].
     pub async fn download(&self, force: bool) -> Result<DownloadReport> {

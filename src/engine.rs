@@ -163,7 +163,6 @@ impl Engine {
         let index_path = dir.join(INDEX_FILE_NAME);
         let has_index = fs::symlink_metadata(&index_path).is_ok();
         if !has_index
-            && !opts.rebuild_index
             && (!opts.create_if_missing || !writable)
             && recovery::list_segments(dir)?.is_empty()
         {

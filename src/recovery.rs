@@ -169,8 +169,8 @@ pub(crate) fn cut_tail(
         end: good_end + tail.len() as u64,
         reason: reason.to_string(),
     };
-    tracing::warn!(segment = %range.file, offset = good_end, bytes = tail.len(), reason, "cutting a torn tail");
     if writable {
+        tracing::warn!(segment = %range.file, offset = good_end, bytes = tail.len(), reason, "cutting a torn tail");
         let keep = seg
             .path
             .with_file_name(format!("{}.torn-{good_end}", seg.name()));
@@ -181,6 +181,10 @@ pub(crate) fn cut_tail(
         file.set_len(good_end)
             .and_then(|()| file.sync_all())
             .ctx(|| format!("truncating {}", seg.path.display()))?;
+    } else {
+        // A read-only view ends at the last complete batch; a writer may be
+        // appending the rest right now (FORMAT.md §6.4).
+        tracing::debug!(segment = %range.file, offset = good_end, bytes = tail.len(), reason, "leaving out an unfinished batch");
     }
     seg.set_len(good_end);
     Ok(range)

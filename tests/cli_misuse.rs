@@ -91,22 +91,18 @@ fn an_unlisted_segment_with_a_damaged_header_below_the_next_number_stops_the_ope
 #[test]
 fn repair_keeps_every_record_of_a_damaged_batch_whose_checksum_is_good() {
     let d = tempfile::tempdir().unwrap();
-    // One batch of 1,000 records in a segment of its own, sealed by more writes.
-    import(d.path(), 1_000);
-    let seg = segment_files(d.path())[0].clone();
-    s4db(d.path())
-        .args(["put", "after", "1"])
-        .assert()
-        .success();
-    let db = s4db::blocking::Db::open(d.path()).unwrap();
-    db.compact().unwrap(); // seals: the batch now lives in a sealed run segment
+    // One batch of 1,000 records, larger than the segment limit: a segment
+    // of its own, sealed by the next write.
+    let db = s4db::blocking::Db::builder(d.path())
+        .max_segment_size(16 << 10)
+        .open_blocking()
+        .unwrap();
+    db.put_many((0..1000).map(|i| (format!("key{i:08}"), format!("value {i}"))))
+        .unwrap();
     db.put("later", "2").unwrap();
     db.close().unwrap();
     drop(db);
-    let seg = segment_files(d.path())
-        .into_iter()
-        .find(|p| *p != seg)
-        .unwrap();
+    let seg = segment_files(d.path())[0].clone();
     let mut bytes = fs::read(&seg).unwrap();
     let mid = bytes.len() / 2;
     for b in &mut bytes[mid..mid + 3] {
@@ -237,14 +233,19 @@ fn plain_paths_are_local_remotes_and_file_colon_without_slashes_is_refused() {
     let root = tempfile::tempdir().unwrap();
     let d = root.path().join("d");
     s4db(&d).args(["put", "k", "v"]).assert().success();
+    // A name of its own, so that `/NAME` cannot exist beforehand.
+    let name = format!(
+        "frem-{}",
+        root.path().file_name().unwrap().to_string_lossy().trim_start_matches('.')
+    );
     let err = fails(
         s4db(&d)
             .current_dir(root.path())
-            .args(["--remote", "file:frem", "upload"]),
+            .args(["--remote", &format!("file:{name}"), "upload"]),
         2,
     );
-    assert!(err.contains("./frem"), "{err}");
-    assert!(!Path::new("/frem").exists());
+    assert!(err.contains(&format!("./{name}")), "{err}");
+    assert!(!Path::new("/").join(&name).exists());
     s4db(&d)
         .current_dir(root.path())
         .args(["--remote", "./frem", "upload"])
@@ -414,7 +415,7 @@ fn a_reader_process_sees_a_prefix_of_whole_batches_while_a_writer_appends() {
                     b.put(format!("b{n:06}-{j}"), format!("{n}")).unwrap();
                 }
                 db.write(b).unwrap();
-                if n % 500 == 0 {
+                if n.is_multiple_of(500) {
                     db.checkpoint().unwrap();
                 }
                 if n % 3000 == 2999 {
@@ -581,4 +582,67 @@ fn the_bulk_load_example_prints_help() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+// ----- a full disk -----
+
+/// `s4db` run with a file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored): writes
+/// past `bytes` fail with EFBIG, as they would on a full disk.
+fn s4db_with_file_limit(dir: &Path, bytes: u64) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; exec prlimit --fsize={bytes} \"$0\" \"$@\""
+        ))
+        .arg(assert_cmd::cargo::cargo_bin("s4db"))
+        .arg("--dir")
+        .arg(dir)
+        .arg("-q");
+    c
+}
+
+#[test]
+fn an_import_that_runs_out_of_space_says_what_it_kept_and_the_database_stays_whole() {
+    let d = tempfile::tempdir().unwrap();
+    s4db(d.path())
+        .args(["put", "first", "1"])
+        .assert()
+        .success();
+    let input: String = (0..20_000)
+        .map(|i| {
+            format!(
+                "{{\"key\":\"key{i:08}\",\"value\":\"value {i} {}\"}}\n",
+                "x".repeat(40)
+            )
+        })
+        .collect();
+    let out = s4db_with_file_limit(d.path(), 256 << 10)
+        .args(["import", "--batch", "100"])
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(
+        err.starts_with("s4db: error: ") && err.lines().count() == 1,
+        "{err}"
+    );
+    let kept: u64 = err
+        .split("record(s)")
+        .next()
+        .and_then(|s| s.rsplit(' ').nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the error does not say what was kept: {err}"));
+    assert!(kept > 0 && kept.is_multiple_of(100), "{err}");
+    // With room again: the database opens, checks clean, and holds exactly
+    // what the error said, in whole batches.
+    stdout(s4db(d.path()).arg("verify"));
+    let keys = stdout(s4db(d.path()).arg("keys"));
+    let imported = keys.lines().filter(|k| k.starts_with("key")).count() as u64;
+    assert_eq!(imported, kept, "{err}");
+    assert_eq!(stdout(s4db(d.path()).args(["get", "first"])), "1");
+    s4db(d.path())
+        .args(["put", "after", "2"])
+        .assert()
+        .success();
 }

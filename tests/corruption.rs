@@ -330,3 +330,44 @@ fn an_index_entry_pointing_past_the_segment_is_corruption_not_a_huge_allocation(
         "{err}"
     );
 }
+
+/// Writer id and generation of the `index.idx` in `dir` (FORMAT.md §4.2).
+fn lineage(dir: &std::path::Path) -> (u64, u64) {
+    let b = fs::read(dir.join(INDEX_FILE_NAME)).unwrap();
+    (
+        u64::from_le_bytes(b[16..24].try_into().unwrap()),
+        u64::from_le_bytes(b[24..32].try_into().unwrap()),
+    )
+}
+
+#[test]
+fn a_rebuild_keeps_the_writer_id_and_continues_the_generation() {
+    let d = tempfile::tempdir().unwrap();
+    sample(d.path());
+    let (writer, generation) = lineage(d.path());
+    // A rebuild of an open database.
+    let db = Db::open(d.path()).unwrap();
+    db.rebuild_index().unwrap();
+    db.close().unwrap();
+    drop(db);
+    assert_eq!(lineage(d.path()), (writer, generation + 1));
+    // A rebuild while opening, with an intact index header.
+    let db = Db::builder(d.path())
+        .rebuild_index(true)
+        .open_blocking()
+        .unwrap();
+    db.close().unwrap();
+    drop(db);
+    assert_eq!(lineage(d.path()), (writer, generation + 2));
+    // Without an index, a new writer id and generation 1.
+    fs::remove_file(d.path().join(INDEX_FILE_NAME)).unwrap();
+    let db = Db::builder(d.path())
+        .rebuild_index(true)
+        .open_blocking()
+        .unwrap();
+    db.close().unwrap();
+    drop(db);
+    let (w2, g2) = lineage(d.path());
+    assert_ne!(w2, writer);
+    assert_eq!(g2, 1);
+}

@@ -23,6 +23,13 @@ pub enum Failure {
     Output(io::Error),
     /// From the library.
     Db(Error),
+    /// From the library, after part of the work was done: says what.
+    Partial {
+        /// The failure.
+        error: Error,
+        /// What was done before it (durable, and kept).
+        done: String,
+    },
 }
 
 impl From<Error> for Failure {
@@ -39,7 +46,7 @@ impl Failure {
             Failure::Usage(_) => 2,
             Failure::Unsound(_) => 4,
             Failure::Output(_) => 5,
-            Failure::Db(e) => match e {
+            Failure::Db(e) | Failure::Partial { error: e, .. } => match e {
                 Error::InvalidArgument(_) | Error::ReadOnly => 2,
                 Error::Conflict(_) => 3,
                 Error::Corruption { .. } => 4,
@@ -56,6 +63,7 @@ impl Failure {
             Failure::Usage(m) | Failure::Unsound(m) => m.clone(),
             Failure::Output(e) => format!("writing output: {e}"),
             Failure::Db(e) => e.to_string(),
+            Failure::Partial { error, done } => format!("{error}; {done}"),
         };
         m.replace('\n', " ")
     }
@@ -139,14 +147,9 @@ fn is_dash(p: &std::path::Path) -> bool {
 /// Closes a handle after `done` was written: an error then says what was
 /// done, so it is never taken for "nothing happened".
 async fn close_after(db: &Db, done: &str) -> Result {
-    db.close().await.map_err(|e| {
-        Failure::Db(match e {
-            Error::Io { context, source } => Error::Io {
-                context: format!("{context} ({done}; closing the database then failed)"),
-                source,
-            },
-            other => other,
-        })
+    db.close().await.map_err(|error| Failure::Partial {
+        error,
+        done: format!("{done} before closing the database failed"),
     })
 }
 
@@ -547,14 +550,16 @@ async fn import(cli: &Cli, file: Option<&std::path::Path>, batch_size: u64) -> R
             .map_err(|e| stop(line_no, e.to_string(), imported))?;
         if batch.len() as u64 >= batch_size {
             let n = batch.len() as u64;
-            db.write(std::mem::take(&mut batch)).await?;
+            db.write(std::mem::take(&mut batch))
+                .await
+                .map_err(|e| kept(e, imported))?;
             imported += n;
             batches += 1;
         }
     }
     if !batch.is_empty() {
         let n = batch.len() as u64;
-        db.write(batch).await?;
+        db.write(batch).await.map_err(|e| kept(e, imported))?;
         imported += n;
         batches += 1;
     }
@@ -567,6 +572,14 @@ async fn import(cli: &Cli, file: Option<&std::path::Path>, batch_size: u64) -> R
         json!({ "imported": imported, "batches": batches }),
         format!("imported {imported} record(s) in {batches} batch(es)"),
     )
+}
+
+/// An import's write failure, with what the import kept.
+fn kept(error: Error, imported: u64) -> Failure {
+    Failure::Partial {
+        error,
+        done: format!("{imported} record(s) were imported, in whole batches, before it"),
+    }
 }
 
 async fn export(cli: &Cli, out: Option<&std::path::Path>) -> Result {
