@@ -236,7 +236,11 @@ fn plain_paths_are_local_remotes_and_file_colon_without_slashes_is_refused() {
     // A name of its own, so that `/NAME` cannot exist beforehand.
     let name = format!(
         "frem-{}",
-        root.path().file_name().unwrap().to_string_lossy().trim_start_matches('.')
+        root.path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .trim_start_matches('.')
     );
     let err = fails(
         s4db(&d)

@@ -351,22 +351,19 @@ fn a_rebuild_keeps_the_writer_id_and_continues_the_generation() {
     db.close().unwrap();
     drop(db);
     assert_eq!(lineage(d.path()), (writer, generation + 1));
+    let rebuild_while_opening = |dir: &std::path::Path| {
+        let db = Db::builder(dir)
+            .rebuild_index(true)
+            .open_blocking()
+            .unwrap();
+        db.close().unwrap();
+    };
     // A rebuild while opening, with an intact index header.
-    let db = Db::builder(d.path())
-        .rebuild_index(true)
-        .open_blocking()
-        .unwrap();
-    db.close().unwrap();
-    drop(db);
+    rebuild_while_opening(d.path());
     assert_eq!(lineage(d.path()), (writer, generation + 2));
     // Without an index, a new writer id and generation 1.
     fs::remove_file(d.path().join(INDEX_FILE_NAME)).unwrap();
-    let db = Db::builder(d.path())
-        .rebuild_index(true)
-        .open_blocking()
-        .unwrap();
-    db.close().unwrap();
-    drop(db);
+    rebuild_while_opening(d.path());
     let (w2, g2) = lineage(d.path());
     assert_ne!(w2, writer);
     assert_eq!(g2, 1);

@@ -194,28 +194,40 @@ fn a_torn_tail_in_a_segment_created_after_the_index_is_cut_too() {
 fn a_segment_whose_creation_was_torn_is_dropped_and_its_number_not_reused() {
     let (img, _, states) = build(1 << 20, 0);
     with_copy(img.path(), |dir| {
-        let torn = dir.join(
-            s4db::SegmentId {
-                number: 99,
-                writer: 1,
-            }
-            .file_name(),
-        );
-        fs::write(&torn, b"S4DB").unwrap();
+        let torn = plant_torn_segment_99(dir);
         let db = Db::open(dir).unwrap();
         assert_eq!(&contents(&db), &states.last().unwrap().1);
         assert!(!torn.exists());
         db.compact().unwrap();
-        let numbers: Vec<u64> = segment_files(dir)
-            .iter()
-            .map(|p| {
-                s4db::SegmentId::parse_file_name(&p.file_name().unwrap().to_string_lossy())
-                    .unwrap()
-                    .number
-            })
-            .collect();
+        let numbers = segment_numbers(dir);
         assert!(numbers.iter().all(|&n| n > 99), "{numbers:?}");
     });
+}
+
+/// A segment file numbered 99 whose creation was torn (shorter than its
+/// header).
+fn plant_torn_segment_99(dir: &Path) -> std::path::PathBuf {
+    let torn = dir.join(
+        s4db::SegmentId {
+            number: 99,
+            writer: 1,
+        }
+        .file_name(),
+    );
+    fs::write(&torn, b"S4DB").unwrap();
+    torn
+}
+
+/// The numbers of the segment files in `dir`.
+fn segment_numbers(dir: &Path) -> Vec<u64> {
+    segment_files(dir)
+        .iter()
+        .map(|p| {
+            s4db::SegmentId::parse_file_name(&p.file_name().unwrap().to_string_lossy())
+                .unwrap()
+                .number
+        })
+        .collect()
 }
 
 #[test]
@@ -226,27 +238,13 @@ fn a_torn_segment_creations_number_stays_used_across_a_reopen_before_compaction(
     db.put("k", "v").unwrap();
     db.close().unwrap();
     drop(db);
-    let torn = dir.join(
-        s4db::SegmentId {
-            number: 99,
-            writer: 1,
-        }
-        .file_name(),
-    );
-    fs::write(&torn, b"S4DB").unwrap();
+    plant_torn_segment_99(dir);
     // Open and close without writing, then compact in a later session.
     Db::open(dir).unwrap().close().unwrap();
     let db = Db::open(dir).unwrap();
     assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v"[..]));
     db.compact().unwrap();
-    let numbers: Vec<u64> = segment_files(dir)
-        .iter()
-        .map(|p| {
-            s4db::SegmentId::parse_file_name(&p.file_name().unwrap().to_string_lossy())
-                .unwrap()
-                .number
-        })
-        .collect();
+    let numbers = segment_numbers(dir);
     assert!(
         numbers.iter().all(|&n| n > 99),
         "number 99 reused: {numbers:?}"

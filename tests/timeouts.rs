@@ -11,18 +11,20 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use common::cli::{fails, s4db};
 
-/// A server that accepts every connection and never answers. Its thread
-/// ends after `life`.
-fn silent_server(life: Duration) -> SocketAddr {
+/// A server on loopback that hands every connection it accepts to
+/// `on_connection`; its thread ends after `life`.
+fn server(
+    life: Duration,
+    mut on_connection: impl FnMut(std::net::TcpStream) + Send + 'static,
+) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     l.set_nonblocking(true).unwrap();
     std::thread::spawn(move || {
         let end = Instant::now() + life;
-        let mut held = Vec::new();
         while Instant::now() < end {
             match l.accept() {
-                Ok((s, _)) => held.push(s),
+                Ok((s, _)) => on_connection(s),
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
         }
@@ -30,27 +32,21 @@ fn silent_server(life: Duration) -> SocketAddr {
     addr
 }
 
+/// A server that accepts every connection and never answers.
+fn silent_server(life: Duration) -> SocketAddr {
+    let mut held = Vec::new();
+    server(life, move |s| held.push(s))
+}
+
 /// A server that answers every connection with plain HTTP bytes, so a TLS
 /// client's handshake fails.
 fn plain_http_server(life: Duration) -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = l.local_addr().unwrap();
-    l.set_nonblocking(true).unwrap();
-    std::thread::spawn(move || {
-        let end = Instant::now() + life;
-        while Instant::now() < end {
-            match l.accept() {
-                Ok((mut s, _)) => {
-                    let mut buf = [0u8; 512];
-                    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
-                    let _ = s.read(&mut buf);
-                    let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    });
-    addr
+    server(life, |mut s| {
+        let mut buf = [0u8; 512];
+        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+    })
 }
 
 fn free_port() -> u16 {
