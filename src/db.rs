@@ -207,7 +207,8 @@ impl DbBuilder {
             && !path.join(crate::INDEX_FILE_NAME).exists()
             && crate::recovery::list_segments(&path).map_or(true, |s| s.is_empty())
         {
-            crate::download::fetch_index_only(ctx, &path, crate::engine::new_writer_id()?).await?;
+            crate::download::fetch_index_only(ctx, &path, crate::segment_id::new_writer_id()?)
+                .await?;
         }
         offload(move || {
             let (engine, rebuilt) = Engine::open(&path, self.opts, remote)?;

@@ -100,11 +100,6 @@ pub(crate) struct Snapshot {
     pub segments: Vec<Arc<Segment>>,
 }
 
-pub(crate) fn new_writer_id() -> Result<u64> {
-    getrandom::u64()
-        .map_err(|e| Error::io("choosing a writer id", std::io::Error::other(e.to_string())))
-}
-
 /// Creates a segment file with `header`, durable before it is used.
 pub(crate) fn create_segment_file(
     dir: &Path,
@@ -248,7 +243,7 @@ impl Engine {
                         dir.display()
                     )));
                 }
-                Ok((Self::fresh(new_writer_id()?)?, true))
+                Ok((Self::fresh(crate::segment_id::new_writer_id()?)?, true))
             }
             // Segments without an index: never rebuilt silently, since a
             // rebuild may have to skip damage (FORMAT.md §6.3).
@@ -668,7 +663,7 @@ impl Engine {
         let mut w = self.writer.lock();
         self.seal_active(&mut w)?;
         let disk = recovery::list_segments(&self.dir)?;
-        let lineage = crate::rebuild::Lineage {
+        let lineage = crate::recovery::Lineage {
             writer_id: self.writer_id,
             generation: w.generation,
             min_next_number: w.next_number,

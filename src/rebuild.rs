@@ -28,7 +28,7 @@ use crate::base_index::BaseIndex;
 use crate::error::{IoContext, Result};
 use crate::index::Index;
 use crate::index_file::IndexMeta;
-use crate::recovery::{Recovered, apply_batch, cut_tail, open_segment, read_header};
+use crate::recovery::{Lineage, Recovered, apply_batch, cut_tail, open_segment, read_header};
 use crate::report::{DamagedRange, RebuildReport};
 use crate::scan;
 use crate::segment::Segment;
@@ -66,17 +66,6 @@ fn supersession(headers: &[(SegmentHeader, PathBuf)]) -> (u64, Vec<SegmentId>) {
         }
     }
     (floor, unfinished)
-}
-
-/// What a rebuild continues from: the identity and counters of the index it
-/// replaces, where they are known (FORMAT.md §6.3 step 4).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Lineage {
-    pub writer_id: u64,
-    /// The rebuilt index's generation is above this one.
-    pub generation: u64,
-    /// No segment number below this is given out again.
-    pub min_next_number: u64,
 }
 
 /// Rebuilds an index from `disk` (the directory's segment files, in order).

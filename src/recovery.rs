@@ -209,6 +209,17 @@ pub(crate) fn load_index(dir: &Path) -> Result<Option<BaseIndex>> {
     })
 }
 
+/// What a rebuild continues from: the identity and counters of the index it
+/// replaces, where they are known (FORMAT.md §6.3 step 4).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lineage {
+    pub writer_id: u64,
+    /// The rebuilt index's generation is above this one.
+    pub generation: u64,
+    /// No segment number below this is given out again.
+    pub min_next_number: u64,
+}
+
 /// What identifies the current `index.idx` (inode, size, modification
 /// time): it changes when the file is replaced. `None` if there is none.
 pub(crate) fn index_identity(dir: &Path) -> Option<(u64, u64, std::time::SystemTime)> {
@@ -220,7 +231,7 @@ pub(crate) fn index_identity(dir: &Path) -> Option<(u64, u64, std::time::SystemT
 /// The identity and counters a rebuild continues from: those of the
 /// current `index.idx` when its header is intact, else a new writer id
 /// (FORMAT.md §6.3 step 4).
-pub(crate) fn lineage_of(dir: &Path) -> Result<crate::rebuild::Lineage> {
+pub(crate) fn lineage_of(dir: &Path) -> Result<Lineage> {
     let path = dir.join(INDEX_FILE_NAME);
     let mut head = Vec::with_capacity(INDEX_HEADER_LEN);
     if let Ok(f) = fs::File::open(&path) {
@@ -229,13 +240,13 @@ pub(crate) fn lineage_of(dir: &Path) -> Result<crate::rebuild::Lineage> {
             .ctx(|| format!("reading {}", path.display()))?;
     }
     Ok(match IndexHeader::decode(&head) {
-        Ok(h) => crate::rebuild::Lineage {
+        Ok(h) => Lineage {
             writer_id: h.writer_id,
             generation: h.generation,
             min_next_number: h.next_segment_number,
         },
-        Err(_) => crate::rebuild::Lineage {
-            writer_id: crate::engine::new_writer_id()?,
+        Err(_) => Lineage {
+            writer_id: crate::segment_id::new_writer_id()?,
             generation: 0,
             min_next_number: 0,
         },

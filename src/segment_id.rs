@@ -9,6 +9,17 @@
 
 use std::fmt;
 
+use crate::error::{Error, Result};
+
+/// A new random writer id (FORMAT.md §2).
+///
+/// # Errors
+/// [`Error::Io`] if the system's random source fails.
+pub(crate) fn new_writer_id() -> Result<u64> {
+    getrandom::u64()
+        .map_err(|e| Error::io("choosing a writer id", std::io::Error::other(e.to_string())))
+}
+
 /// A segment's identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SegmentId {
