@@ -32,6 +32,16 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked
+echo "== the library alone: cargo check --no-default-features (no clap, no indicatif; serde, serde_json and base64 only through rusty-s3 and reqwest)"
+cargo check --no-default-features --locked --lib
+crates=$(cargo tree --no-default-features --locked -e normal --prefix none | awk '{print $1}' | sort -u)
+direct=$(cargo tree --no-default-features --locked -e normal --depth 1 --prefix none | awk 'NR > 1 {print $1}' | sort -u)
+for c in clap indicatif; do
+  if echo "$crates" | grep -qx "$c"; then echo "the library without the cli feature still pulls $c" >&2; exit 1; fi
+done
+for c in serde serde_json base64; do
+  if echo "$direct" | grep -qx "$c"; then echo "the library without the cli feature depends on $c directly" >&2; exit 1; fi
+done
 echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked
 echo "== benchmark smoke runs (small data, each benchmark once)"

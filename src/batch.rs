@@ -6,8 +6,8 @@
 //! crash, replay keeps a batch whole or drops it whole.
 
 use crate::error::{Error, Result};
-use crate::limits::{MAX_BATCH_BYTES, MAX_KEY_LEN, MAX_VALUE_LEN};
-use crate::record::{self, HEADER_LEN};
+use crate::format::limits::{MAX_BATCH_BYTES, MAX_KEY_LEN, MAX_VALUE_LEN};
+use crate::format::record::{self, HEADER_LEN};
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Op {

@@ -11,17 +11,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::batch::WriteBatch;
-use crate::download::DownloadReport;
 use crate::engine::{Engine, Snapshot};
 use crate::error::{Error, Result};
-use crate::gc::GcReport;
-use crate::offload::offload;
+use crate::io::offload::offload;
 use crate::options::{Options, SyncPolicy};
 use crate::remote::ctx::{Credentials, RemoteCtx};
 use crate::remote::{ObjectStore, RemoteOptions, RemoteStats};
-use crate::remote_read::{self, Wanted};
 use crate::report::{CompactionReport, RebuildReport, Stats, VerifyReport};
-use crate::upload::{UploadOptions, UploadReport};
+use crate::sync::download::DownloadReport;
+use crate::sync::gc::GcReport;
+use crate::sync::remote_read::{self, Wanted};
+use crate::sync::upload::{UploadOptions, UploadReport};
 
 /// How a handle over a remote alone ([`Db::open_remote`]) reads `index.idx`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -182,13 +182,13 @@ impl DbBuilder {
             })?;
             let engine = match self.load_index {
                 LoadIndex::Lazy => {
-                    let lazy = crate::lazy_index::LazyIndex::open(&ctx)
+                    let lazy = crate::index::lazy::LazyIndex::open(&ctx)
                         .await?
                         .ok_or_else(|| ctx.no_database())?;
                     Engine::over_remote_lazy(ctx, lazy, self.opts)?
                 }
                 LoadIndex::Full => {
-                    let (base, etag) = crate::rebase::fetch_index(&ctx)
+                    let (base, etag) = crate::sync::remote_index::fetch_index(&ctx)
                         .await?
                         .ok_or_else(|| ctx.no_database())?;
                     let engine = Engine::over_remote(ctx, base, self.opts);
@@ -205,10 +205,14 @@ impl DbBuilder {
             && !self.opts.read_only
             && self.opts.create_if_missing
             && !path.join(crate::INDEX_FILE_NAME).exists()
-            && crate::recovery::list_segments(&path).map_or(true, |s| s.is_empty())
+            && crate::engine::files::list_segments(&path).map_or(true, |s| s.is_empty())
         {
-            crate::download::fetch_index_only(ctx, &path, crate::segment_id::new_writer_id()?)
-                .await?;
+            crate::sync::download::fetch_index_only(
+                ctx,
+                &path,
+                crate::format::segment_id::new_writer_id()?,
+            )
+            .await?;
         }
         offload(move || {
             let (engine, rebuilt) = Engine::open(&path, self.opts, remote)?;
@@ -276,7 +280,7 @@ impl Iter {
         let chunk = &self.snap.items[self.pos..end];
         self.pos = end;
         let mut values: Vec<Option<Bytes>> = vec![None; chunk.len()];
-        let mut remote: Vec<(Arc<crate::segment::Segment>, Vec<Wanted>)> = Vec::new();
+        let mut remote: Vec<(Arc<crate::engine::segment::Segment>, Vec<Wanted>)> = Vec::new();
         for (slot, (key, loc)) in chunk.iter().enumerate() {
             let seg = self
                 .snap
@@ -347,7 +351,7 @@ impl Db {
         self.rebuilt.as_deref()
     }
 
-    fn lazy(&self) -> Option<Arc<crate::lazy_index::LazyIndex>> {
+    fn lazy(&self) -> Option<Arc<crate::index::lazy::LazyIndex>> {
         // Only a handle over a remote alone can be lazy; local gets skip the
         // lock (a shared atomic on every get would make threads contend).
         if !self.engine.is_remote_only() {
@@ -358,10 +362,10 @@ impl Db {
 
     /// Reopens the byte-range index (it changed, or a segment vanished).
     async fn reload_lazy(&self) -> Result<()> {
-        let ctx = crate::upload::remote_of(&self.engine)?;
+        let ctx = self.engine.remote_ctx()?;
         // Retried once: the first read may be torn by a concurrent replace.
-        let lazy = match crate::lazy_index::LazyIndex::open(&ctx).await {
-            Err(e) if e.is_corruption() => crate::lazy_index::LazyIndex::open(&ctx).await,
+        let lazy = match crate::index::lazy::LazyIndex::open(&ctx).await {
+            Err(e) if e.is_corruption() => crate::index::lazy::LazyIndex::open(&ctx).await,
             other => other,
         }?
         .ok_or_else(|| ctx.no_database())?;
@@ -373,12 +377,12 @@ impl Db {
     /// Gets through the byte-range index: the pages needed, then the records,
     /// reloading the index (at most twice) if it changed underneath.
     async fn lazy_get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Bytes>>> {
-        let ctx = crate::upload::remote_of(&self.engine)?;
+        let ctx = self.engine.remote_ctx()?;
         for attempt in 0..3 {
             let Some(lazy) = self.lazy() else { break };
             let locs = match lazy.lookup_many(&ctx, keys).await {
                 Ok(Ok(l)) => l,
-                Ok(Err(crate::lazy_index::Changed)) => {
+                Ok(Err(crate::index::lazy::Changed)) => {
                     self.reload_lazy().await?;
                     continue;
                 }
@@ -393,7 +397,7 @@ impl Db {
                 }
                 Err(e) => return Err(e),
             };
-            let mut groups: Vec<(Arc<crate::segment::Segment>, Vec<Wanted>)> = Vec::new();
+            let mut groups: Vec<(Arc<crate::engine::segment::Segment>, Vec<Wanted>)> = Vec::new();
             for (slot, (key, loc)) in keys.iter().zip(locs).enumerate() {
                 let Some(loc) = loc else { continue };
                 let seg = lazy.segments[loc.segment as usize].clone();
@@ -436,8 +440,8 @@ impl Db {
     /// Fetches the whole remote index and switches this handle to it,
     /// recording its entity tag and dropping any lazily read one.
     async fn load_full_index(&self) -> Result<()> {
-        let ctx = crate::upload::remote_of(&self.engine)?;
-        let (base, etag) = crate::rebase::fetch_index(&ctx)
+        let ctx = self.engine.remote_ctx()?;
+        let (base, etag) = crate::sync::remote_index::fetch_index(&ctx)
             .await?
             .ok_or_else(|| ctx.no_database())?;
         self.engine.reload_remote(base);
@@ -460,7 +464,7 @@ impl Db {
                 "refresh() is for handles opened with open_remote; a local directory syncs with download()".into(),
             ));
         }
-        let ctx = crate::upload::remote_of(&self.engine)?;
+        let ctx = self.engine.remote_ctx()?;
         let known = self.engine.remote_etag.lock().clone();
         let store = ctx.store.clone();
         if self.lazy().is_some() {
@@ -470,7 +474,7 @@ impl Db {
                     store
                         .get_prefix(
                             crate::INDEX_FILE_NAME,
-                            crate::lazy_index::FIRST_READ,
+                            crate::index::lazy::FIRST_READ,
                             tag.as_deref(),
                         )
                         .await
@@ -485,7 +489,7 @@ impl Db {
                 }
                 crate::remote::Prefix::Got { bytes, etag, total } => {
                     let lazy =
-                        crate::lazy_index::LazyIndex::from_first_read(&ctx, bytes, etag, total)
+                        crate::index::lazy::LazyIndex::from_first_read(&ctx, bytes, etag, total)
                             .await?;
                     *self.engine.remote_etag.lock() = Some(lazy.etag.clone());
                     *self.engine.lazy.write() = Some(Arc::new(lazy));
@@ -550,7 +554,7 @@ impl Db {
             return self.lazy_get_many(&refs).await;
         }
         let mut out = Vec::new();
-        let mut remote: Vec<(Arc<crate::segment::Segment>, Vec<Wanted>)> = Vec::new();
+        let mut remote: Vec<(Arc<crate::engine::segment::Segment>, Vec<Wanted>)> = Vec::new();
         for (slot, key) in keys.into_iter().enumerate() {
             let key = key.as_ref();
             match self.engine.get_local(key)? {
@@ -583,10 +587,10 @@ impl Db {
         let key = key.as_ref();
         if let Some(lazy) = self.lazy() {
             crate::batch::check_key(key)?;
-            let ctx = crate::upload::remote_of(&self.engine)?;
+            let ctx = self.engine.remote_ctx()?;
             return match lazy.lookup(&ctx, key).await? {
                 Ok(loc) => Ok(loc.is_some()),
-                Err(crate::lazy_index::Changed) => {
+                Err(crate::index::lazy::Changed) => {
                     self.reload_lazy().await?;
                     Box::pin(self.contains(key)).await
                 }
@@ -720,9 +724,9 @@ impl Db {
     /// [`Error::Corruption`] if a live record fails its checks (nothing is
     /// changed then), [`Error::Io`], [`Error::ReadOnly`], [`Error::Closed`].
     pub async fn compact(&self) -> Result<CompactionReport> {
-        crate::download::hydrate(&self.engine).await?;
+        crate::sync::download::hydrate(&self.engine).await?;
         let e = self.engine.clone();
-        offload(move || crate::compaction::compact(&e)).await
+        offload(move || crate::engine::compaction::compact(&e)).await
     }
 
     /// Rebuilds the index from the segment files alone, checking every
@@ -732,7 +736,7 @@ impl Db {
     /// # Errors
     /// [`Error::Io`], [`Error::ReadOnly`], [`Error::Closed`].
     pub async fn rebuild_index(&self) -> Result<RebuildReport> {
-        crate::download::hydrate(&self.engine).await?;
+        crate::sync::download::hydrate(&self.engine).await?;
         let e = self.engine.clone();
         offload(move || e.rebuild_index()).await
     }
@@ -746,9 +750,9 @@ impl Db {
         if self.engine.is_remote_only() {
             return self.verify_remote().await;
         }
-        crate::download::hydrate(&self.engine).await?;
+        crate::sync::download::hydrate(&self.engine).await?;
         let e = self.engine.clone();
-        offload(move || crate::verify::verify(&e)).await
+        offload(move || crate::engine::verify::verify(&e)).await
     }
 
     /// Verify for a handle over a remote alone: every segment is fetched
@@ -756,7 +760,7 @@ impl Db {
     /// remote larger than memory, download it and verify the copy).
     async fn verify_remote(&self) -> Result<VerifyReport> {
         self.ensure_full().await?;
-        let ctx = crate::upload::remote_of(&self.engine)?;
+        let ctx = self.engine.remote_ctx()?;
         let segments = self.engine.state.read().segments.clone();
         let mut fetched = std::collections::HashMap::new();
         for seg in segments {
@@ -772,7 +776,7 @@ impl Db {
         }
         let e = self.engine.clone();
         offload(move || {
-            crate::verify::verify_with(&e, |seg| {
+            crate::engine::verify::verify_with(&e, |seg| {
                 let body = fetched.get(&seg.name()).cloned().unwrap_or_default();
                 Ok(body.slice(..body.len().min(seg.len() as usize)))
             })
@@ -793,7 +797,7 @@ impl Db {
             .filter(|_| !self.engine.is_remote_only())
         {
             let synced =
-                crate::sync_state::SyncState::load_for(&self.engine.dir, &ctx.url.describe())?
+                crate::sync::state::SyncState::load_for(&self.engine.dir, &ctx.url.describe())?
                     .unwrap_or_default();
             stats.unuploaded_segments =
                 self.engine.unsynced_segments(&synced.segments).len() as u64;
@@ -847,7 +851,7 @@ impl Db {
     /// # Errors
     /// As [`Db::upload`].
     pub async fn upload_with(&self, opts: UploadOptions) -> Result<UploadReport> {
-        crate::upload::upload(&self.engine, opts).await
+        crate::sync::upload::upload(&self.engine, opts).await
     }
 
     /// Makes the local directory a copy of the remote database: fetches and
@@ -862,8 +866,8 @@ impl Db {
     /// remote holds no database, [`Error::Corruption`] if a fetched file
     /// fails its checks, [`Error::Remote`], [`Error::ReadOnly`].
     pub async fn download(&self, force: bool) -> Result<DownloadReport> {
-        crate::upload::remote_of(&self.engine)?;
-        crate::download::download(&self.engine, force).await
+        self.engine.remote_ctx()?;
+        crate::sync::download::download(&self.engine, force).await
     }
 
     /// Deletes remote segments that no reader can need: obsolete ones whose
@@ -874,7 +878,11 @@ impl Db {
     /// # Errors
     /// [`Error::Remote`], [`Error::InvalidArgument`] without a remote.
     pub async fn gc(&self, grace: std::time::Duration) -> Result<GcReport> {
-        crate::gc::gc(&self.engine, crate::gc::GcOptions::default().grace(grace)).await
+        crate::sync::gc::gc(
+            &self.engine,
+            crate::sync::gc::GcOptions::default().grace(grace),
+        )
+        .await
     }
 
     /// [`Db::gc`] with options (grace period, single-writer mode).
@@ -882,8 +890,8 @@ impl Db {
     /// # Errors
     /// As [`Db::gc`]; without `single_writer`, an [`Error::Remote`] naming
     /// conditional writes on a server that does not enforce them.
-    pub async fn gc_with(&self, opts: crate::gc::GcOptions) -> Result<GcReport> {
-        crate::gc::gc(&self.engine, opts).await
+    pub async fn gc_with(&self, opts: crate::sync::gc::GcOptions) -> Result<GcReport> {
+        crate::sync::gc::gc(&self.engine, opts).await
     }
 
     /// Requests and bytes sent through the remote so far; `None` without one.

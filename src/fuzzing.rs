@@ -8,13 +8,13 @@ use std::convert::Infallible;
 
 use bytes::Bytes;
 
-use crate::base_index::BaseIndex;
-use crate::hash::{fingerprint, key_hash};
-use crate::index_file::{
+use crate::format::hash::{fingerprint, key_hash};
+use crate::format::index_file::{
     IndexHeader, check_directory, decode_obsolete_table, decode_segment_table,
 };
-use crate::index_page::PageView;
-use crate::{record, scan};
+use crate::format::index_page::PageView;
+use crate::format::{record, scan};
+use crate::index::base::BaseIndex;
 
 /// The record decoder, and decompression of what it accepts.
 pub fn record(data: &[u8]) {

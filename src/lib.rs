@@ -64,61 +64,38 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-mod base_index;
+// The layers, bottom up (README "Architecture"): byte codecs, file and
+// process helpers, the in-memory index, the local engine, remote object
+// stores, sync between a directory and a remote, and the public handles.
+mod engine;
+mod format;
+mod index;
+mod io;
+mod remote;
+mod sync;
+
 mod batch;
 pub mod blocking;
-mod compaction;
-mod conditions;
 mod db;
-mod delta;
-mod download;
-mod engine;
 mod error;
-mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
-mod gc;
-mod group_commit;
-mod hash;
-mod index;
-mod index_file;
-mod index_page;
-mod lazy_index;
-mod le;
-mod limits;
-mod loc;
-mod lock;
-mod mmap;
-mod offload;
 mod options;
-mod rebase;
-mod rebuild;
-mod record;
-mod recovery;
-mod remote;
-mod remote_read;
 mod report;
-mod scan;
-mod segment;
-mod segment_header;
-mod segment_id;
-mod sync_state;
-mod upload;
-mod verify;
 
 pub use batch::WriteBatch;
-pub use conditions::PROBE_LIFETIME;
 pub use db::{Db, DbBuilder, Iter, LoadIndex};
-pub use download::DownloadReport;
 pub use error::{Error, Location, Result};
-pub use gc::{DEFAULT_GC_GRACE, GcOptions, GcReport};
-pub use index_file::INDEX_FILE_NAME;
-pub use limits::{
+pub use format::index_file::INDEX_FILE_NAME;
+pub use format::limits::{
     DEFAULT_MAX_SEGMENT_SIZE, MAX_BATCH_BYTES, MAX_KEY_LEN, MAX_SEGMENT_SIZE_LIMIT, MAX_VALUE_LEN,
     MIN_SEGMENT_SIZE_LIMIT,
 };
+pub use format::segment_id::SegmentId;
 pub use options::{Options, SyncPolicy};
 pub use remote::{Credentials, RemoteOptions, RemoteStats};
 pub use report::{CompactionReport, DamagedRange, RebuildReport, Stats, VerifyReport};
-pub use segment_id::SegmentId;
-pub use upload::{UploadOptions, UploadReport};
+pub use sync::conditions::PROBE_LIFETIME;
+pub use sync::download::DownloadReport;
+pub use sync::gc::{DEFAULT_GC_GRACE, GcOptions, GcReport};
+pub use sync::upload::{UploadOptions, UploadReport};

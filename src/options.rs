@@ -1,6 +1,6 @@
 //! Settings for opening a database: plain data with defaults.
 
-use crate::limits::DEFAULT_MAX_SEGMENT_SIZE;
+use crate::format::limits::DEFAULT_MAX_SEGMENT_SIZE;
 
 /// When s4db calls fsync on segment data.
 ///

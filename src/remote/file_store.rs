@@ -20,7 +20,7 @@ use super::{
     BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, Prefix, PutMode, PutOutcome, Ranged,
 };
 use crate::error::{Error, IoContext, Result};
-use crate::offload::offload;
+use crate::io::offload::offload;
 
 const LOCK_NAME: &str = ".s4db-remote.lock";
 
@@ -106,7 +106,7 @@ impl FileStore {
         tmp.persist(&path)
             .map_err(|e| e.error)
             .ctx(|| format!("renaming into {}", path.display()))?;
-        crate::fsutil::sync_dir(root)?;
+        crate::io::fsutil::sync_dir(root)?;
         Ok(PutOutcome::Written(current_tag(&path)?))
     }
 }
@@ -217,7 +217,7 @@ impl ObjectStore for FileStore {
                     }
                 }
                 if root.exists() {
-                    crate::fsutil::sync_dir(&root)?;
+                    crate::io::fsutil::sync_dir(&root)?;
                 }
                 Ok(())
             })

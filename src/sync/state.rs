@@ -28,8 +28,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::fsutil::atomic_write;
-use crate::segment_id::SegmentId;
+use crate::format::segment_id::SegmentId;
+use crate::io::fsutil::atomic_write;
 
 /// The file's name in a database directory.
 pub(crate) const STATE_FILE_NAME: &str = "remote.state";

@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
-use crate::base_index::BaseIndex;
-use crate::delta::{Delta, DeltaValue};
-use crate::hash::key_hash;
-use crate::loc::Loc;
+use crate::format::hash::key_hash;
+use crate::index::base::BaseIndex;
+use crate::index::delta::{Delta, DeltaValue};
+use crate::index::loc::Loc;
 
 #[derive(Debug)]
 pub(crate) struct Index {

@@ -12,8 +12,8 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
+use crate::engine::segment::Segment;
 use crate::error::{Error, Result};
-use crate::segment::Segment;
 
 #[derive(Debug, Default)]
 struct State {

@@ -14,8 +14,8 @@
 //! [`PageView::parse`] checks the structure of untrusted bytes once; every
 //! accessor is bounds-checked as well, so no bytes can cause a panic.
 
-use crate::le::u32_at;
-use crate::loc::Loc;
+use crate::format::le::u32_at;
+use crate::index::loc::Loc;
 
 /// Fixed bytes per entry besides the key: fingerprint, loc, key end.
 pub(crate) const ENTRY_FIXED: usize = 4 + 12 + 4;

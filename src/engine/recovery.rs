@@ -24,18 +24,19 @@ use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::base_index::BaseIndex;
+use crate::engine::files::read_header;
+use crate::engine::segment::Segment;
 use crate::error::{Error, IoContext, Result};
-use crate::index::Index;
-use crate::index_file::{
+use crate::format::index_file::{
     INDEX_FILE_NAME, INDEX_HEADER_LEN, IndexHeader, ObsoleteEntry, SEGTAB_SEALED,
 };
-use crate::loc::Loc;
+use crate::format::scan::{self, Item};
+use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
+use crate::format::segment_id::SegmentId;
+use crate::index::base::BaseIndex;
+use crate::index::live::Index;
+use crate::index::loc::Loc;
 use crate::report::{DamagedRange, RebuildReport};
-use crate::scan::{self, Item};
-use crate::segment::Segment;
-use crate::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
-use crate::segment_id::SegmentId;
 
 /// Everything an engine needs to start, as recovered from disk.
 #[derive(Debug)]
@@ -55,48 +56,6 @@ pub(crate) struct Recovered {
     pub dirty: bool,
     /// Set when the index was rebuilt from the segments.
     pub rebuild: Option<RebuildReport>,
-}
-
-/// Segment files in `dir`, in segment order.
-pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(SegmentId, PathBuf)>> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
-        let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
-        if let Some(id) = entry
-            .file_name()
-            .to_str()
-            .and_then(SegmentId::parse_file_name)
-        {
-            out.push((id, entry.path()));
-        }
-    }
-    out.sort_by_key(|(id, _)| *id);
-    Ok(out)
-}
-
-/// Removes temporary files a crashed index write left behind.
-pub(crate) fn remove_stale_temp_files(dir: &Path) -> Result<()> {
-    let prefix = format!(".{INDEX_FILE_NAME}.");
-    for entry in fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
-        let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(&prefix) && name.ends_with(".tmp") {
-            fs::remove_file(entry.path()).ctx(|| format!("removing {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
-}
-
-/// Reads and checks a segment file's header.
-pub(crate) fn read_header(path: &Path) -> Result<std::result::Result<SegmentHeader, &'static str>> {
-    let mut f = fs::File::open(path).ctx(|| format!("opening {}", path.display()))?;
-    let mut buf = Vec::with_capacity(SEGMENT_HEADER_LEN);
-    f.by_ref()
-        .take(SEGMENT_HEADER_LEN as u64)
-        .read_to_end(&mut buf)
-        .ctx(|| format!("reading {}", path.display()))?;
-    Ok(SegmentHeader::decode(&buf))
 }
 
 fn file_name(path: &Path) -> String {
@@ -246,7 +205,7 @@ pub(crate) fn lineage_of(dir: &Path) -> Result<Lineage> {
             min_next_number: h.next_segment_number,
         },
         Err(_) => Lineage {
-            writer_id: crate::segment_id::new_writer_id()?,
+            writer_id: crate::format::segment_id::new_writer_id()?,
             generation: 0,
             min_next_number: 0,
         },

@@ -12,7 +12,7 @@
 //! 44 crc32c     u32 over bytes [0, 44)
 //! ```
 
-use crate::segment_id::SegmentId;
+use crate::format::segment_id::SegmentId;
 
 pub(crate) const SEGMENT_HEADER_LEN: usize = 48;
 const MAGIC: &[u8; 8] = b"S4DBSEG\0";

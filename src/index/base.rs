@@ -4,18 +4,18 @@
 //! Keeping the file's bytes (about 20 bytes per key plus the key) instead of
 //! inserting every key into a hash map is what makes open fast: loading is one
 //! read and one checksum pass, with no per-key allocation. Writes made since
-//! the file was written live in the [`Delta`](crate::delta::Delta).
+//! the file was written live in the [`Delta`](crate::index::delta::Delta).
 
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::hash::{fingerprint, key_hash, page_of};
-use crate::index_file::{
+use crate::format::hash::{fingerprint, key_hash, page_of};
+use crate::format::index_file::{
     self, INDEX_FILE_NAME, IndexHeader, IndexMeta, ObsoleteEntry, SegmentEntry,
     decode_obsolete_table, decode_segment_table, page_offsets,
 };
-use crate::index_page::PageView;
-use crate::loc::Loc;
+use crate::format::index_page::PageView;
+use crate::index::loc::Loc;
 
 /// A checked, immutable index.
 #[derive(Debug)]
@@ -208,8 +208,8 @@ fn slice(b: &[u8], start: u64, end: u64) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index_file::{INDEX_HEADER_LEN, IndexMeta, SEGTAB_SEALED};
-    use crate::segment_id::SegmentId;
+    use crate::format::index_file::{INDEX_HEADER_LEN, IndexMeta, SEGTAB_SEALED};
+    use crate::format::segment_id::SegmentId;
 
     fn meta() -> IndexMeta {
         IndexMeta {
@@ -286,7 +286,7 @@ mod tests {
 
     #[test]
     fn a_two_level_directory_finds_every_key_and_catches_every_flip() {
-        use crate::index_file::{Layout, build_with};
+        use crate::format::index_file::{Layout, build_with};
         // Tiny pages: 6,000 keys make more than one block of 4,096 pages.
         let layout = Layout {
             target_page: 24,
@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn the_layout_stays_one_level_until_pages_would_pass_64_kib() {
-        use crate::index_file::{LAYOUT, choose_layout};
+        use crate::format::index_file::{LAYOUT, choose_layout};
         assert_eq!(choose_layout(0, &LAYOUT), (1, 1));
         assert_eq!(choose_layout(4096 * 6144, &LAYOUT), (1, 6144));
         assert_eq!(choose_layout(4096 * 6145, &LAYOUT), (1, 6144));

@@ -24,16 +24,17 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::base_index::BaseIndex;
+use crate::engine::files::read_header;
+use crate::engine::recovery::{Lineage, Recovered, apply_batch, cut_tail, open_segment};
+use crate::engine::segment::Segment;
 use crate::error::{IoContext, Result};
-use crate::index::Index;
-use crate::index_file::IndexMeta;
-use crate::recovery::{Lineage, Recovered, apply_batch, cut_tail, open_segment, read_header};
+use crate::format::index_file::IndexMeta;
+use crate::format::scan;
+use crate::format::segment_header::{SEG_FLAG_RUN_LAST, SEGMENT_HEADER_LEN, SegmentHeader};
+use crate::format::segment_id::SegmentId;
+use crate::index::base::BaseIndex;
+use crate::index::live::Index;
 use crate::report::{DamagedRange, RebuildReport};
-use crate::scan;
-use crate::segment::Segment;
-use crate::segment_header::{SEG_FLAG_RUN_LAST, SEGMENT_HEADER_LEN, SegmentHeader};
-use crate::segment_id::SegmentId;
 
 /// The number below which every segment is superseded by the newest complete
 /// compaction run, and the segments of unfinished runs to skip.
@@ -105,7 +106,7 @@ pub(crate) fn rebuild(
                     std::fs::rename(&path, &aside)
                         .ctx(|| format!("moving {} aside", path.display()))?;
                     if let Some(dir) = path.parent() {
-                        crate::fsutil::sync_dir(dir)?;
+                        crate::io::fsutil::sync_dir(dir)?;
                     }
                     format!(
                         "segment header is damaged; none of its records could be placed, and the file was kept as {}",

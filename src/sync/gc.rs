@@ -18,12 +18,12 @@ use std::time::{Duration, SystemTime};
 
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::index_file::INDEX_FILE_NAME;
-use crate::rebase::fetch_index;
+use crate::format::index_file::INDEX_FILE_NAME;
+use crate::format::segment_id::SegmentId;
+use crate::io::clock::unix_now;
 use crate::remote::{ObjectStore, PutMode, PutOutcome};
-use crate::segment_id::SegmentId;
-use crate::sync_state::SyncState;
-use crate::upload::{remote_of, unix_now};
+use crate::sync::remote_index::fetch_index;
+use crate::sync::state::SyncState;
 
 /// Default grace period: one hour.
 pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(3600);
@@ -79,7 +79,7 @@ pub struct GcReport {
 }
 
 pub(crate) async fn gc(engine: &Arc<Engine>, opts: GcOptions) -> Result<GcReport> {
-    let ctx = remote_of(engine)?;
+    let ctx = engine.remote_ctx()?;
     ctx.ensure_writable("collect garbage on")?;
     let _sync = engine.sync_lock.lock().await;
     let grace = opts.grace;
@@ -90,7 +90,8 @@ pub(crate) async fn gc(engine: &Arc<Engine>, opts: GcOptions) -> Result<GcReport
             SyncState::load_or_new(&engine.dir, &ctx.url.describe())?
         };
         let before = state.conditions;
-        let checked = crate::conditions::ensure_enforced(&ctx, engine.writer_id, &mut state).await;
+        let checked =
+            crate::sync::conditions::ensure_enforced(&ctx, engine.writer_id, &mut state).await;
         if state.conditions != before && !engine.is_remote_only() {
             state.save(&engine.dir)?;
         }
@@ -143,7 +144,7 @@ pub(crate) async fn gc(engine: &Arc<Engine>, opts: GcOptions) -> Result<GcReport
 
     let mut doomed: Vec<String> = due
         .iter()
-        .map(|o: &&crate::index_file::ObsoleteEntry| o.id.file_name())
+        .map(|o: &&crate::format::index_file::ObsoleteEntry| o.id.file_name())
         .collect();
     doomed.extend(orphans.iter().cloned());
     if !doomed.is_empty() {

@@ -8,8 +8,8 @@
 
 use hashbrown::HashTable;
 
-use crate::hash::key_hash;
-use crate::loc::Loc;
+use crate::format::hash::key_hash;
+use crate::index::loc::Loc;
 
 /// What the delta knows about a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,45 +15,16 @@
 
 use std::sync::Arc;
 
-use crate::base_index::BaseIndex;
 use crate::batch::WriteBatch;
 use crate::engine::Engine;
+use crate::engine::segment::Segment;
 use crate::error::{Error, Result};
-use crate::index_file::INDEX_FILE_NAME;
-use crate::offload::offload;
-use crate::remote::ObjectStore;
+use crate::format::scan;
+use crate::format::segment_header::SEGMENT_HEADER_LEN;
+use crate::io::offload::offload;
 use crate::remote::ctx::RemoteCtx;
-use crate::scan;
-use crate::segment::Segment;
-use crate::segment_header::SEGMENT_HEADER_LEN;
-use crate::sync_state::SyncState;
-
-/// Fetches and checks the remote index; `None` if the remote has none.
-pub(crate) async fn fetch_index(ctx: &RemoteCtx) -> Result<Option<(BaseIndex, String)>> {
-    let store = ctx.store.clone();
-    let Some(obj) = ctx
-        .run(async move {
-            match store.get(INDEX_FILE_NAME).await? {
-                Some(obj) => Ok(Some(obj)),
-                None => store.check().await.map(|()| None),
-            }
-        })
-        .await?
-    else {
-        return Ok(None);
-    };
-    let base = BaseIndex::decode(obj.body).map_err(|e| match e {
-        Error::Corruption { location, detail } => Error::Corruption {
-            location: crate::Location {
-                file: format!("{} (remote)", location.file),
-                offset: location.offset,
-            },
-            detail,
-        },
-        other => other,
-    })?;
-    Ok(Some((base, obj.etag)))
-}
+use crate::sync::remote_index::fetch_index;
+use crate::sync::state::SyncState;
 
 /// The batches in `segments`, in order, as write batches.
 fn read_batches(segments: &[Arc<Segment>]) -> Result<Vec<WriteBatch>> {

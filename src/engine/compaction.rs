@@ -20,20 +20,20 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::base_index::BaseIndex;
+use crate::engine::segment::Segment;
 use crate::engine::{Engine, create_segment_file};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{atomic_write, sync_dir};
-use crate::index::Index;
-use crate::index_file::{self, INDEX_FILE_NAME, IndexMeta, SEGTAB_SEALED, SegmentEntry};
-use crate::loc::Loc;
-use crate::record::{self, FLAG_BATCH_CONT};
-use crate::report::CompactionReport;
-use crate::segment::Segment;
-use crate::segment_header::{
+use crate::format::index_file::{self, INDEX_FILE_NAME, IndexMeta, SEGTAB_SEALED, SegmentEntry};
+use crate::format::record::{self, FLAG_BATCH_CONT};
+use crate::format::segment_header::{
     SEG_FLAG_COMPACTED, SEG_FLAG_RUN_LAST, SEGMENT_HEADER_LEN, SegmentHeader,
 };
-use crate::segment_id::SegmentId;
+use crate::format::segment_id::SegmentId;
+use crate::index::base::BaseIndex;
+use crate::index::live::Index;
+use crate::index::loc::Loc;
+use crate::io::fsutil::{atomic_write, sync_dir};
+use crate::report::CompactionReport;
 
 const WRITE_CHUNK: usize = 1 << 20;
 
@@ -64,7 +64,7 @@ impl RunWriter<'_> {
     fn start_segment(&mut self) -> Result<()> {
         self.drain()?;
         let number = self.next_number;
-        self.next_number = crate::segment_id::next_number(number)?;
+        self.next_number = crate::format::segment_id::next_number(number)?;
         let seg = create_segment_file(
             &self.engine.dir,
             self.header(number, false),

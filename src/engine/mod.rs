@@ -12,6 +12,14 @@
 //! checkpoint fsyncs the active segment, then replaces `index.idx`
 //! atomically, then deletes files the new index no longer needs.
 
+pub(crate) mod compaction;
+pub(crate) mod files;
+pub(crate) mod group_commit;
+pub(crate) mod rebuild;
+pub(crate) mod recovery;
+pub(crate) mod segment;
+pub(crate) mod verify;
+
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -21,26 +29,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard, RwLock};
 
-use crate::base_index::BaseIndex;
 use crate::batch::{WriteBatch, check_key};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{atomic_write, sync_dir};
-use crate::group_commit::GroupCommit;
-use crate::index::Index;
-use crate::index_file::{
+use crate::format::index_file::{
     self, INDEX_FILE_NAME, IndexMeta, ObsoleteEntry, SEGTAB_SEALED, SegmentEntry,
 };
-use crate::lazy_index::LazyIndex;
-use crate::limits::{MAX_SEGMENT_SIZE_LIMIT, MIN_SEGMENT_SIZE_LIMIT};
-use crate::loc::Loc;
-use crate::lock::DirLock;
+use crate::format::limits::{MAX_SEGMENT_SIZE_LIMIT, MIN_SEGMENT_SIZE_LIMIT};
+use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
+use crate::format::segment_id::SegmentId;
+use crate::index::base::BaseIndex;
+use crate::index::lazy::LazyIndex;
+use crate::index::live::Index;
+use crate::index::loc::Loc;
+use crate::io::fsutil::{atomic_write, sync_dir};
+use crate::io::lock::DirLock;
 use crate::options::{Options, SyncPolicy};
-use crate::recovery::{self, Recovered};
 use crate::remote::ctx::RemoteCtx;
 use crate::report::{RebuildReport, Stats};
-use crate::segment::{Segment, segment_path};
-use crate::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
-use crate::segment_id::SegmentId;
+use group_commit::GroupCommit;
+use recovery::Recovered;
+use segment::{Segment, segment_path};
 
 /// Fold the delta into a new `index.idx` once it holds this many keys, or as
 /// many as the base, whichever is more (so rewrites cost O(1) per write).
@@ -159,7 +167,7 @@ impl Engine {
         let has_index = fs::symlink_metadata(&index_path).is_ok();
         if !has_index
             && (!opts.create_if_missing || !writable)
-            && recovery::list_segments(dir)?.is_empty()
+            && files::list_segments(dir)?.is_empty()
         {
             // Nothing is created in a directory that is not a database.
             return Err(Error::NotFound(format!(
@@ -175,8 +183,8 @@ impl Engine {
             None
         };
         if writable {
-            crate::fsutil::ensure_dir_writable(dir)?;
-            recovery::remove_stale_temp_files(dir)?;
+            crate::io::fsutil::ensure_dir_writable(dir)?;
+            files::remove_stale_temp_files(dir)?;
         }
         let mut attempt = 0;
         let (rec, fresh) = loop {
@@ -217,11 +225,16 @@ impl Engine {
         writable: bool,
         remote_backed: bool,
     ) -> Result<(Recovered, bool)> {
-        let disk = recovery::list_segments(dir)?;
+        let disk = files::list_segments(dir)?;
         if opts.rebuild_index {
             let lineage = recovery::lineage_of(dir)?;
-            let rec =
-                crate::rebuild::rebuild(disk, lineage, writable, writable, opts.max_segment_size)?;
+            let rec = crate::engine::rebuild::rebuild(
+                disk,
+                lineage,
+                writable,
+                writable,
+                opts.max_segment_size,
+            )?;
             return Ok((rec, false));
         }
         match recovery::load_index(dir)? {
@@ -243,7 +256,10 @@ impl Engine {
                         dir.display()
                     )));
                 }
-                Ok((Self::fresh(crate::segment_id::new_writer_id()?)?, true))
+                Ok((
+                    Self::fresh(crate::format::segment_id::new_writer_id()?)?,
+                    true,
+                ))
             }
             // Segments without an index: never rebuilt silently, since a
             // rebuild may have to skip damage (FORMAT.md §6.3).
@@ -340,6 +356,19 @@ impl Engine {
         *w = writer;
         w.pending_delete.extend(pending);
         *self.state.write() = state;
+    }
+
+    /// The attached remote.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when none is attached.
+    pub(crate) fn remote_ctx(&self) -> Result<Arc<RemoteCtx>> {
+        self.remote.clone().ok_or_else(|| {
+            Error::InvalidArgument(
+                "no remote is attached: give one (CLI: --remote URL or S4DB_REMOTE; library: DbBuilder::remote)"
+                    .into(),
+            )
+        })
     }
 
     pub(crate) fn check_open(&self) -> Result<()> {
@@ -544,7 +573,7 @@ impl Engine {
             number: w.next_number,
             writer: self.writer_id,
         };
-        w.next_number = crate::segment_id::next_number(w.next_number)?;
+        w.next_number = crate::format::segment_id::next_number(w.next_number)?;
         let seg = Arc::new(create_segment_file(
             &self.dir,
             SegmentHeader::plain(id),
@@ -662,13 +691,13 @@ impl Engine {
         self.check_writable()?;
         let mut w = self.writer.lock();
         self.seal_active(&mut w)?;
-        let disk = recovery::list_segments(&self.dir)?;
-        let lineage = crate::recovery::Lineage {
+        let disk = files::list_segments(&self.dir)?;
+        let lineage = crate::engine::recovery::Lineage {
             writer_id: self.writer_id,
             generation: w.generation,
             min_next_number: w.next_number,
         };
-        let rec = crate::rebuild::rebuild(
+        let rec = crate::engine::rebuild::rebuild(
             disk,
             lineage,
             // Not writable: readers may have these files mapped, so nothing is
@@ -801,7 +830,7 @@ impl Engine {
     /// as `index.idx`. Unlisted segments numbered below `base`'s next number
     /// are obsolete and deleted; those at or above it are replayed.
     pub(crate) fn adopt_index(&self, w: &mut Writer, base: BaseIndex) -> Result<()> {
-        let disk = recovery::list_segments(&self.dir)?;
+        let disk = files::list_segments(&self.dir)?;
         let rec = recovery::recover_with_index(
             &self.dir,
             base,

@@ -21,18 +21,17 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::index_file::{INDEX_FILE_NAME, INDEX_HEADER_LEN, IndexHeader, ObsoleteEntry};
-use crate::offload::offload;
+use crate::format::index_file::{INDEX_FILE_NAME, INDEX_HEADER_LEN, IndexHeader, ObsoleteEntry};
+use crate::format::segment_id::SegmentId;
+use crate::io::offload::offload;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome};
-use crate::segment_id::SegmentId;
-use crate::sync_state::SyncState;
+use crate::sync::state::SyncState;
 
 /// What an upload did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -84,22 +83,10 @@ impl UploadOptions {
     }
 }
 
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-pub(crate) fn remote_of(engine: &Engine) -> Result<Arc<RemoteCtx>> {
-    engine.remote.clone().ok_or_else(|| {
-        Error::InvalidArgument("no remote is attached: give one (CLI: --remote URL or S4DB_REMOTE; library: DbBuilder::remote)".into())
-    })
-}
-
 const MAX_REBASES: u32 = 5;
 
 pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<UploadReport> {
-    let ctx = remote_of(engine)?;
+    let ctx = engine.remote_ctx()?;
     ctx.ensure_writable("upload to")?;
     engine.check_writable()?;
     let _sync = engine.sync_lock.lock().await;
@@ -109,7 +96,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
         if !opts.single_writer {
             let before = state.conditions;
             let checked =
-                crate::conditions::ensure_enforced(&ctx, engine.writer_id, &mut state).await;
+                crate::sync::conditions::ensure_enforced(&ctx, engine.writer_id, &mut state).await;
             if state.conditions != before {
                 state.save(&engine.dir)?; // remember the probe's answer
             }
@@ -124,7 +111,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
         let remote_tag = head.map(|h| h.etag);
         if remote_tag != state.etag {
             if opts.rebase && remote_tag.is_some() && report.rebased < MAX_REBASES {
-                crate::rebase::rebase(engine, &ctx, &state).await?;
+                crate::sync::rebase::rebase(engine, &ctx, &state).await?;
                 report.rebased += 1;
                 continue;
             }
@@ -173,7 +160,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
 
         // Then the index, conditionally.
         let table: BTreeSet<SegmentId> = base.segments().iter().map(|s| s.id).collect();
-        let now = unix_now();
+        let now = crate::io::clock::unix_now();
         let mut obsolete: Vec<ObsoleteEntry> = base
             .obsolete()
             .iter()
@@ -244,7 +231,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
             .await?;
         let Some(tag) = committed else {
             if opts.rebase && report.rebased < MAX_REBASES {
-                crate::rebase::rebase(engine, &ctx, &state).await?;
+                crate::sync::rebase::rebase(engine, &ctx, &state).await?;
                 report.rebased += 1;
                 continue;
             }

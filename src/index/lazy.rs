@@ -15,19 +15,19 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use parking_lot::Mutex;
 
+use crate::engine::segment::Segment;
 use crate::error::{Error, Result};
-use crate::hash::{fingerprint, key_hash, page_of};
-use crate::index_file::{
+use crate::format::hash::{fingerprint, key_hash, page_of};
+use crate::format::index_file::{
     BLOCK_PAGES, INDEX_FILE_NAME, IndexHeader, SegmentEntry, check_directory,
     decode_obsolete_table, decode_segment_table, offsets_table,
 };
-use crate::index_page::{PAGE_OVERHEAD, PageView};
-use crate::le::u64_at;
-use crate::loc::Loc;
+use crate::format::index_page::{PAGE_OVERHEAD, PageView};
+use crate::format::le::u64_at;
+use crate::format::segment_header::SegmentHeader;
+use crate::index::loc::Loc;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, Prefix};
-use crate::segment::Segment;
-use crate::segment_header::SegmentHeader;
 
 /// The first read of `index.idx`.
 pub(crate) const FIRST_READ: u64 = 64 << 10;
@@ -381,8 +381,8 @@ mod tests {
     /// A remote (a `file://` directory) holding one segment of `n` records
     /// and a two-level index over them, built with tiny pages.
     fn two_level_remote(n: u32) -> (tempfile::TempDir, String) {
-        use crate::index_file::{IndexMeta, Layout, build_with};
-        use crate::segment_id::SegmentId;
+        use crate::format::index_file::{IndexMeta, Layout, build_with};
+        use crate::format::segment_id::SegmentId;
         let dir = tempfile::tempdir().unwrap();
         let id = SegmentId {
             number: 1,
@@ -394,7 +394,7 @@ mod tests {
         let mut locs = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             let at = seg.len() as u32;
-            let len = crate::record::encode(
+            let len = crate::format::record::encode(
                 &mut seg,
                 k,
                 Some(format!("value {i}").as_bytes()),

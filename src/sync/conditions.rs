@@ -17,7 +17,7 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome};
-use crate::sync_state::SyncState;
+use crate::sync::state::SyncState;
 
 /// How long a probe's answer is trusted: one day.
 pub const PROBE_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -75,7 +75,7 @@ pub(crate) async fn ensure_enforced(
     writer_id: u64,
     state: &mut SyncState,
 ) -> Result<()> {
-    let now = crate::upload::unix_now();
+    let now = crate::io::clock::unix_now();
     let fresh = state.remote == ctx.url.describe()
         && state
             .conditions

@@ -12,7 +12,7 @@
 //! allocation larger than the input justifies (a decompressed length is
 //! checked against [`MAX_VALUE_LEN`] before allocating).
 
-use crate::limits::{MAX_KEY_LEN, MAX_VALUE_LEN};
+use crate::format::limits::{MAX_KEY_LEN, MAX_VALUE_LEN};
 
 /// Length of the fixed record header.
 pub(crate) const HEADER_LEN: usize = 12;
@@ -338,8 +338,8 @@ mod tests {
 #[cfg(test)]
 mod vectors {
     use super::*;
-    use crate::segment_header::SegmentHeader;
-    use crate::segment_id::SegmentId;
+    use crate::format::segment_header::SegmentHeader;
+    use crate::format::segment_id::SegmentId;
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|b| format!("{b:02x}")).collect()

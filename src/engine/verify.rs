@@ -9,16 +9,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::base_index::BaseIndex;
 use crate::engine::Engine;
+use crate::engine::recovery::apply_batch;
+use crate::engine::segment::Segment;
 use crate::error::Result;
-use crate::index::Index;
-use crate::index_file::IndexMeta;
-use crate::recovery::apply_batch;
+use crate::format::index_file::IndexMeta;
+use crate::format::scan;
+use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
+use crate::index::base::BaseIndex;
+use crate::index::live::Index;
 use crate::report::VerifyReport;
-use crate::scan;
-use crate::segment::Segment;
-use crate::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
 
 /// How many problems are listed before the rest are only counted.
 const MAX_LISTED: usize = 100;

@@ -8,7 +8,7 @@
 //! own checksum is good, also those of a batch that damage broke (FORMAT.md
 //! §6.3). Pure over a byte slice: it never panics, whatever the bytes.
 
-use crate::record::{self, RecordError, RecordView};
+use crate::format::record::{self, RecordError, RecordView};
 
 /// Where the scan stopped early, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

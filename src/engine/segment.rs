@@ -16,9 +16,9 @@ use bytes::Bytes;
 use memmap2::Mmap;
 
 use crate::error::{Error, IoContext, Result};
-use crate::record;
-use crate::segment_header::SegmentHeader;
-use crate::segment_id::SegmentId;
+use crate::format::record;
+use crate::format::segment_header::SegmentHeader;
+use crate::format::segment_id::SegmentId;
 
 /// No segment s4db writes exceeds this (FORMAT.md §7); a larger file is
 /// rejected before it is read into memory.
@@ -92,7 +92,7 @@ impl Segment {
                 let file = self.file.as_ref()?;
                 usize::try_from(self.map_len)
                     .ok()
-                    .and_then(|n| crate::mmap::map(file, n).ok())
+                    .and_then(|n| crate::io::mmap::map(file, n).ok())
             })
             .as_ref()?;
         map.get(usize::try_from(offset).ok()?..usize::try_from(end).ok()?)
@@ -269,7 +269,7 @@ impl AsRef<[u8]> for Mapped {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segment_id::SegmentId;
+    use crate::format::segment_id::SegmentId;
 
     fn segment(dir: &Path, max: u64) -> Arc<Segment> {
         let header = SegmentHeader::plain(SegmentId {

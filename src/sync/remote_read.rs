@@ -11,11 +11,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use crate::engine::Engine;
+use crate::engine::segment::Segment;
 use crate::error::{Error, Result};
-use crate::loc::Loc;
-use crate::record;
+use crate::format::record;
+use crate::index::loc::Loc;
 use crate::remote::ObjectStore;
-use crate::segment::Segment;
 
 /// One record wanted from a remote segment.
 #[derive(Debug, Clone)]

@@ -17,19 +17,18 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 
-use crate::base_index::BaseIndex;
 use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{atomic_write, sync_dir};
-use crate::index_file::{INDEX_FILE_NAME, SegmentEntry};
-use crate::offload::offload;
-use crate::rebase::fetch_index;
+use crate::format::index_file::{INDEX_FILE_NAME, SegmentEntry};
+use crate::format::scan;
+use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
+use crate::index::base::BaseIndex;
+use crate::io::fsutil::{atomic_write, sync_dir};
+use crate::io::offload::offload;
 use crate::remote::ObjectStore;
 use crate::remote::ctx::RemoteCtx;
-use crate::scan;
-use crate::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
-use crate::sync_state::SyncState;
-use crate::upload::remote_of;
+use crate::sync::remote_index::fetch_index;
+use crate::sync::state::SyncState;
 
 /// What a download did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -86,11 +85,11 @@ fn check_segment(entry: &SegmentEntry, bytes: &[u8]) -> Result<()> {
 fn present(dir: &Path, entry: &SegmentEntry) -> bool {
     let path = dir.join(entry.id.file_name());
     std::fs::metadata(&path).is_ok_and(|m| m.len() >= entry.indexed_len)
-        && crate::recovery::read_header(&path).is_ok_and(|h| h.is_ok_and(|h| h.id == entry.id))
+        && crate::engine::files::read_header(&path).is_ok_and(|h| h.is_ok_and(|h| h.id == entry.id))
 }
 
 pub(crate) async fn download(engine: &Arc<Engine>, force: bool) -> Result<DownloadReport> {
-    let ctx = remote_of(engine)?;
+    let ctx = engine.remote_ctx()?;
     engine.check_writable()?;
     let _sync = engine.sync_lock.lock().await;
     let describe = ctx.url.describe();
@@ -205,14 +204,14 @@ pub(crate) async fn hydrate(engine: &Arc<Engine>) -> Result<u64> {
             .map(|s| SegmentEntry {
                 id: s.id(),
                 indexed_len: s.len(),
-                flags: crate::index_file::SEGTAB_SEALED,
+                flags: crate::format::index_file::SEGTAB_SEALED,
             })
             .collect()
     };
     if missing.is_empty() || engine.is_remote_only() {
         return Ok(0);
     }
-    let ctx = remote_of(engine)?;
+    let ctx = engine.remote_ctx()?;
     let _sync = engine.sync_lock.lock().await;
     let n = missing.len() as u64;
     fetch_segments(&ctx, &engine.dir, missing).await?;

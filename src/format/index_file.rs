@@ -8,11 +8,11 @@
 //! only byte-range access finds one key with two reads: the first bytes of the
 //! file, then the one page that can hold the key.
 
-use crate::hash::{fingerprint, key_hash, page_of};
-use crate::index_page::{self, ENTRY_FIXED, PAGE_OVERHEAD};
-use crate::le::{u32_at, u64_at};
-use crate::loc::Loc;
-use crate::segment_id::SegmentId;
+use crate::format::hash::{fingerprint, key_hash, page_of};
+use crate::format::index_page::{self, ENTRY_FIXED, PAGE_OVERHEAD};
+use crate::format::le::{u32_at, u64_at};
+use crate::format::segment_id::SegmentId;
+use crate::index::loc::Loc;
 
 /// The index file's name in a database directory and under a remote prefix.
 pub const INDEX_FILE_NAME: &str = "index.idx";

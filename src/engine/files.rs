@@ -1,0 +1,54 @@
+//! The files of a database directory (FORMAT.md §2): which names are
+//! segments, which are leftovers of an interrupted write, and a segment
+//! file's header.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::error::{IoContext, Result};
+use crate::format::index_file::INDEX_FILE_NAME;
+use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
+use crate::format::segment_id::SegmentId;
+
+/// Segment files in `dir`, in segment order.
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(SegmentId, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
+        let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
+        if let Some(id) = entry
+            .file_name()
+            .to_str()
+            .and_then(SegmentId::parse_file_name)
+        {
+            out.push((id, entry.path()));
+        }
+    }
+    out.sort_by_key(|(id, _)| *id);
+    Ok(out)
+}
+
+/// Removes temporary files a crashed index write left behind.
+pub(crate) fn remove_stale_temp_files(dir: &Path) -> Result<()> {
+    let prefix = format!(".{INDEX_FILE_NAME}.");
+    for entry in fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
+        let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            fs::remove_file(entry.path()).ctx(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads and checks a segment file's header.
+pub(crate) fn read_header(path: &Path) -> Result<std::result::Result<SegmentHeader, &'static str>> {
+    let mut f = fs::File::open(path).ctx(|| format!("opening {}", path.display()))?;
+    let mut buf = Vec::with_capacity(SEGMENT_HEADER_LEN);
+    f.by_ref()
+        .take(SEGMENT_HEADER_LEN as u64)
+        .read_to_end(&mut buf)
+        .ctx(|| format!("reading {}", path.display()))?;
+    Ok(SegmentHeader::decode(&buf))
+}

@@ -1,0 +1,12 @@
+//! Sync between a database directory and a remote (FORMAT.md §10): upload,
+//! download, rebase, garbage collection, the conditional-write probe, the
+//! per-remote sync state, and reads of records only the remote holds.
+
+pub(crate) mod conditions;
+pub(crate) mod download;
+pub(crate) mod gc;
+pub(crate) mod rebase;
+pub(crate) mod remote_index;
+pub(crate) mod remote_read;
+pub(crate) mod state;
+pub(crate) mod upload;
