@@ -261,8 +261,16 @@ impl Db {
     ///
     /// # Errors
     /// As [`crate::Db::download`].
-    pub fn download(&self, force: bool) -> Result<DownloadReport> {
-        futures::executor::block_on(self.inner.download(force))
+    pub fn download(&self) -> Result<DownloadReport> {
+        futures::executor::block_on(self.inner.download())
+    }
+
+    /// See [`crate::Db::download_with`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::download`].
+    pub fn download_with(&self, opts: crate::DownloadOptions) -> Result<DownloadReport> {
+        futures::executor::block_on(self.inner.download_with(opts))
     }
 
     /// See [`crate::Db::gc`].

@@ -857,17 +857,25 @@ impl Db {
     /// Makes the local directory a copy of the remote database: fetches and
     /// checks every segment it lacks, then adopts the remote index.
     /// Refuses while local writes are not uploaded, and when the directory
-    /// syncs with another remote (FORMAT.md §10.4), unless `force` (which
-    /// discards those writes, and makes this remote the directory's own).
+    /// syncs with another remote (FORMAT.md §10.4); see
+    /// [`Db::download_with`] and [`crate::DownloadOptions::force`].
     ///
     /// # Errors
     /// [`Error::Conflict`] for unuploaded writes or another remote's
     /// directory, [`Error::NotFound`] if the
     /// remote holds no database, [`Error::Corruption`] if a fetched file
     /// fails its checks, [`Error::Remote`], [`Error::ReadOnly`].
-    pub async fn download(&self, force: bool) -> Result<DownloadReport> {
+    pub async fn download(&self) -> Result<DownloadReport> {
+        self.download_with(crate::DownloadOptions::default()).await
+    }
+
+    /// [`Db::download`] with options (`force`).
+    ///
+    /// # Errors
+    /// As [`Db::download`]; with `force`, no conflict.
+    pub async fn download_with(&self, opts: crate::DownloadOptions) -> Result<DownloadReport> {
         self.engine.remote_ctx()?;
-        crate::sync::download::download(&self.engine, force).await
+        crate::sync::download::download(&self.engine, opts).await
     }
 
     /// Deletes remote segments that no reader can need: obsolete ones whose

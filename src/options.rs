@@ -24,8 +24,10 @@ pub enum SyncPolicy {
     EveryWrite,
 }
 
-/// Options for [`crate::DbBuilder`]. All fields have documented defaults.
+/// Options for [`crate::DbBuilder`], which is their builder (one setter
+/// each). All fields have documented defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Options {
     /// Soft size limit of a segment file; default 64 MiB, allowed 4 KiB to
     /// 2 GiB. A record or batch larger than the limit gets a segment of its own.

@@ -68,7 +68,7 @@ fn single_writer_mode_uploads_and_round_trips_on_such_a_server() {
     db.put("later", "write").unwrap();
     assert_eq!(db.upload_with(single).unwrap().segments_uploaded, 1);
     let copy = open(b.path(), &url);
-    copy.download(false).unwrap();
+    copy.download().unwrap();
     assert_eq!(contents(&copy), contents(&db));
     // Compaction, then single-writer gc: obsolete segments of this writer go.
     db.compact().unwrap();
@@ -93,7 +93,7 @@ fn the_pre_commit_re_read_catches_a_concurrent_commit_in_single_writer_mode() {
     w1.put("base", "0").unwrap();
     w1.upload_with(single).unwrap();
     let w2 = open(b.path(), &url);
-    w2.download(false).unwrap();
+    w2.download().unwrap();
     w1.put("w1", "1").unwrap();
     w1.upload_with(single).unwrap();
     w2.put("w2", "2").unwrap();
@@ -102,11 +102,11 @@ fn the_pre_commit_re_read_catches_a_concurrent_commit_in_single_writer_mode() {
     // Nothing of w1's commit was lost.
     let c = tempfile::tempdir().unwrap();
     let check = open(c.path(), &url);
-    check.download(false).unwrap();
+    check.download().unwrap();
     assert_eq!(check.get("w1").unwrap().unwrap(), "1");
     // And rebase works in this mode too.
     w2.upload_with(single.rebase(true)).unwrap();
-    check.download(false).unwrap();
+    check.download().unwrap();
     assert_eq!(check.get("w2").unwrap().unwrap(), "2");
     assert_eq!(check.get("w1").unwrap().unwrap(), "1");
 }

@@ -187,7 +187,7 @@ fn kill_9_during_upload_then_upload_again_makes_a_consistent_remote() {
             .remote(&url)
             .open_blocking()
             .unwrap();
-        fresh.download(false).unwrap();
+        fresh.download().unwrap();
         assert_eq!(fresh.len(), 30_000, "seed {seed} round {round}");
         assert!(fresh.verify().unwrap().is_ok());
         assert_eq!(fresh.get(key(29_999)).unwrap().unwrap(), value(29_999));

@@ -68,7 +68,7 @@ fn eight_writers(open: impl Fn(&std::path::Path) -> s4db::DbBuilder + Sync) {
     });
     let fresh = tempfile::tempdir().unwrap();
     let check = open(fresh.path()).open_blocking().unwrap();
-    check.download(false).unwrap();
+    check.download().unwrap();
     let committed = committed.lock().unwrap();
     assert_eq!(committed.len(), 8 * 4 * 25);
     for (k, v) in committed.iter() {

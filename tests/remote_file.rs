@@ -39,7 +39,7 @@ fn upload_then_download_round_trips_and_second_upload_sends_only_new_segments() 
     assert_eq!(nothing.segments_uploaded, 0);
 
     let copy = Db::builder(b.path()).remote(&url).open_blocking().unwrap();
-    let report = copy.download(false).unwrap();
+    let report = copy.download().unwrap();
     assert_eq!(report.keys, 301);
     assert_eq!(contents(&copy), contents(&db));
     assert!(copy.verify().unwrap().is_ok());
@@ -94,7 +94,7 @@ fn two_writers_conflict_and_rebase_loses_nothing() {
     w1.put("base", "0").unwrap();
     w1.upload().unwrap();
     let w2 = Db::builder(b.path()).remote(&url).open_blocking().unwrap();
-    w2.download(false).unwrap();
+    w2.download().unwrap();
 
     w1.put("from-1", "one").unwrap();
     w2.put("from-2", "two").unwrap();
@@ -117,7 +117,7 @@ fn two_writers_conflict_and_rebase_loses_nothing() {
     assert_eq!(w2.get("base").unwrap().unwrap(), "changed by 2");
 
     // w1 must now download to see both; its own writes are all uploaded.
-    w1.download(false).unwrap();
+    w1.download().unwrap();
     assert_eq!(contents(&w1), contents(&w2));
     assert!(w1.verify().unwrap().is_ok());
 }
@@ -135,9 +135,10 @@ fn download_refuses_to_discard_unuploaded_writes_unless_forced() {
     w1.upload().unwrap();
     let w2 = Db::builder(b.path()).remote(&url).open_blocking().unwrap();
     w2.put("local-only", "x").unwrap();
-    assert!(matches!(w2.download(false), Err(Error::Conflict(_))));
+    assert!(matches!(w2.download(), Err(Error::Conflict(_))));
     assert_eq!(w2.get("local-only").unwrap().unwrap(), "x");
-    w2.download(true).unwrap();
+    w2.download_with(s4db::DownloadOptions::default().force(true))
+        .unwrap();
     assert_eq!(w2.get("local-only").unwrap(), None);
     assert_eq!(w2.get("k").unwrap().unwrap(), "remote");
 }

@@ -38,7 +38,7 @@ fn upload_download_round_trip_through_s3() {
         "segments plus index.idx"
     );
     let copy = s3.builder(b.path(), "db1").open_blocking().unwrap();
-    copy.download(false).unwrap();
+    copy.download().unwrap();
     assert_eq!(contents(&copy), contents(&db));
     assert!(copy.verify().unwrap().is_ok());
 }
@@ -107,7 +107,7 @@ fn two_writers_one_conflict_no_lost_update_and_rebase() {
     w1.put("base", "0").unwrap();
     w1.upload().unwrap();
     let w2 = s3.builder(b.path(), "shared").open_blocking().unwrap();
-    w2.download(false).unwrap();
+    w2.download().unwrap();
     w1.put("w1", "1").unwrap();
     w2.put("w2", "2").unwrap();
     w1.upload().unwrap();
@@ -116,7 +116,7 @@ fn two_writers_one_conflict_no_lost_update_and_rebase() {
         .unwrap();
     let fresh = tmp();
     let check = s3.builder(fresh.path(), "shared").open_blocking().unwrap();
-    check.download(false).unwrap();
+    check.download().unwrap();
     for (k, v) in [("base", "0"), ("w1", "1"), ("w2", "2")] {
         assert_eq!(check.get(k).unwrap().unwrap(), v, "{k}");
     }
@@ -204,7 +204,7 @@ fn a_large_segment_is_uploaded_in_parts() {
         "{requests} requests: the segment did not go in parts"
     );
     let copy = s3.builder(b.path(), "mp").open_blocking().unwrap();
-    copy.download(false).unwrap();
+    copy.download().unwrap();
     assert_eq!(
         copy.get(key_for(1199)).unwrap().unwrap(),
         value_for(2399, 10_000)
@@ -258,7 +258,7 @@ fn upload_download_and_gets_survive_injected_faults() {
         .unwrap();
     db.upload().unwrap();
     let copy = s3.builder(b.path(), "f").open_blocking().unwrap();
-    copy.download(false).unwrap();
+    copy.download().unwrap();
     assert_eq!(contents(&copy), contents(&db));
     let reader = s3.builder(c.path(), "f").open_blocking().unwrap();
     for i in (0..700).step_by(7) {
@@ -342,7 +342,7 @@ fn a_commit_whose_answer_was_lost_is_not_a_false_conflict() {
     db.put("third", "3").unwrap();
     db.upload().unwrap();
     let copy = s3.builder(b.path(), "lost").open_blocking().unwrap();
-    copy.download(false).unwrap();
+    copy.download().unwrap();
     assert_eq!(contents(&copy), contents(&db));
 }
 
@@ -388,6 +388,6 @@ fn compaction_of_a_remote_backed_directory_fetches_what_it_lacks_first() {
     assert_eq!(reader.get(key_for(6)).unwrap().unwrap(), value_for(7, 60));
     reader.upload().unwrap();
     // The first writer has nothing unsynced: it can take the compacted state.
-    db.download(false).unwrap();
+    db.download().unwrap();
     assert_eq!(contents(&db), contents(&reader));
 }

@@ -423,7 +423,9 @@ pub async fn run(cli: &Cli) -> Result {
         Command::Download { force } => {
             let db = open(cli, Access::Create, "download").await?;
             let pb = spinner(cli, "downloading");
-            let r = db.download(*force).await?;
+            let r = db
+                .download_with(s4db::DownloadOptions::default().force(*force))
+                .await?;
             db.close().await?;
             drop(pb);
             report(

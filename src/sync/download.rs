@@ -44,6 +44,25 @@ pub struct DownloadReport {
     pub keys: u64,
 }
 
+/// How to download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DownloadOptions {
+    /// Discard writes that were never uploaded, and switch a directory that
+    /// syncs with another remote to this one (FORMAT.md §10.4). Default
+    /// `false`: both are refused with [`crate::Error::Conflict`].
+    pub force: bool,
+}
+
+impl DownloadOptions {
+    /// Sets `force`.
+    #[must_use]
+    pub fn force(mut self, yes: bool) -> Self {
+        self.force = yes;
+        self
+    }
+}
+
 /// Checks a fetched segment: its header names it, it covers what the index
 /// says, and every record up to there is valid.
 fn check_segment(entry: &SegmentEntry, bytes: &[u8]) -> Result<()> {
@@ -88,7 +107,11 @@ fn present(dir: &Path, entry: &SegmentEntry) -> bool {
         && crate::engine::files::read_header(&path).is_ok_and(|h| h.is_ok_and(|h| h.id == entry.id))
 }
 
-pub(crate) async fn download(engine: &Arc<Engine>, force: bool) -> Result<DownloadReport> {
+pub(crate) async fn download(
+    engine: &Arc<Engine>,
+    opts: DownloadOptions,
+) -> Result<DownloadReport> {
+    let force = opts.force;
     let ctx = engine.remote_ctx()?;
     engine.check_writable()?;
     let _sync = engine.sync_lock.lock().await;
@@ -148,13 +171,8 @@ pub(crate) async fn download(engine: &Arc<Engine>, force: bool) -> Result<Downlo
         Ok(e.len())
     })
     .await?;
-    SyncState {
-        remote: ctx.url.describe(),
-        etag: Some(etag),
-        segments: table,
-        conditions: state.conditions,
-    }
-    .save_as_own(&engine.dir)?;
+    SyncState::synced(&ctx.url.describe(), etag, table, state.conditions)
+        .save_as_own(&engine.dir)?;
     report.keys = keys;
     Ok(report)
 }
@@ -241,13 +259,7 @@ pub(crate) async fn fetch_index_only(ctx: &RemoteCtx, dir: &Path, writer_id: u64
     let table = remote.segments().iter().map(|s| s.id).collect();
     let own: BaseIndex = remote.with_meta(&meta)?;
     atomic_write(dir, INDEX_FILE_NAME, own.bytes())?;
-    SyncState {
-        remote: ctx.url.describe(),
-        etag: Some(etag),
-        segments: table,
-        conditions: None,
-    }
-    .save(dir)?;
+    SyncState::synced(&ctx.url.describe(), etag, table, None).save(dir)?;
     sync_dir(dir)?;
     Ok(true)
 }

@@ -80,11 +80,5 @@ pub(crate) async fn rebase(engine: &Arc<Engine>, ctx: &RemoteCtx, state: &SyncSt
         e.adopt_index(&mut w, adopted)
     })
     .await?;
-    SyncState {
-        remote: ctx.url.describe(),
-        etag: Some(etag),
-        segments: table,
-        conditions: state.conditions,
-    }
-    .save(&engine.dir)
+    SyncState::synced(&ctx.url.describe(), etag, table, state.conditions).save(&engine.dir)
 }

@@ -71,6 +71,22 @@ impl SyncState {
         Ok(Self::load_file(dir, &other_file_name(remote))?.filter(|s| s.remote == remote))
     }
 
+    /// The state right after a sync with `remote`: its index has entity tag
+    /// `etag` and lists `segments`.
+    pub(crate) fn synced(
+        remote: &str,
+        etag: String,
+        segments: BTreeSet<SegmentId>,
+        conditions: Option<(bool, u64)>,
+    ) -> SyncState {
+        SyncState {
+            remote: remote.to_string(),
+            etag: Some(etag),
+            segments,
+            conditions,
+        }
+    }
+
     /// The state for `remote`, or a fresh one that names it.
     pub(crate) fn load_or_new(dir: &Path, remote: &str) -> Result<SyncState> {
         Ok(Self::load_for(dir, remote)?.unwrap_or_else(|| SyncState {

@@ -237,13 +237,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
             }
             return Err(conflict(&ctx, false));
         };
-        SyncState {
-            remote: ctx.url.describe(),
-            etag: Some(tag),
-            segments: table,
-            conditions: state.conditions,
-        }
-        .save(&engine.dir)?;
+        SyncState::synced(&ctx.url.describe(), tag, table, state.conditions).save(&engine.dir)?;
         engine.set_obsolete(obsolete);
         return Ok(report);
     }
