@@ -12,6 +12,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Response, StatusCode};
 
 use super::retry::Attempt;
+use super::xml::parse_error_body;
 use super::{Prefix, Ranged, RemoteOptions};
 use crate::error::{Error, Result};
 
@@ -108,33 +109,6 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
         cur = s.source();
     }
     out
-}
-
-/// The parts of an S3 XML error body that matter.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct ErrorBody {
-    pub code: String,
-    pub message: String,
-    pub region: String,
-}
-
-fn tag<'a>(text: &'a str, name: &str) -> &'a str {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    text.find(&open)
-        .map(|i| &text[i + open.len()..])
-        .and_then(|rest| rest.find(&close).map(|j| &rest[..j]))
-        .unwrap_or("")
-}
-
-/// Reads `<Code>`, `<Message>` and `<Region>` out of an S3 error body (a
-/// lenient scan: some servers' bodies are not quite the documented XML).
-pub(crate) fn parse_error_body(text: &str) -> ErrorBody {
-    ErrorBody {
-        code: tag(text, "Code").to_string(),
-        message: tag(text, "Message").to_string(),
-        region: tag(text, "Region").to_string(),
-    }
 }
 
 /// Turns a non-success status and its body into retry-or-fail, with a message
@@ -388,6 +362,7 @@ pub(crate) async fn prefix_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote::xml::ErrorBody;
 
     #[test]
     fn error_bodies_are_read_leniently() {

@@ -11,8 +11,9 @@ mod file_store;
 mod http;
 mod http_store;
 mod retry;
-mod s3_store;
+mod s3;
 pub(crate) mod url;
+mod xml;
 
 use std::fmt;
 use std::future::Future;
@@ -376,7 +377,7 @@ pub(crate) fn open(url: &RemoteUrl, opts: &RemoteOptions) -> Result<Arc<Counted>
     let inner: Box<dyn ObjectStore> = match url {
         RemoteUrl::File { root } => Box::new(file_store::FileStore::new(root.clone())),
         RemoteUrl::Http { base } => Box::new(http_store::HttpStore::new(base.clone(), opts)?),
-        RemoteUrl::S3(loc) => Box::new(s3_store::S3Store::new(loc.clone(), opts)?),
+        RemoteUrl::S3(loc) => Box::new(s3::S3Store::new(loc.clone(), opts)?),
     };
     Ok(Arc::new(Counted {
         inner,

@@ -1,7 +1,8 @@
 //! S3 and S3-compatible stores: rusty-s3 signs (SigV4 query presigning),
 //! reqwest sends.
 //!
-//! Facts this file relies on (shared/S3-NOTES.md):
+//! Facts this module relies on (S3's documented behaviour and what we saw
+//! of S3-compatible servers):
 //! - Only `host` and the headers put into `headers_mut()` are signed, and they
 //!   must be sent with exactly the signed values; `Range` may go unsigned.
 //! - Conditional writes: `If-None-Match: *` creates only; `If-Match` swaps.
@@ -17,25 +18,26 @@
 //! - Some servers' ListObjectsV2 answers omit `<ETag>`; the listing is parsed
 //!   leniently here rather than with rusty-s3's strict parser.
 
+mod multipart;
+
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use reqwest::{Response, StatusCode};
 use rusty_s3::actions::{
-    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, DeleteObjects, GetObject,
-    HeadBucket, HeadObject, ObjectIdentifier, PutObject, UploadPart,
+    DeleteObjects, GetObject, HeadBucket, HeadObject, ObjectIdentifier, PutObject,
 };
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
 use super::http::{
-    body, client, content_length, etag, parse_error_body, prefix_body, range_body, range_header,
-    status_attempt, transport,
+    body, client, content_length, etag, prefix_body, range_body, range_header, status_attempt,
+    transport,
 };
 use super::retry::{Attempt, Policy, retry};
 use super::url::S3Location;
+use super::xml::{field, parse_error_body, parse_list_page};
 use super::{
     BoxFut, ListEntry, Object, ObjectMeta, ObjectStore, Prefix, PutMode, PutOutcome, Ranged,
     RemoteOptions,
@@ -179,229 +181,15 @@ impl S3Store {
         })
         .await
     }
-
-    async fn put_multipart(&self, key: &str, body: Bytes, mode: &PutMode) -> Result<PutOutcome> {
-        let k = self.key(key);
-        let what = format!("uploading {key} in parts");
-        let upload_id = retry(&self.policy, &what, |_| async {
-            let url = self.sign(&CreateMultipartUpload::new(
-                &self.bucket,
-                self.creds.as_ref(),
-                &k,
-            ));
-            let resp = match self
-                .client
-                .post(url)
-                .header("content-length", 0)
-                .send()
-                .await
-            {
-                Ok(r) => r,
-                Err(e) => return transport(&what, e),
-            };
-            if !resp.status().is_success() {
-                return self.unexpected(&what, resp).await;
-            }
-            match resp.text().await {
-                Ok(t) => match CreateMultipartUpload::parse_response(&t) {
-                    Ok(r) => Attempt::Done(r.upload_id().to_string()),
-                    Err(e) => Attempt::Fail(Error::remote(
-                        &what,
-                        Some(200),
-                        format!("unreadable answer: {e}"),
-                    )),
-                },
-                Err(e) => transport(&what, e),
-            }
-        })
-        .await?;
-        let result = self
-            .upload_parts_and_complete(key, &k, &upload_id, body, mode)
-            .await;
-        if !matches!(result, Ok(PutOutcome::Written(_))) {
-            let url = self.sign(&AbortMultipartUpload::new(
-                &self.bucket,
-                self.creds.as_ref(),
-                &k,
-                &upload_id,
-            ));
-            if let Err(e) = self
-                .client
-                .delete(url)
-                .header("content-length", 0)
-                .send()
-                .await
-            {
-                tracing::warn!(key, error = %e.without_url(), "could not abort a multipart upload");
-            }
-        }
-        result
-    }
-
-    async fn upload_parts_and_complete(
-        &self,
-        key: &str,
-        k: &str,
-        upload_id: &str,
-        body: Bytes,
-        mode: &PutMode,
-    ) -> Result<PutOutcome> {
-        let part_size = self.opts.part_size.max(5 << 20) as usize;
-        let parts: Vec<(u16, Bytes)> = body
-            .chunks(part_size)
-            .enumerate()
-            .map(|(i, c)| (i as u16 + 1, body.slice_ref(c)))
-            .collect();
-        if parts.len() > 10_000 {
-            return Err(Error::InvalidArgument(format!(
-                "{key} needs more than 10,000 parts; raise the part size"
-            )));
-        }
-        let mut etags: Vec<(u16, String)> = futures::stream::iter(parts)
-            .map(|(n, chunk)| async move {
-                let what = format!("uploading part {n} of {key}");
-                let tag = retry(&self.policy.for_body(chunk.len()), &what, |_| async {
-                    let url = self.sign(&UploadPart::new(
-                        &self.bucket,
-                        self.creds.as_ref(),
-                        k,
-                        n,
-                        upload_id,
-                    ));
-                    let resp = self
-                        .client
-                        .put(url)
-                        .timeout(self.opts.put_timeout(chunk.len()))
-                        .header("content-length", chunk.len())
-                        .body(chunk.clone())
-                        .send()
-                        .await;
-                    match resp {
-                        Ok(r) if r.status().is_success() => match etag(r.headers()) {
-                            Some(t) => Attempt::Done(t),
-                            None => Attempt::Fail(Error::remote(
-                                &what,
-                                Some(200),
-                                "the server sent no ETag for the part",
-                            )),
-                        },
-                        Ok(r) => self.unexpected(&what, r).await,
-                        Err(e) => transport(&what, e),
-                    }
-                })
-                .await?;
-                Ok::<_, Error>((n, tag))
-            })
-            .buffer_unordered(self.opts.parallelism)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_>>()?;
-        etags.sort_by_key(|(n, _)| *n);
-
-        let what = format!("completing the upload of {key}");
-        retry(&self.policy, &what, |_| async {
-            let mut action = CompleteMultipartUpload::new(
-                &self.bucket,
-                self.creds.as_ref(),
-                k,
-                upload_id,
-                etags.iter().map(|(_, t)| t.as_str()),
-            );
-            let cond = condition(mode);
-            if let Some((h, v)) = cond {
-                action.headers_mut().insert(h, v);
-            }
-            let mut req = self.client.post(self.sign(&action));
-            if let Some((h, v)) = cond {
-                req = req.header(h, v);
-            }
-            let xml = action.body();
-            let req = req.header("content-length", xml.len()).body(xml);
-            let resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) => return transport(&what, e),
-            };
-            match resp.status() {
-                StatusCode::PRECONDITION_FAILED => Attempt::Done(PutOutcome::PreconditionFailed),
-                StatusCode::NOT_FOUND if matches!(mode, PutMode::Update(_)) => {
-                    Attempt::Done(PutOutcome::PreconditionFailed)
-                }
-                s if s.is_success() => {
-                    let text = match resp.text().await {
-                        Ok(t) => t,
-                        Err(e) => return transport(&what, e),
-                    };
-                    // A 200 can carry an <Error> body.
-                    let err = parse_error_body(&text);
-                    if text.contains("<Error>") || !err.code.is_empty() {
-                        return status_attempt(
-                            &what,
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            &text,
-                            &self.region,
-                        );
-                    }
-                    Attempt::Done(PutOutcome::Written(field(&text, "ETag").map(xml_unescape)))
-                }
-                _ => self.unexpected(&what, resp).await,
-            }
-        })
-        .await
-    }
 }
 
 /// The signed header that makes a put conditional.
-fn condition(mode: &PutMode) -> Option<(&'static str, &str)> {
+pub(super) fn condition(mode: &PutMode) -> Option<(&'static str, &str)> {
     match mode {
         PutMode::Overwrite => None,
         PutMode::Create => Some(("if-none-match", "*")),
         PutMode::Update(tag) => Some(("if-match", tag.as_str())),
     }
-}
-
-fn xml_unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The text of `<name>…</name>` in `block`.
-fn field<'a>(block: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let i = block.find(&open)? + open.len();
-    let j = block[i..].find(&format!("</{name}>"))?;
-    Some(&block[i..i + j])
-}
-
-/// Parses one ListObjectsV2 page leniently: entries, and the continuation
-/// token if the listing is truncated.
-pub(crate) fn parse_list_page(xml: &str) -> (Vec<ListEntry>, Option<String>) {
-    let mut out = Vec::new();
-    for block in xml.split("<Contents>").skip(1) {
-        let block = block.split("</Contents>").next().unwrap_or("");
-        let Some(key) = field(block, "Key") else {
-            continue;
-        };
-        let size = field(block, "Size")
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-        let modified = field(block, "LastModified")
-            .and_then(|t| t.trim().parse::<jiff::Timestamp>().ok())
-            .map(SystemTime::from);
-        out.push(ListEntry {
-            key: xml_unescape(key),
-            size,
-            modified,
-        });
-    }
-    let truncated = field(xml, "IsTruncated").is_some_and(|t| t.trim() == "true");
-    let token = field(xml, "NextContinuationToken")
-        .map(xml_unescape)
-        .filter(|_| truncated);
-    (out, token)
 }
 
 impl ObjectStore for S3Store {
@@ -645,28 +433,5 @@ impl ObjectStore for S3Store {
             }
             Ok(out)
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn list_pages_parse_without_etags_and_follow_tokens() {
-        let xml = "<ListBucketResult><IsTruncated>true</IsTruncated>\
-            <Contents><Key>p/a&amp;b</Key><LastModified>2026-11-21T09:00:00.000Z</LastModified><Size>12</Size></Contents>\
-            <Contents><Key>p/index.idx</Key><Size>3</Size></Contents>\
-            <NextContinuationToken>tok</NextContinuationToken></ListBucketResult>";
-        let (entries, token) = parse_list_page(xml);
-        assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].key, "p/a&b");
-        assert_eq!(entries[0].size, 12);
-        assert!(entries[0].modified.is_some());
-        assert_eq!(token.as_deref(), Some("tok"));
-        let (_, token) = parse_list_page(
-            "<IsTruncated>false</IsTruncated><NextContinuationToken>x</NextContinuationToken>",
-        );
-        assert_eq!(token, None);
     }
 }
