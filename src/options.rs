@@ -46,6 +46,9 @@ pub struct Options {
     /// briefly by a process the application is spawning). Read-only
     /// handles never wait: they take no lock.
     pub lock_wait: std::time::Duration,
+    /// The file operations the engine's writes go through (tests fail them
+    /// on purpose); always the real ones outside the crate's own tests.
+    pub(crate) fs: crate::io::fs::Fs,
 }
 
 impl Default for Options {
@@ -57,6 +60,7 @@ impl Default for Options {
             create_if_missing: true,
             rebuild_index: false,
             lock_wait: std::time::Duration::from_millis(250),
+            fs: crate::io::fs::Fs::real(),
         }
     }
 }

@@ -32,7 +32,7 @@ use crate::format::segment_id::SegmentId;
 use crate::index::base::BaseIndex;
 use crate::index::live::Index;
 use crate::index::loc::Loc;
-use crate::io::fsutil::{atomic_write, sync_dir};
+use crate::io::fsutil::{atomic_write_with, sync_dir};
 use crate::report::CompactionReport;
 
 const WRITE_CHUNK: usize = 1 << 20;
@@ -69,6 +69,7 @@ impl RunWriter<'_> {
             &self.engine.dir,
             self.header(number, false),
             self.engine.opts.max_segment_size,
+            &self.engine.opts.fs,
         )?;
         self.outputs.push(seg);
         self.cur_len = SEGMENT_HEADER_LEN as u64;
@@ -201,8 +202,10 @@ pub(crate) fn compact(engine: &Engine) -> Result<CompactionReport> {
             .collect(),
         obsolete: w.obsolete.clone(),
     };
-    let committed = BaseIndex::from_built(index_file::build(&meta, &entries))
-        .and_then(|base| atomic_write(&engine.dir, INDEX_FILE_NAME, base.bytes()).map(|()| base));
+    let committed = BaseIndex::from_built(index_file::build(&meta, &entries)).and_then(|base| {
+        atomic_write_with(&engine.opts.fs, &engine.dir, INDEX_FILE_NAME, base.bytes())
+            .map(|()| base)
+    });
     let base = match committed {
         Ok(b) => b,
         Err(e) => {

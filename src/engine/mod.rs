@@ -13,6 +13,8 @@
 //! atomically, then deletes files the new index no longer needs.
 
 pub(crate) mod compaction;
+#[cfg(test)]
+mod fault_tests;
 pub(crate) mod files;
 pub(crate) mod group_commit;
 pub(crate) mod rebuild;
@@ -21,7 +23,6 @@ pub(crate) mod segment;
 pub(crate) mod verify;
 
 use std::fs::{self, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,7 +42,8 @@ use crate::index::base::BaseIndex;
 use crate::index::lazy::LazyIndex;
 use crate::index::live::Index;
 use crate::index::loc::Loc;
-use crate::io::fsutil::{atomic_write, sync_dir};
+use crate::io::fs::Fs;
+use crate::io::fsutil::{atomic_write_with, sync_dir};
 use crate::io::lock::DirLock;
 use crate::options::{Options, SyncPolicy};
 use crate::remote::ctx::RemoteCtx;
@@ -113,6 +115,7 @@ pub(crate) fn create_segment_file(
     dir: &Path,
     header: SegmentHeader,
     max_segment: u64,
+    fs: &Fs,
 ) -> Result<Segment> {
     let path = segment_path(dir, header.id);
     let file = OpenOptions::new()
@@ -121,8 +124,8 @@ pub(crate) fn create_segment_file(
         .create_new(true)
         .open(&path)
         .ctx(|| format!("creating {}", path.display()))?;
-    file.write_all_at(&header.encode(), 0)
-        .and_then(|()| file.sync_all())
+    fs.write_all_at(&file, &header.encode(), 0)
+        .and_then(|()| fs.sync_all(&file))
         .ctx(|| format!("writing {}", path.display()))?;
     sync_dir(dir)?;
     Ok(Segment::new(
@@ -132,6 +135,7 @@ pub(crate) fn create_segment_file(
         SEGMENT_HEADER_LEN as u64,
         false,
         max_segment,
+        fs.clone(),
     ))
 }
 
@@ -234,6 +238,7 @@ impl Engine {
                 writable,
                 writable,
                 opts.max_segment_size,
+                &opts.fs,
             )?;
             return Ok((rec, false));
         }
@@ -246,6 +251,7 @@ impl Engine {
                     writable,
                     opts.max_segment_size,
                     remote_backed,
+                    &opts.fs,
                 )?,
                 false,
             )),
@@ -499,7 +505,9 @@ impl Engine {
             return Ok(None);
         }
         batch.finish();
-        let seg = self.append_batch(&mut w, &batch)?;
+        let seg = self
+            .append_batch(&mut w, &batch)
+            .inspect_err(|e| self.poison_on_io("a write", e))?;
         let seq = self.group.note_written(&seg, batch.buf.len() as u64);
         let (delta, base) = {
             let st = self.state.read();
@@ -578,6 +586,7 @@ impl Engine {
             &self.dir,
             SegmentHeader::plain(id),
             self.opts.max_segment_size,
+            &self.opts.fs,
         )?);
         let pos = {
             let mut st = self.state.write();
@@ -587,6 +596,18 @@ impl Engine {
         w.dirty = true;
         w.active = Some((seg.clone(), pos));
         Ok((seg, pos))
+    }
+
+    /// After a failed file operation the state on disk is no longer what
+    /// this handle believes (a short write, a rename that may or may not have
+    /// happened): it takes no more writes. Everything it acknowledged is on
+    /// disk; a reopen recovers it (FORMAT.md §6).
+    fn poison_on_io(&self, what: &str, e: &Error) {
+        if matches!(e, Error::Io { .. }) {
+            self.group.fail(format!(
+                "{what} failed, so this handle takes no more writes; reopen the database ({e})"
+            ));
+        }
     }
 
     /// fsyncs a segment; a failure poisons the engine.
@@ -639,7 +660,8 @@ impl Engine {
             index_file::build(&self.meta(w, &st.segments), &entries)
         };
         let base = BaseIndex::from_built(bytes)?;
-        atomic_write(&self.dir, INDEX_FILE_NAME, base.bytes())?;
+        atomic_write_with(&self.opts.fs, &self.dir, INDEX_FILE_NAME, base.bytes())
+            .inspect_err(|e| self.poison_on_io("writing index.idx", e))?;
         w.generation += 1;
         self.state.write().index = Index::new(Arc::new(base));
         w.dirty = false;
@@ -705,6 +727,7 @@ impl Engine {
             false,
             true,
             self.opts.max_segment_size,
+            &self.opts.fs,
         )?;
         let report = rec.rebuild.clone().unwrap_or_default();
         self.install(&mut w, rec);
@@ -838,6 +861,7 @@ impl Engine {
             true,
             self.opts.max_segment_size,
             self.remote.is_some(),
+            &self.opts.fs,
         )?;
         self.install(w, rec);
         w.dirty = true;

@@ -34,6 +34,7 @@ use crate::format::segment_header::{SEG_FLAG_RUN_LAST, SEGMENT_HEADER_LEN, Segme
 use crate::format::segment_id::SegmentId;
 use crate::index::base::BaseIndex;
 use crate::index::live::Index;
+use crate::io::fs::Fs;
 use crate::report::{DamagedRange, RebuildReport};
 
 /// The number below which every segment is superseded by the newest complete
@@ -78,6 +79,7 @@ pub(crate) fn rebuild(
     writable: bool,
     move_aside: bool,
     max_segment: u64,
+    fs: &Fs,
 ) -> Result<Recovered> {
     let Lineage {
         writer_id,
@@ -155,6 +157,7 @@ pub(crate) fn rebuild(
             pos + 1 < count,
             writable,
             max_segment,
+            fs,
         )?;
         let buf = seg.read_from(SEGMENT_HEADER_LEN as u64)?;
         let name = seg.name();

@@ -36,6 +36,7 @@ use crate::format::segment_id::SegmentId;
 use crate::index::base::BaseIndex;
 use crate::index::live::Index;
 use crate::index::loc::Loc;
+use crate::io::fs::Fs;
 use crate::report::{DamagedRange, RebuildReport};
 
 /// Everything an engine needs to start, as recovered from disk.
@@ -72,6 +73,7 @@ pub(crate) fn open_segment(
     sealed: bool,
     writable: bool,
     max_segment: u64,
+    fs: &Fs,
 ) -> Result<Segment> {
     let file = OpenOptions::new()
         .read(true)
@@ -89,6 +91,7 @@ pub(crate) fn open_segment(
         len,
         sealed,
         size.max(max_segment),
+        fs.clone(),
     ))
 }
 
@@ -220,6 +223,7 @@ pub(crate) fn recover_with_index(
     writable: bool,
     max_segment: u64,
     remote_backed: bool,
+    fs: &Fs,
 ) -> Result<Recovered> {
     let h = *base.header();
     let table = base.segments().to_vec();
@@ -264,6 +268,7 @@ pub(crate) fn recover_with_index(
             sealed,
             writable,
             max_segment,
+            fs,
         )?));
     }
 
@@ -333,6 +338,7 @@ pub(crate) fn recover_with_index(
             false,
             writable,
             max_segment,
+            fs,
         )?;
         segments.push(Arc::new(seg));
     }

@@ -6,6 +6,7 @@
 //! handle without a shared cursor. Only the engine's writer appends, and only
 //! to the active (unsealed) segment.
 
+use crate::io::fs::Fs;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,8 @@ pub(crate) struct Segment {
     pub path: PathBuf,
     /// `None` for a segment that only the remote holds (reads go there).
     file: Option<File>,
+    /// The calls appends and fsyncs go through.
+    fs: Fs,
     /// Bytes of the file that hold complete, acknowledged batches.
     len: AtomicU64,
     sealed: AtomicBool,
@@ -49,8 +52,10 @@ impl Segment {
         len: u64,
         sealed: bool,
         map_len: u64,
+        fs: Fs,
     ) -> Self {
         Segment {
+            fs,
             header,
             path,
             file: Some(file),
@@ -64,6 +69,7 @@ impl Segment {
     /// A segment that only the remote holds: `len` bytes, sealed.
     pub(crate) fn remote(header: SegmentHeader, path: PathBuf, len: u64) -> Self {
         Segment {
+            fs: Fs::real(),
             header,
             path,
             file: None,
@@ -225,7 +231,7 @@ impl Segment {
     pub(crate) fn append(&self, bytes: &[u8]) -> Result<u64> {
         let at = self.len();
         let file = self.file()?;
-        if let Err(e) = file.write_all_at(bytes, at) {
+        if let Err(e) = self.fs.write_all_at(file, bytes, at) {
             // Cut off whatever part landed, so the next append starts clean.
             let _ = file.set_len(at);
             return Err(Error::io(
@@ -238,8 +244,8 @@ impl Segment {
     }
 
     pub(crate) fn sync(&self) -> Result<()> {
-        self.file()?
-            .sync_data()
+        self.fs
+            .sync_data(self.file()?)
             .ctx(|| format!("syncing {}", self.path.display()))
     }
 }
@@ -276,7 +282,7 @@ mod tests {
             number: 1,
             writer: 7,
         });
-        Arc::new(crate::engine::create_segment_file(dir, header, max).unwrap())
+        Arc::new(crate::engine::create_segment_file(dir, header, max, &Fs::real()).unwrap())
     }
 
     #[test]

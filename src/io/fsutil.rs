@@ -5,10 +5,10 @@
 //! and the directory is fsynced so the rename itself survives power loss.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 
 use crate::error::{IoContext, Result};
+use crate::io::fs::Fs;
 
 /// Checks that files can be created in `dir`, as every writer must (index
 /// writes go through a temporary file): a writer that could append but not
@@ -42,19 +42,27 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// allows (mode 0644 before the umask), like the segment files, so users who
 /// may only read the directory can open it read-only.
 pub(crate) fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    atomic_write_with(&Fs::real(), dir, name, bytes)
+}
+
+/// [`atomic_write`] through the file operations `fs`. On failure the old
+/// file is in place and the temporary file is removed.
+pub(crate) fn atomic_write_with(fs: &Fs, dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let target = dir.join(name);
-    let mut tmp = tempfile::Builder::new()
+    let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
         .permissions(std::fs::Permissions::from_mode(0o644))
         .tempfile_in(dir)
         .ctx(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
+    fs.write_all_at(tmp.as_file(), bytes, 0)
+        .and_then(|()| fs.sync_all(tmp.as_file()))
         .ctx(|| format!("writing {}", tmp.path().display()))?;
-    tmp.persist(&target)
-        .map_err(|e| e.error)
+    // Dropping `tmp` on an error removes the temporary file.
+    fs.rename(tmp.path(), &target)
         .ctx(|| format!("renaming into {}", target.display()))?;
+    // Renamed: nothing is left at the temporary path to remove.
+    let _ = tmp.into_temp_path().keep();
     sync_dir(dir)
 }

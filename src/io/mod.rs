@@ -3,6 +3,7 @@
 //! from async code.
 
 pub(crate) mod clock;
+pub(crate) mod fs;
 pub(crate) mod fsutil;
 pub(crate) mod lock;
 pub(crate) mod mmap;
