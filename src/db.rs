@@ -192,7 +192,7 @@ impl DbBuilder {
                         .await?
                         .ok_or_else(|| ctx.no_database())?;
                     let engine = Engine::over_remote(ctx, base, self.opts);
-                    *engine.remote_etag.lock() = Some(etag);
+                    *engine.remote_etag().lock() = Some(etag);
                     engine
                 }
             };
@@ -357,7 +357,7 @@ impl Db {
         if !self.engine.is_remote_only() {
             return None;
         }
-        self.engine.lazy.read().clone()
+        self.engine.lazy_index().read().clone()
     }
 
     /// Reopens the byte-range index (it changed, or a segment vanished).
@@ -369,8 +369,8 @@ impl Db {
             other => other,
         }?
         .ok_or_else(|| ctx.no_database())?;
-        *self.engine.remote_etag.lock() = Some(lazy.etag.clone());
-        *self.engine.lazy.write() = Some(Arc::new(lazy));
+        *self.engine.remote_etag().lock() = Some(lazy.etag.clone());
+        *self.engine.lazy_index().write() = Some(Arc::new(lazy));
         Ok(())
     }
 
@@ -445,8 +445,8 @@ impl Db {
             .await?
             .ok_or_else(|| ctx.no_database())?;
         self.engine.reload_remote(base);
-        *self.engine.remote_etag.lock() = Some(etag);
-        *self.engine.lazy.write() = None;
+        *self.engine.remote_etag().lock() = Some(etag);
+        *self.engine.lazy_index().write() = None;
         Ok(())
     }
 
@@ -465,7 +465,7 @@ impl Db {
             ));
         }
         let ctx = self.engine.remote_ctx()?;
-        let known = self.engine.remote_etag.lock().clone();
+        let known = self.engine.remote_etag().lock().clone();
         let store = ctx.store.clone();
         if self.lazy().is_some() {
             let tag = known.clone();
@@ -491,8 +491,8 @@ impl Db {
                     let lazy =
                         crate::index::lazy::LazyIndex::from_first_read(&ctx, bytes, etag, total)
                             .await?;
-                    *self.engine.remote_etag.lock() = Some(lazy.etag.clone());
-                    *self.engine.lazy.write() = Some(Arc::new(lazy));
+                    *self.engine.remote_etag().lock() = Some(lazy.etag.clone());
+                    *self.engine.lazy_index().write() = Some(Arc::new(lazy));
                     Ok(true)
                 }
             };
@@ -761,7 +761,7 @@ impl Db {
     async fn verify_remote(&self) -> Result<VerifyReport> {
         self.ensure_full().await?;
         let ctx = self.engine.remote_ctx()?;
-        let segments = self.engine.state.read().segments.clone();
+        let segments = self.engine.segments();
         let mut fetched = std::collections::HashMap::new();
         for seg in segments {
             let (store, name) = (ctx.store.clone(), seg.name());
@@ -792,12 +792,11 @@ impl Db {
         let mut stats = self.engine.stats()?;
         if let Some(ctx) = self
             .engine
-            .remote
-            .as_ref()
+            .remote()
             .filter(|_| !self.engine.is_remote_only())
         {
             let synced =
-                crate::sync::state::SyncState::load_for(&self.engine.dir, &ctx.url.describe())?
+                crate::sync::state::SyncState::load_for(self.engine.dir(), &ctx.url.describe())?
                     .unwrap_or_default();
             stats.unuploaded_segments =
                 self.engine.unsynced_segments(&synced.segments).len() as u64;
@@ -904,17 +903,17 @@ impl Db {
 
     /// Requests and bytes sent through the remote so far; `None` without one.
     pub fn remote_stats(&self) -> Option<RemoteStats> {
-        self.engine.remote.as_ref().map(|r| r.stats())
+        self.engine.remote().map(|r| r.stats())
     }
 
     /// The options the database was opened with.
     pub fn options(&self) -> &Options {
-        &self.engine.opts
+        self.engine.options()
     }
 
     /// The directory of the database.
     pub fn path(&self) -> &Path {
-        &self.engine.dir
+        self.engine.dir()
     }
 
     pub(crate) fn from_parts(engine: Arc<Engine>, rebuilt: Option<Arc<RebuildReport>>) -> Db {
@@ -926,7 +925,7 @@ impl Db {
     }
 
     pub(crate) fn sync_policy(&self) -> SyncPolicy {
-        self.engine.opts.sync
+        self.engine.options().sync
     }
 }
 

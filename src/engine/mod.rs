@@ -82,22 +82,22 @@ pub(crate) struct Writer {
 }
 
 pub(crate) struct Engine {
-    pub dir: PathBuf,
-    pub opts: Options,
-    pub writer_id: u64,
-    pub state: RwLock<State>,
-    pub writer: Mutex<Writer>,
-    pub group: GroupCommit,
+    dir: PathBuf,
+    opts: Options,
+    writer_id: u64,
+    state: RwLock<State>,
+    writer: Mutex<Writer>,
+    group: GroupCommit,
     closed: AtomicBool,
     /// The attached remote, if any.
-    pub remote: Option<Arc<RemoteCtx>>,
+    remote: Option<Arc<RemoteCtx>>,
     /// A handle over a remote alone, opened lazily: the index is read by
     /// byte ranges (`None` once the whole index is loaded, or for local handles).
-    pub lazy: RwLock<Option<Arc<LazyIndex>>>,
+    lazy: RwLock<Option<Arc<LazyIndex>>>,
     /// The entity tag of the remote index a handle over a remote alone loaded.
-    pub remote_etag: Mutex<Option<String>>,
+    remote_etag: Mutex<Option<String>>,
     /// Serialises remote operations (upload, download, gc) of this handle.
-    pub sync_lock: tokio::sync::Mutex<()>,
+    sync_lock: tokio::sync::Mutex<()>,
     /// Released by `close()`, so the directory can be reopened at once.
     lock: Mutex<Option<DirLock>>,
 }
@@ -362,6 +362,52 @@ impl Engine {
         *w = writer;
         w.pending_delete.extend(pending);
         *self.state.write() = state;
+    }
+
+    /// The database directory (empty for a handle over a remote alone).
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// This directory's writer id (FORMAT.md §2).
+    pub(crate) fn writer_id(&self) -> u64 {
+        self.writer_id
+    }
+
+    /// The options the engine was opened with.
+    pub(crate) fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// The attached remote, if any.
+    pub(crate) fn remote(&self) -> Option<&Arc<RemoteCtx>> {
+        self.remote.as_ref()
+    }
+
+    /// Serialises the remote operations (upload, download, gc) of this handle.
+    pub(crate) fn sync_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.sync_lock
+    }
+
+    /// A handle over a remote alone: the remote index read by byte ranges
+    /// (`None` once the whole index is loaded, and for local handles).
+    pub(crate) fn lazy_index(&self) -> &RwLock<Option<Arc<LazyIndex>>> {
+        &self.lazy
+    }
+
+    /// A handle over a remote alone: the entity tag of the remote index it loaded.
+    pub(crate) fn remote_etag(&self) -> &Mutex<Option<String>> {
+        &self.remote_etag
+    }
+
+    /// The open segments, in segment-table order, at this moment.
+    pub(crate) fn segments(&self) -> Vec<Arc<Segment>> {
+        self.state.read().segments.clone()
+    }
+
+    /// The base index (the loaded `index.idx`) at this moment.
+    pub(crate) fn base_index(&self) -> Arc<BaseIndex> {
+        self.state.read().index.base().clone()
     }
 
     /// The attached remote.

@@ -114,9 +114,9 @@ pub(crate) async fn download(
     let force = opts.force;
     let ctx = engine.remote_ctx()?;
     engine.check_writable()?;
-    let _sync = engine.sync_lock.lock().await;
+    let _sync = engine.sync_lock().lock().await;
     let describe = ctx.url.describe();
-    if let Some(own) = SyncState::load(&engine.dir)?
+    if let Some(own) = SyncState::load(engine.dir())?
         && own.remote != describe
         && !force
     {
@@ -125,7 +125,7 @@ pub(crate) async fn download(
             own.remote
         )));
     }
-    let state = SyncState::load_or_new(&engine.dir, &describe)?;
+    let state = SyncState::load_or_new(engine.dir(), &describe)?;
     let refuse = |n: usize| {
         Error::Conflict(format!(
             "{n} local segment(s) hold writes that were never uploaded; upload them first, or download with force to discard them (CLI: download --force)"
@@ -139,7 +139,7 @@ pub(crate) async fn download(
     }
     let (remote, etag) = fetch_index(&ctx).await?.ok_or_else(|| ctx.no_database())?;
     let mut report = DownloadReport::default();
-    let dir = engine.dir.clone();
+    let dir = engine.dir().to_path_buf();
     let wanted: Vec<SegmentEntry> = remote
         .segments()
         .iter()
@@ -162,7 +162,7 @@ pub(crate) async fn download(
         }
         e.seal_active(&mut w)?;
         let mut meta = remote.meta();
-        meta.writer_id = e.writer_id;
+        meta.writer_id = e.writer_id();
         // Every local segment the remote does not list is below this number,
         // so recovery deletes it as obsolete.
         meta.next_segment_number = meta.next_segment_number.max(w.next_number);
@@ -172,7 +172,7 @@ pub(crate) async fn download(
     })
     .await?;
     SyncState::synced(&ctx.url.describe(), etag, table, state.conditions)
-        .save_as_own(&engine.dir)?;
+        .save_as_own(engine.dir())?;
     report.keys = keys;
     Ok(report)
 }
@@ -215,8 +215,8 @@ async fn fetch_segments(ctx: &RemoteCtx, dir: &Path, wanted: Vec<SegmentEntry>) 
 /// so that maintenance (compaction, verify, rebuild) can read all records.
 pub(crate) async fn hydrate(engine: &Arc<Engine>) -> Result<u64> {
     let missing: Vec<SegmentEntry> = {
-        let st = engine.state.read();
-        st.segments
+        engine
+            .segments()
             .iter()
             .filter(|s| !s.is_local())
             .map(|s| SegmentEntry {
@@ -230,15 +230,15 @@ pub(crate) async fn hydrate(engine: &Arc<Engine>) -> Result<u64> {
         return Ok(0);
     }
     let ctx = engine.remote_ctx()?;
-    let _sync = engine.sync_lock.lock().await;
+    let _sync = engine.sync_lock().lock().await;
     let n = missing.len() as u64;
-    fetch_segments(&ctx, &engine.dir, missing).await?;
+    fetch_segments(&ctx, engine.dir(), missing).await?;
     let e = engine.clone();
     offload(move || {
         let mut w = e.writer();
         e.seal_active(&mut w)?;
         e.checkpoint_locked(&mut w)?;
-        let base = e.state.read().index.base().clone();
+        let base = e.base_index();
         let own = base.with_meta(&base.meta())?;
         e.adopt_index(&mut w, own)
     })

@@ -81,24 +81,24 @@ pub struct GcReport {
 pub(crate) async fn gc(engine: &Arc<Engine>, opts: GcOptions) -> Result<GcReport> {
     let ctx = engine.remote_ctx()?;
     ctx.ensure_writable("collect garbage on")?;
-    let _sync = engine.sync_lock.lock().await;
+    let _sync = engine.sync_lock().lock().await;
     let grace = opts.grace;
     if !opts.single_writer {
         let mut state = if engine.is_remote_only() {
             SyncState::default()
         } else {
-            SyncState::load_or_new(&engine.dir, &ctx.url.describe())?
+            SyncState::load_or_new(engine.dir(), &ctx.url.describe())?
         };
         let before = state.conditions;
         let checked =
-            crate::sync::conditions::ensure_enforced(&ctx, engine.writer_id, &mut state).await;
+            crate::sync::conditions::ensure_enforced(&ctx, engine.writer_id(), &mut state).await;
         if state.conditions != before && !engine.is_remote_only() {
-            state.save(&engine.dir)?;
+            state.save(engine.dir())?;
         }
         checked?;
     }
     // In single-writer mode, only this writer's own segments are deleted.
-    let mine = |id: &SegmentId| !opts.single_writer || id.writer == engine.writer_id;
+    let mine = |id: &SegmentId| !opts.single_writer || id.writer == engine.writer_id();
     let mut report = GcReport::default();
     let Some((remote, etag)) = fetch_index(&ctx).await? else {
         return Ok(report);
@@ -183,7 +183,7 @@ pub(crate) async fn gc(engine: &Arc<Engine>, opts: GcOptions) -> Result<GcReport
             let state = if engine.is_remote_only() {
                 None
             } else {
-                SyncState::load_for(&engine.dir, &ctx.url.describe())?
+                SyncState::load_for(engine.dir(), &ctx.url.describe())?
             };
             if let Some(mut state) = state.filter(|s| s.etag.as_ref() == Some(&etag)) {
                 let store = ctx.store.clone();
@@ -194,7 +194,7 @@ pub(crate) async fn gc(engine: &Arc<Engine>, opts: GcOptions) -> Result<GcReport
                         .await?
                         .map(|m| m.etag),
                 };
-                state.save(&engine.dir)?;
+                state.save(engine.dir())?;
                 engine.set_obsolete(meta.obsolete.clone());
             }
         }

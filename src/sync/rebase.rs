@@ -73,12 +73,12 @@ pub(crate) async fn rebase(engine: &Arc<Engine>, ctx: &RemoteCtx, state: &SyncSt
         w.next_number = w.next_number.max(remote.header().next_segment_number);
         let first_new = e.write_batches_locked(&mut w, batches)?;
         let mut meta = remote.meta();
-        meta.writer_id = e.writer_id;
+        meta.writer_id = e.writer_id();
         meta.next_segment_number = first_new;
         meta.generation = meta.generation.max(w.generation);
         let adopted = remote.with_meta(&meta)?;
         e.adopt_index(&mut w, adopted)
     })
     .await?;
-    SyncState::synced(&ctx.url.describe(), etag, table, state.conditions).save(&engine.dir)
+    SyncState::synced(&ctx.url.describe(), etag, table, state.conditions).save(engine.dir())
 }

@@ -73,7 +73,10 @@ pub(crate) async fn get_one(
     key: &[u8],
     loc: Loc,
 ) -> Result<Option<Bytes>> {
-    let ctx = engine.remote.clone().ok_or_else(|| missing(&seg.name()))?;
+    let ctx = engine
+        .remote()
+        .cloned()
+        .ok_or_else(|| missing(&seg.name()))?;
     let name = seg.name();
     let store = ctx.store.clone();
     let (n, off, len) = (name.clone(), u64::from(loc.offset), u64::from(loc.len));
@@ -92,7 +95,7 @@ pub(crate) async fn get_many(
     groups: Vec<(Arc<Segment>, Vec<Wanted>)>,
     out: &mut [Option<Bytes>],
 ) -> Result<()> {
-    let Some(ctx) = engine.remote.clone() else {
+    let Some(ctx) = engine.remote().cloned() else {
         return Err(missing(
             &groups.first().map(|(s, _)| s.name()).unwrap_or_default(),
         ));

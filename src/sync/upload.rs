@@ -89,16 +89,17 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
     let ctx = engine.remote_ctx()?;
     ctx.ensure_writable("upload to")?;
     engine.check_writable()?;
-    let _sync = engine.sync_lock.lock().await;
+    let _sync = engine.sync_lock().lock().await;
     let mut report = UploadReport::default();
     loop {
-        let mut state = SyncState::load_or_new(&engine.dir, &ctx.url.describe())?;
+        let mut state = SyncState::load_or_new(engine.dir(), &ctx.url.describe())?;
         if !opts.single_writer {
             let before = state.conditions;
             let checked =
-                crate::sync::conditions::ensure_enforced(&ctx, engine.writer_id, &mut state).await;
+                crate::sync::conditions::ensure_enforced(&ctx, engine.writer_id(), &mut state)
+                    .await;
             if state.conditions != before {
-                state.save(&engine.dir)?; // remember the probe's answer
+                state.save(engine.dir())?; // remember the probe's answer
             }
             checked?;
         }
@@ -237,7 +238,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
             }
             return Err(conflict(&ctx, false));
         };
-        SyncState::synced(&ctx.url.describe(), tag, table, state.conditions).save(&engine.dir)?;
+        SyncState::synced(&ctx.url.describe(), tag, table, state.conditions).save(engine.dir())?;
         engine.set_obsolete(obsolete);
         return Ok(report);
     }
