@@ -55,11 +55,41 @@ pub fn is_root() -> bool {
 /// The uid and gid `as_reader` runs as when this process is root.
 pub const NOBODY: u32 = 65534;
 
+/// A copy of the `s4db` binary that any user may run: the build directory
+/// may sit below a folder only root can enter (`/root`).
+fn shared_binary() -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static COPY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let bin = assert_cmd::cargo::cargo_bin("s4db");
+        let meta = std::fs::metadata(&bin).unwrap();
+        let stamp = meta
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        // One copy per build of the binary, reused by later runs.
+        let dir = std::env::temp_dir().join("s4db-test-bin");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let to = dir.join(format!("s4db-{}-{stamp}", meta.len()));
+        if !to.exists() {
+            let tmp = dir.join(format!(".s4db-{}", std::process::id()));
+            std::fs::copy(&bin, &tmp).unwrap();
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::rename(&tmp, &to).unwrap();
+        }
+        to
+    })
+    .clone()
+}
+
 /// `s4db --dir DIR -q` run as a user who is not root (`nobody`, through
 /// `setpriv`) when this process is root, so that file permissions apply.
 pub fn s4db_unprivileged(dir: &Path) -> Command {
-    let bin = assert_cmd::cargo::cargo_bin("s4db");
     let mut c = if is_root() {
+        let bin = shared_binary();
         let mut c = Command::new("setpriv");
         c.arg(format!("--reuid={NOBODY}"))
             .arg(format!("--regid={NOBODY}"))
@@ -67,7 +97,7 @@ pub fn s4db_unprivileged(dir: &Path) -> Command {
             .arg(bin);
         c
     } else {
-        Command::new(bin)
+        Command::new(assert_cmd::cargo::cargo_bin("s4db"))
     };
     c.arg("--dir").arg(dir).arg("-q");
     c
