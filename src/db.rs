@@ -45,6 +45,8 @@ pub struct DbBuilder {
     credentials: Option<Credentials>,
     remote_opts: RemoteOptions,
     load_index: LoadIndex,
+    /// A store in place of the one the remote URL names (tests only).
+    store: Option<Arc<dyn crate::remote::ObjectStore>>,
 }
 
 impl DbBuilder {
@@ -57,6 +59,7 @@ impl DbBuilder {
             credentials: None,
             remote_opts: RemoteOptions::default(),
             load_index: LoadIndex::default(),
+            store: None,
         }
     }
 
@@ -73,6 +76,7 @@ impl DbBuilder {
             credentials: None,
             remote_opts: RemoteOptions::default(),
             load_index: LoadIndex::default(),
+            store: None,
         }
     }
 
@@ -152,6 +156,15 @@ impl DbBuilder {
         self
     }
 
+    /// Uses `store` for the remote instead of the one its URL names; the URL
+    /// still names the remote (its sync state, its messages). For protocol
+    /// tests without a server.
+    #[cfg(test)]
+    pub(crate) fn object_store(mut self, store: Arc<dyn crate::remote::ObjectStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// Replaces all options at once.
     pub fn options(mut self, opts: Options) -> Self {
         self.opts = opts;
@@ -169,10 +182,11 @@ impl DbBuilder {
     /// options, [`Error::Io`] for I/O failures.
     pub async fn open(self) -> Result<Db> {
         let remote = match &self.remote {
-            Some(url) => Some(Arc::new(RemoteCtx::open(
+            Some(url) => Some(Arc::new(RemoteCtx::open_with(
                 url,
                 self.credentials.as_ref(),
                 self.remote_opts.clone(),
+                self.store.clone(),
             )?)),
             None => None,
         };

@@ -119,15 +119,18 @@ impl RemoteCtx {
         Ok(())
     }
 
-    /// Parses `url` and opens its store.
+    /// Parses `url` and opens its store, or uses `store` in place of the one
+    /// the URL names (protocol tests without a server; the URL still names
+    /// the remote).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a bad URL; [`Error::Io`] if the runtime
     /// or HTTP client cannot start.
-    pub(crate) fn open(
+    pub(crate) fn open_with(
         url: &str,
         creds: Option<&Credentials>,
         opts: RemoteOptions,
+        store: Option<Arc<dyn super::ObjectStore>>,
     ) -> Result<Self> {
         let url = RemoteUrl::parse_with_env(url, &ConfigEnv(creds))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -137,9 +140,12 @@ impl RemoteCtx {
             .build()
             .map_err(|e| Error::io("starting the remote I/O runtime", e))?;
         // The HTTP client must be built inside the runtime it will run on.
-        let store = {
-            let _guard = rt.enter();
-            super::open(&url, &opts)?
+        let store = match store {
+            Some(s) => super::counted(s),
+            None => {
+                let _guard = rt.enter();
+                super::open(&url, &opts)?
+            }
         };
         Ok(RemoteCtx {
             store,

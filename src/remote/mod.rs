@@ -10,6 +10,8 @@ pub(crate) mod ctx;
 mod file_store;
 mod http;
 mod http_store;
+#[cfg(test)]
+pub(crate) mod mem_store;
 mod retry;
 mod s3;
 pub(crate) mod url;
@@ -265,7 +267,7 @@ pub struct RemoteStats {
 /// Wraps a store and counts what goes through it.
 #[derive(Debug)]
 pub(crate) struct Counted {
-    inner: Box<dyn ObjectStore>,
+    inner: Arc<dyn ObjectStore>,
     requests: AtomicU64,
     received: AtomicU64,
     sent: AtomicU64,
@@ -374,15 +376,20 @@ impl ObjectStore for Counted {
 /// [`crate::Error::InvalidArgument`] for a bad URL, [`crate::Error::Io`] if
 /// the HTTP client cannot be built.
 pub(crate) fn open(url: &RemoteUrl, opts: &RemoteOptions) -> Result<Arc<Counted>> {
-    let inner: Box<dyn ObjectStore> = match url {
-        RemoteUrl::File { root } => Box::new(file_store::FileStore::new(root.clone())),
-        RemoteUrl::Http { base } => Box::new(http_store::HttpStore::new(base.clone(), opts)?),
-        RemoteUrl::S3(loc) => Box::new(s3::S3Store::new(loc.clone(), opts)?),
+    let inner: Arc<dyn ObjectStore> = match url {
+        RemoteUrl::File { root } => Arc::new(file_store::FileStore::new(root.clone())),
+        RemoteUrl::Http { base } => Arc::new(http_store::HttpStore::new(base.clone(), opts)?),
+        RemoteUrl::S3(loc) => Arc::new(s3::S3Store::new(loc.clone(), opts)?),
     };
-    Ok(Arc::new(Counted {
+    Ok(counted(inner))
+}
+
+/// Counts what goes through `inner`.
+pub(crate) fn counted(inner: Arc<dyn ObjectStore>) -> Arc<Counted> {
+    Arc::new(Counted {
         inner,
         requests: AtomicU64::new(0),
         received: AtomicU64::new(0),
         sent: AtomicU64::new(0),
-    }))
+    })
 }

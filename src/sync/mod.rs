@@ -5,6 +5,8 @@
 pub(crate) mod conditions;
 pub(crate) mod download;
 pub(crate) mod gc;
+#[cfg(test)]
+mod protocol_tests;
 pub(crate) mod rebase;
 pub(crate) mod remote_index;
 pub(crate) mod remote_read;
