@@ -174,7 +174,8 @@ impl DbBuilder {
     /// Opens the database.
     ///
     /// # Errors
-    /// [`Error::Locked`] if another handle holds the directory,
+    /// [`Error::Locked`] if another writer holds the directory (after
+    /// [`DbBuilder::lock_wait`]; read-only handles never are),
     /// [`Error::NotFound`] if there is no database and `create_if_missing` is
     /// off (or the handle is read-only), [`Error::Corruption`] if
     /// `index.idx` or a sealed segment fails its checks (see
@@ -360,7 +361,7 @@ impl Db {
     }
 
     /// The report of the index rebuild done while opening, if one was done
-    /// (asked for, or because `index.idx` was missing).
+    /// (`DbBuilder::rebuild_index`; a missing `index.idx` fails the open instead).
     pub fn rebuild_report(&self) -> Option<&RebuildReport> {
         self.rebuilt.as_deref()
     }
