@@ -33,6 +33,15 @@ impl MemStore {
         self.objects.lock().unwrap().keys().cloned().collect()
     }
 
+    /// `f` of an object's bytes and entity tag; `None` if there is none.
+    fn with_object<T>(&self, key: &str, f: impl FnOnce(&Bytes, &str) -> T) -> Option<T> {
+        self.objects
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|(b, t, _)| f(b, t))
+    }
+
     /// Removes an object behind the writers' backs.
     pub(crate) fn remove(&self, key: &str) {
         self.objects.lock().unwrap().remove(key);
@@ -42,28 +51,20 @@ impl MemStore {
 impl ObjectStore for MemStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFut<'a, Option<Object>> {
         Box::pin(async move {
-            Ok(self
-                .objects
-                .lock()
-                .unwrap()
-                .get(key)
-                .map(|(b, t, _)| Object {
-                    body: b.clone(),
-                    etag: t.clone(),
-                }))
+            Ok(self.with_object(key, |b, t| Object {
+                body: b.clone(),
+                etag: t.to_string(),
+            }))
         })
     }
     fn get_range<'a>(&'a self, key: &'a str, start: u64, len: u64) -> BoxFut<'a, Option<Ranged>> {
         Box::pin(async move {
-            let objects = self.objects.lock().unwrap();
-            let Some((b, t, _)) = objects.get(key) else {
-                return Ok(None);
-            };
-            let end = (start + len).min(b.len() as u64) as usize;
-            let start = (start as usize).min(end);
-            Ok(Some(Ranged {
-                bytes: b.slice(start..end),
-                etag: Some(t.clone()),
+            Ok(self.with_object(key, |b, t| {
+                let end = (start + len).min(b.len() as u64) as usize;
+                Ranged {
+                    bytes: b.slice((start as usize).min(end)..end),
+                    etag: Some(t.to_string()),
+                }
             }))
         })
     }
@@ -88,15 +89,10 @@ impl ObjectStore for MemStore {
     }
     fn head<'a>(&'a self, key: &'a str) -> BoxFut<'a, Option<ObjectMeta>> {
         Box::pin(async move {
-            Ok(self
-                .objects
-                .lock()
-                .unwrap()
-                .get(key)
-                .map(|(b, t, _)| ObjectMeta {
-                    size: b.len() as u64,
-                    etag: t.clone(),
-                }))
+            Ok(self.with_object(key, |b, t| ObjectMeta {
+                size: b.len() as u64,
+                etag: t.to_string(),
+            }))
         })
     }
     fn put<'a>(&'a self, key: &'a str, body: Bytes, mode: PutMode) -> BoxFut<'a, PutOutcome> {
