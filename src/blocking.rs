@@ -89,8 +89,7 @@ impl Db {
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         // Local records are read right here; anything remote goes through
         // the async path.
-        let local =
-            !self.inner.engine.is_remote_only() || self.inner.engine.lazy_index().read().is_none();
+        let local = self.inner.lazy_reader().is_none();
         if local && let Ok(v) = self.inner.engine.get_local(key.as_ref())? {
             return Ok(v);
         }

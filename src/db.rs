@@ -16,11 +16,12 @@ use crate::error::{Error, Result};
 use crate::io::offload::offload;
 use crate::options::{Options, SyncPolicy};
 use crate::remote::ctx::{Credentials, RemoteCtx};
-use crate::remote::{ObjectStore, RemoteOptions, RemoteStats};
+use crate::remote::{RemoteOptions, RemoteStats};
 use crate::report::{CompactionReport, RebuildReport, Stats, VerifyReport};
 use crate::sync::download::DownloadReport;
 use crate::sync::gc::GcReport;
 use crate::sync::remote_read::{self, Wanted};
+use crate::sync::remote_reader::RemoteReader;
 use crate::sync::upload::{UploadOptions, UploadReport};
 
 /// How a handle over a remote alone ([`Db::open_remote`]) reads `index.idx`.
@@ -195,24 +196,30 @@ impl DbBuilder {
             let ctx = remote.ok_or_else(|| {
                 Error::InvalidArgument("a remote-only handle needs a remote URL".into())
             })?;
-            let engine = match self.load_index {
+            let (engine, lazy, etag) = match self.load_index {
                 LoadIndex::Lazy => {
                     let lazy = crate::index::lazy::LazyIndex::open(&ctx)
                         .await?
                         .ok_or_else(|| ctx.no_database())?;
-                    Engine::over_remote_lazy(ctx, lazy, self.opts)?
+                    let engine = Arc::new(Engine::over_remote_lazy(ctx, &lazy, self.opts)?);
+                    let etag = lazy.etag.clone();
+                    (engine, Some(lazy), etag)
                 }
                 LoadIndex::Full => {
                     let (base, etag) = crate::sync::remote_index::fetch_index(&ctx)
                         .await?
                         .ok_or_else(|| ctx.no_database())?;
-                    let engine = Engine::over_remote(ctx, base, self.opts);
-                    *engine.remote_etag().lock() = Some(etag);
-                    engine
+                    (
+                        Arc::new(Engine::over_remote(ctx, base, self.opts)),
+                        None,
+                        etag,
+                    )
                 }
             };
+            let reader = RemoteReader::new(engine.clone(), lazy, etag);
             return Ok(Db {
-                engine: Arc::new(engine),
+                engine,
+                reader: Some(Arc::new(reader)),
                 rebuilt: None,
             });
         };
@@ -233,6 +240,7 @@ impl DbBuilder {
             let (engine, rebuilt) = Engine::open(&path, self.opts, remote)?;
             Ok(Db {
                 engine: Arc::new(engine),
+                reader: None,
                 rebuilt: rebuilt.map(Arc::new),
             })
         })
@@ -255,7 +263,11 @@ impl DbBuilder {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Db {
+    /// The local engine, or for a handle over a remote alone the read-only
+    /// engine its reader loads the whole index into.
     pub(crate) engine: Arc<Engine>,
+    /// Present exactly for a handle over a remote alone.
+    pub(crate) reader: Option<Arc<RemoteReader>>,
     rebuilt: Option<Arc<RebuildReport>>,
 }
 
@@ -366,105 +378,6 @@ impl Db {
         self.rebuilt.as_deref()
     }
 
-    fn lazy(&self) -> Option<Arc<crate::index::lazy::LazyIndex>> {
-        // Only a handle over a remote alone can be lazy; local gets skip the
-        // lock (a shared atomic on every get would make threads contend).
-        if !self.engine.is_remote_only() {
-            return None;
-        }
-        self.engine.lazy_index().read().clone()
-    }
-
-    /// Reopens the byte-range index (it changed, or a segment vanished).
-    async fn reload_lazy(&self) -> Result<()> {
-        let ctx = self.engine.remote_ctx()?;
-        // Retried once: the first read may be torn by a concurrent replace.
-        let lazy = match crate::index::lazy::LazyIndex::open(&ctx).await {
-            Err(e) if e.is_corruption() => crate::index::lazy::LazyIndex::open(&ctx).await,
-            other => other,
-        }?
-        .ok_or_else(|| ctx.no_database())?;
-        *self.engine.remote_etag().lock() = Some(lazy.etag.clone());
-        *self.engine.lazy_index().write() = Some(Arc::new(lazy));
-        Ok(())
-    }
-
-    /// Gets through the byte-range index: the pages needed, then the records,
-    /// reloading the index (at most twice) if it changed underneath.
-    async fn lazy_get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Bytes>>> {
-        let ctx = self.engine.remote_ctx()?;
-        for attempt in 0..3 {
-            let Some(lazy) = self.lazy() else { break };
-            let locs = match lazy.lookup_many(&ctx, keys).await {
-                Ok(Ok(l)) => l,
-                Ok(Err(crate::index::lazy::Changed)) => {
-                    self.reload_lazy().await?;
-                    continue;
-                }
-                // A page failing its checksum, or a range the object no longer
-                // covers, may come from an index being replaced (or a cache
-                // mixing versions): reload before calling it an error.
-                Err(e)
-                    if (e.is_corruption() || matches!(e, Error::Remote { .. })) && attempt < 2 =>
-                {
-                    self.reload_lazy().await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let mut groups: Vec<(Arc<crate::engine::segment::Segment>, Vec<Wanted>)> = Vec::new();
-            for (slot, (key, loc)) in keys.iter().zip(locs).enumerate() {
-                let Some(loc) = loc else { continue };
-                let seg = lazy.segments[loc.segment as usize].clone();
-                let w = Wanted {
-                    slot,
-                    key: Bytes::copy_from_slice(key),
-                    loc,
-                };
-                match groups.iter_mut().find(|(s, _)| Arc::ptr_eq(s, &seg)) {
-                    Some((_, list)) => list.push(w),
-                    None => groups.push((seg, vec![w])),
-                }
-            }
-            let mut out = vec![None; keys.len()];
-            if groups.is_empty() {
-                return Ok(out);
-            }
-            match remote_read::get_many(&self.engine, groups, &mut out).await {
-                Ok(()) => return Ok(out),
-                // A segment gone: garbage collection after a newer commit.
-                Err(Error::NotFound(_)) if attempt < 2 => self.reload_lazy().await?,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::remote(
-            "reading index.idx",
-            None,
-            "the remote index kept changing; retry later",
-        ))
-    }
-
-    /// Loads the whole remote index (for calls that need every key).
-    async fn ensure_full(&self) -> Result<()> {
-        if self.lazy().is_none() {
-            return Ok(());
-        }
-        self.load_full_index().await
-    }
-
-    /// Fetches the whole remote index and switches this handle to it,
-    /// recording its entity tag and dropping any lazily read one.
-    async fn load_full_index(&self) -> Result<()> {
-        let ctx = self.engine.remote_ctx()?;
-        let (base, etag) = crate::sync::remote_index::fetch_index(&ctx)
-            .await?
-            .ok_or_else(|| ctx.no_database())?;
-        self.engine.reload_remote(base);
-        *self.engine.remote_etag().lock() = Some(etag);
-        *self.engine.lazy_index().write() = None;
-        Ok(())
-    }
-
     /// For a handle over a remote alone: checks whether the remote index
     /// changed (a conditional GET with `If-None-Match` on its entity tag, or a
     /// HEAD after a full load) and, if so, switches to the new one. Returns
@@ -474,52 +387,12 @@ impl Db {
     /// [`Error::InvalidArgument`] for a handle with a local directory,
     /// [`Error::NotFound`] if the remote index is gone, [`Error::Remote`].
     pub async fn refresh(&self) -> Result<bool> {
-        if !self.engine.is_remote_only() {
-            return Err(Error::InvalidArgument(
+        match &self.reader {
+            Some(r) => r.refresh().await,
+            None => Err(Error::InvalidArgument(
                 "refresh() is for handles opened with open_remote; a local directory syncs with download()".into(),
-            ));
+            )),
         }
-        let ctx = self.engine.remote_ctx()?;
-        let known = self.engine.remote_etag().lock().clone();
-        let store = ctx.store.clone();
-        if self.lazy().is_some() {
-            let tag = known.clone();
-            let answer = ctx
-                .run(async move {
-                    store
-                        .get_prefix(
-                            crate::INDEX_FILE_NAME,
-                            crate::index::lazy::FIRST_READ,
-                            tag.as_deref(),
-                        )
-                        .await
-                })
-                .await?;
-            return match answer {
-                crate::remote::Prefix::NotModified => Ok(false),
-                crate::remote::Prefix::Missing => Err(ctx.no_database()),
-                // Some servers answer 200 to a matching If-None-Match: compare tags.
-                crate::remote::Prefix::Got { etag, .. } if Some(&etag) == known.as_ref() => {
-                    Ok(false)
-                }
-                crate::remote::Prefix::Got { bytes, etag, total } => {
-                    let lazy =
-                        crate::index::lazy::LazyIndex::from_first_read(&ctx, bytes, etag, total)
-                            .await?;
-                    *self.engine.remote_etag().lock() = Some(lazy.etag.clone());
-                    *self.engine.lazy_index().write() = Some(Arc::new(lazy));
-                    Ok(true)
-                }
-            };
-        }
-        let head = ctx
-            .run(async move { store.head(crate::INDEX_FILE_NAME).await })
-            .await?;
-        if head.map(|h| h.etag) == known {
-            return Ok(false);
-        }
-        self.load_full_index().await?;
-        Ok(true)
     }
 
     /// The value of `key`, or `None`.
@@ -530,9 +403,9 @@ impl Db {
     /// key, [`Error::Closed`], [`Error::Io`].
     pub async fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         let key = key.as_ref();
-        if self.lazy().is_some() {
+        if let Some(r) = self.lazy_reader() {
             crate::batch::check_key(key)?;
-            return Ok(self.lazy_get_many(&[key]).await?.pop().flatten());
+            return Ok(r.get_many(&[key]).await?.pop().flatten());
         }
         let (seg, loc) = match self.engine.get_local(key)? {
             Ok(v) => return Ok(v),
@@ -541,8 +414,10 @@ impl Db {
         match remote_read::get_one(&self.engine, &seg, key, loc).await {
             // A handle over a remote alone reloads the index once: garbage
             // collection may have removed a segment an old index named.
-            Err(Error::NotFound(_)) if self.engine.is_remote_only() => {
-                self.load_full_index().await?;
+            Err(Error::NotFound(_)) if self.reader.is_some() => {
+                if let Some(r) = &self.reader {
+                    r.load_full_index().await?;
+                }
                 match self.engine.get_local(key)? {
                     Ok(v) => Ok(v),
                     Err((seg, loc)) => remote_read::get_one(&self.engine, &seg, key, loc).await,
@@ -560,13 +435,13 @@ impl Db {
         &self,
         keys: impl IntoIterator<Item = K>,
     ) -> Result<Vec<Option<Bytes>>> {
-        if self.lazy().is_some() {
+        if let Some(r) = self.lazy_reader() {
             let keys: Vec<Vec<u8>> = keys.into_iter().map(|k| k.as_ref().to_vec()).collect();
             for k in &keys {
                 crate::batch::check_key(k)?;
             }
             let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-            return self.lazy_get_many(&refs).await;
+            return r.get_many(&refs).await;
         }
         let mut out = Vec::new();
         let mut remote: Vec<(Arc<crate::engine::segment::Segment>, Vec<Wanted>)> = Vec::new();
@@ -600,23 +475,18 @@ impl Db {
     /// [`Error::InvalidArgument`] for a bad key, [`Error::Closed`].
     pub async fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
-        if let Some(lazy) = self.lazy() {
-            crate::batch::check_key(key)?;
-            let ctx = self.engine.remote_ctx()?;
-            return match lazy.lookup(&ctx, key).await? {
-                Ok(loc) => Ok(loc.is_some()),
-                Err(crate::index::lazy::Changed) => {
-                    self.reload_lazy().await?;
-                    Box::pin(self.contains(key)).await
-                }
-            };
+        match &self.reader {
+            Some(r) => r.contains(key).await,
+            None => self.engine.contains(key),
         }
-        self.engine.contains(key)
     }
 
     /// Number of live keys.
     pub fn len(&self) -> u64 {
-        self.engine.len()
+        match &self.reader {
+            Some(r) => r.len(),
+            None => self.engine.len(),
+        }
     }
 
     /// True when there are no live keys.
@@ -639,6 +509,21 @@ impl Db {
                 .collect())
         })
         .await
+    }
+
+    /// Loads the whole remote index of a handle over a remote alone (for
+    /// calls that need every key); nothing for a local handle.
+    async fn ensure_full(&self) -> Result<()> {
+        match &self.reader {
+            Some(r) => r.ensure_full().await,
+            None => Ok(()),
+        }
+    }
+
+    /// The reader of a handle over a remote alone while it reads the index
+    /// by byte ranges. Local handles answer without taking any lock.
+    pub(crate) fn lazy_reader(&self) -> Option<&Arc<RemoteReader>> {
+        self.reader.as_ref().filter(|r| r.lazy().is_some())
     }
 
     /// Iterates over every key and value, sorted by key.
@@ -762,41 +647,12 @@ impl Db {
     /// # Errors
     /// [`Error::Io`], [`Error::Closed`].
     pub async fn verify(&self) -> Result<VerifyReport> {
-        if self.engine.is_remote_only() {
-            return self.verify_remote().await;
+        if let Some(r) = &self.reader {
+            return r.verify().await;
         }
         crate::sync::download::hydrate(&self.engine).await?;
         let e = self.engine.clone();
         offload(move || crate::engine::verify::verify(&e)).await
-    }
-
-    /// Verify for a handle over a remote alone: every segment is fetched
-    /// whole and held in memory while it is checked like a local one (for a
-    /// remote larger than memory, download it and verify the copy).
-    async fn verify_remote(&self) -> Result<VerifyReport> {
-        self.ensure_full().await?;
-        let ctx = self.engine.remote_ctx()?;
-        let segments = self.engine.segments();
-        let mut fetched = std::collections::HashMap::new();
-        for seg in segments {
-            let (store, name) = (ctx.store.clone(), seg.name());
-            let n = name.clone();
-            let obj = ctx
-                .run(async move { crate::remote::ObjectStore::get(&*store, &n).await })
-                .await?;
-            let body = obj.ok_or_else(|| {
-                Error::NotFound(format!("segment {name} is missing from the remote"))
-            })?;
-            fetched.insert(name, body.body);
-        }
-        let e = self.engine.clone();
-        offload(move || {
-            crate::engine::verify::verify_with(&e, |seg| {
-                let body = fetched.get(&seg.name()).cloned().unwrap_or_default();
-                Ok(body.slice(..body.len().min(seg.len() as usize)))
-            })
-        })
-        .await
     }
 
     /// Sizes and counts.
@@ -804,6 +660,9 @@ impl Db {
     /// # Errors
     /// [`Error::Closed`].
     pub async fn stats(&self) -> Result<Stats> {
+        if let Some(r) = &self.reader {
+            return r.stats();
+        }
         let mut stats = self.engine.stats()?;
         if let Some(ctx) = self
             .engine
@@ -932,7 +791,11 @@ impl Db {
     }
 
     pub(crate) fn from_parts(engine: Arc<Engine>, rebuilt: Option<Arc<RebuildReport>>) -> Db {
-        Db { engine, rebuilt }
+        Db {
+            engine,
+            reader: None,
+            rebuilt,
+        }
     }
 
     pub(crate) fn rebuilt_arc(&self) -> Option<Arc<RebuildReport>> {

@@ -91,11 +91,6 @@ pub(crate) struct Engine {
     closed: AtomicBool,
     /// The attached remote, if any.
     remote: Option<Arc<RemoteCtx>>,
-    /// A handle over a remote alone, opened lazily: the index is read by
-    /// byte ranges (`None` once the whole index is loaded, or for local handles).
-    lazy: RwLock<Option<Arc<LazyIndex>>>,
-    /// The entity tag of the remote index a handle over a remote alone loaded.
-    remote_etag: Mutex<Option<String>>,
     /// Serialises remote operations (upload, download, gc) of this handle.
     sync_lock: tokio::sync::Mutex<()>,
     /// Released by `close()`, so the directory can be reopened at once.
@@ -319,8 +314,6 @@ impl Engine {
             group: GroupCommit::default(),
             closed: AtomicBool::new(false),
             remote,
-            lazy: RwLock::new(None),
-            remote_etag: Mutex::new(None),
             sync_lock: tokio::sync::Mutex::new(()),
             lock: Mutex::new(lock),
         }
@@ -387,17 +380,6 @@ impl Engine {
     /// Serialises the remote operations (upload, download, gc) of this handle.
     pub(crate) fn sync_lock(&self) -> &tokio::sync::Mutex<()> {
         &self.sync_lock
-    }
-
-    /// A handle over a remote alone: the remote index read by byte ranges
-    /// (`None` once the whole index is loaded, and for local handles).
-    pub(crate) fn lazy_index(&self) -> &RwLock<Option<Arc<LazyIndex>>> {
-        &self.lazy
-    }
-
-    /// A handle over a remote alone: the entity tag of the remote index it loaded.
-    pub(crate) fn remote_etag(&self) -> &Mutex<Option<String>> {
-        &self.remote_etag
     }
 
     /// The open segments, in segment-table order, at this moment.
@@ -483,9 +465,6 @@ impl Engine {
     }
 
     pub(crate) fn len(&self) -> u64 {
-        if let Some(lazy) = &*self.lazy.read() {
-            return lazy.header.key_count;
-        }
         self.state.read().index.live_keys()
     }
 
@@ -508,17 +487,6 @@ impl Engine {
 
     pub(crate) fn stats(&self) -> Result<Stats> {
         self.check_open()?;
-        if let Some(lazy) = &*self.lazy.read() {
-            return Ok(Stats {
-                keys: lazy.header.key_count,
-                segments: lazy.segment_table.len() as u64,
-                live_bytes: lazy.header.live_bytes,
-                total_bytes: lazy.segment_table.iter().map(|s| s.indexed_len).sum(),
-                unindexed_changes: 0,
-                index_memory_bytes: 0,
-                unuploaded_segments: 0,
-            });
-        }
         let st = self.state.read();
         let mut total = 0u64;
         for s in &st.segments {
@@ -814,7 +782,7 @@ impl Engine {
     /// A read-only engine over a remote index read by byte ranges.
     pub(crate) fn over_remote_lazy(
         ctx: Arc<RemoteCtx>,
-        lazy: LazyIndex,
+        lazy: &LazyIndex,
         opts: Options,
     ) -> Result<Engine> {
         let meta = IndexMeta {
@@ -824,10 +792,7 @@ impl Engine {
             segments: Vec::new(),
             obsolete: Vec::new(),
         };
-        let engine = Self::over_remote(ctx, BaseIndex::empty(&meta)?, opts);
-        *engine.remote_etag.lock() = Some(lazy.etag.clone());
-        *engine.lazy.write() = Some(Arc::new(lazy));
-        Ok(engine)
+        Ok(Self::over_remote(ctx, BaseIndex::empty(&meta)?, opts))
     }
 
     fn remote_segments(base: &BaseIndex) -> Vec<Arc<Segment>> {

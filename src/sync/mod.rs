@@ -10,5 +10,6 @@ mod protocol_tests;
 pub(crate) mod rebase;
 pub(crate) mod remote_index;
 pub(crate) mod remote_read;
+pub(crate) mod remote_reader;
 pub(crate) mod state;
 pub(crate) mod upload;
