@@ -9,6 +9,15 @@ fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
+/// A database with 4 KiB segments, so that a few hundred records span many.
+async fn small_segments(dir: &std::path::Path) -> Db {
+    Db::builder(dir)
+        .max_segment_size(4096)
+        .open()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn put_get_delete_round_trip() {
     let d = tmp();
@@ -272,11 +281,7 @@ async fn a_batch_with_a_bad_key_writes_nothing() {
 #[tokio::test]
 async fn segments_rotate_at_the_size_limit_and_big_records_get_their_own() {
     let d = tmp();
-    let db = Db::builder(d.path())
-        .max_segment_size(4096)
-        .open()
-        .await
-        .unwrap();
+    let db = small_segments(d.path()).await;
     for i in 0..100 {
         db.put(key_for(i), value_for(i + 1, 100)).await.unwrap(); // random hex: incompressible
     }
@@ -363,11 +368,7 @@ async fn compaction_of_an_empty_database_works() {
 #[tokio::test]
 async fn rebuild_index_reproduces_the_same_contents() {
     let d = tmp();
-    let db = Db::builder(d.path())
-        .max_segment_size(4096)
-        .open()
-        .await
-        .unwrap();
+    let db = small_segments(d.path()).await;
     for i in 0..300 {
         db.put(key_for(i % 120), value_for(i, 50)).await.unwrap();
         if i % 7 == 0 {

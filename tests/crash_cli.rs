@@ -73,6 +73,21 @@ fn check_prefix(dir: &std::path::Path, seed: u64, round: u64) -> u64 {
     n
 }
 
+/// Kill rounds (`default`, or `S4DB_CRASH_ROUNDS / per + 1`), a seed from
+/// the clock (failures print it), and a generator seeded with it.
+fn rounds_and_rng(default: u64, per: u64) -> (u64, u64, common::Xorshift) {
+    let rounds = std::env::var("S4DB_CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(default, |r| r / per + 1);
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    (rounds, seed, common::Xorshift::new(seed))
+}
+
 #[test]
 fn kill_9_during_import_keeps_a_prefix_of_whole_batches() {
     let rounds: u64 = std::env::var("S4DB_CRASH_ROUNDS")
@@ -128,16 +143,7 @@ fn kill_9_during_import_keeps_a_prefix_of_whole_batches() {
 
 #[test]
 fn kill_9_during_upload_then_upload_again_makes_a_consistent_remote() {
-    let rounds: u64 = std::env::var("S4DB_CRASH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .map_or(10, |r| r / 10 + 1);
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    let mut rng = common::Xorshift::new(seed);
+    let (rounds, seed, mut rng) = rounds_and_rng(10, 10);
     for round in 0..rounds {
         let (dir, remote, copy) = (
             tempfile::tempdir().unwrap(),
@@ -196,16 +202,7 @@ fn kill_9_during_upload_then_upload_again_makes_a_consistent_remote() {
 
 #[test]
 fn kill_9_during_compaction_loses_nothing() {
-    let rounds: u64 = std::env::var("S4DB_CRASH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .map_or(20, |r| r / 5 + 1);
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    let mut rng = common::Xorshift::new(seed);
+    let (rounds, seed, mut rng) = rounds_and_rng(20, 5);
     let base = tempfile::tempdir().unwrap();
     {
         let db = Db::builder(base.path())

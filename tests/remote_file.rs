@@ -10,14 +10,26 @@ fn remote_url(dir: &std::path::Path) -> String {
     format!("file://{}", dir.display())
 }
 
-#[test]
-fn upload_then_download_round_trips_and_second_upload_sends_only_new_segments() {
+/// Two database directories and a `file://` remote in a third (kept alive
+/// by the returned guards), with the remote's URL.
+fn two_dirs_and_a_remote() -> (
+    tempfile::TempDir,
+    tempfile::TempDir,
+    tempfile::TempDir,
+    String,
+) {
     let (a, b, r) = (
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
     );
     let url = remote_url(r.path());
+    (a, b, r, url)
+}
+
+#[test]
+fn upload_then_download_round_trips_and_second_upload_sends_only_new_segments() {
+    let (a, b, _remote_dir, url) = two_dirs_and_a_remote();
     let db = Db::builder(a.path())
         .remote(&url)
         .max_segment_size(8192)
@@ -47,12 +59,7 @@ fn upload_then_download_round_trips_and_second_upload_sends_only_new_segments() 
 
 #[test]
 fn an_empty_directory_opened_with_a_remote_reads_through_it() {
-    let (a, b, r) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let url = remote_url(r.path());
+    let (a, b, _remote_dir, url) = two_dirs_and_a_remote();
     let db = Db::builder(a.path()).remote(&url).open_blocking().unwrap();
     db.put_many((0..50).map(|i| (key_for(i), value_for(i, 40))))
         .unwrap();
@@ -84,12 +91,7 @@ fn an_empty_directory_opened_with_a_remote_reads_through_it() {
 
 #[test]
 fn two_writers_conflict_and_rebase_loses_nothing() {
-    let (a, b, r) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let url = remote_url(r.path());
+    let (a, b, _remote_dir, url) = two_dirs_and_a_remote();
     let w1 = Db::builder(a.path()).remote(&url).open_blocking().unwrap();
     w1.put("base", "0").unwrap();
     w1.upload().unwrap();
@@ -124,12 +126,7 @@ fn two_writers_conflict_and_rebase_loses_nothing() {
 
 #[test]
 fn download_refuses_to_discard_unuploaded_writes_unless_forced() {
-    let (a, b, r) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let url = remote_url(r.path());
+    let (a, b, _remote_dir, url) = two_dirs_and_a_remote();
     let w1 = Db::builder(a.path()).remote(&url).open_blocking().unwrap();
     w1.put("k", "remote").unwrap();
     w1.upload().unwrap();
