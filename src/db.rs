@@ -329,10 +329,7 @@ impl Iter {
                     key: key.clone(),
                     loc: *loc,
                 };
-                match remote.iter_mut().find(|(s, _)| Arc::ptr_eq(s, seg)) {
-                    Some((_, list)) => list.push(w),
-                    None => remote.push((seg.clone(), vec![w])),
-                }
+                remote_read::want(&mut remote, seg, w);
             }
         }
         if !remote.is_empty() {
@@ -456,10 +453,7 @@ impl Db {
                         key: Bytes::copy_from_slice(key),
                         loc,
                     };
-                    match remote.iter_mut().find(|(s, _)| Arc::ptr_eq(s, &seg)) {
-                        Some((_, list)) => list.push(w),
-                        None => remote.push((seg, vec![w])),
-                    }
+                    remote_read::want(&mut remote, &seg, w);
                 }
             }
         }

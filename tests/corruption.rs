@@ -368,3 +368,20 @@ fn a_rebuild_keeps_the_writer_id_and_continues_the_generation() {
     assert_ne!(w2, writer);
     assert_eq!(g2, 1);
 }
+
+#[test]
+fn a_writer_removes_temporary_files_a_crash_left_and_keeps_everything_else() {
+    let d = tempfile::tempdir().unwrap();
+    sample(d.path());
+    let leftovers = [".index.idx.a1b2c3.tmp", ".s4db-probe.d4e5f6.tmp"];
+    for name in leftovers {
+        fs::write(d.path().join(name), b"half written").unwrap();
+    }
+    fs::write(d.path().join("notes.tmp"), b"mine").unwrap();
+    let db = Db::open(d.path()).unwrap();
+    assert_eq!(db.len(), 200);
+    for name in leftovers {
+        assert!(!d.path().join(name).exists(), "{name} left behind");
+    }
+    assert_eq!(fs::read(d.path().join("notes.tmp")).unwrap(), b"mine");
+}

@@ -15,7 +15,6 @@
 //! as obsolete. Readers keep working throughout: they hold handles to the old
 //! segments until they look up through the new index.
 
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -118,13 +117,17 @@ impl RunWriter<'_> {
         self.drain()?;
         if let Some(last) = self.outputs.last() {
             let header = self.header(last.id().number, true);
-            last.file()?
-                .write_all_at(&header.encode(), 0)
+            self.engine
+                .opts
+                .fs
+                .write_all_at(last.file()?, &header.encode(), 0)
                 .ctx(|| format!("writing {}", last.path.display()))?;
         }
         for seg in &self.outputs {
-            seg.file()?
-                .sync_all()
+            self.engine
+                .opts
+                .fs
+                .sync_all(seg.file()?)
                 .ctx(|| format!("syncing {}", seg.path.display()))?;
             seg.mark_sealed();
         }

@@ -10,6 +10,7 @@ use crate::error::{IoContext, Result};
 use crate::format::index_file::INDEX_FILE_NAME;
 use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::format::segment_id::SegmentId;
+use crate::io::fsutil::PROBE_PREFIX;
 
 /// Segment files in `dir`, in segment order.
 pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(SegmentId, PathBuf)>> {
@@ -28,14 +29,15 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(SegmentId, PathBuf)>> {
     Ok(out)
 }
 
-/// Removes temporary files a crashed index write left behind.
+/// Removes temporary files a crash left behind: of an index write, or of a
+/// writer's check that it may create files (FORMAT.md §2).
 pub(crate) fn remove_stale_temp_files(dir: &Path) -> Result<()> {
-    let prefix = format!(".{INDEX_FILE_NAME}.");
+    let prefixes = [format!(".{INDEX_FILE_NAME}."), PROBE_PREFIX.to_string()];
     for entry in fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
         let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+        if prefixes.iter().any(|p| name.starts_with(p.as_str())) && name.ends_with(".tmp") {
             fs::remove_file(entry.path()).ctx(|| format!("removing {}", entry.path().display()))?;
         }
     }

@@ -105,6 +105,11 @@ pub(crate) struct Snapshot {
     pub segments: Vec<Arc<Segment>>,
 }
 
+/// The error for a directory that holds no database.
+fn no_database(dir: &Path) -> Error {
+    Error::NotFound(format!("no s4db database in {}", dir.display()))
+}
+
 /// Creates a segment file with `header`, durable before it is used.
 pub(crate) fn create_segment_file(
     dir: &Path,
@@ -169,10 +174,7 @@ impl Engine {
             && files::list_segments(dir)?.is_empty()
         {
             // Nothing is created in a directory that is not a database.
-            return Err(Error::NotFound(format!(
-                "no s4db database in {}",
-                dir.display()
-            )));
+            return Err(no_database(dir));
         }
         // Writers exclude each other; read-only handles take no lock, so they
         // work on read-only media and beside a writer (FORMAT.md §6.4).
@@ -252,10 +254,7 @@ impl Engine {
             )),
             None if disk.is_empty() => {
                 if !opts.create_if_missing || !writable {
-                    return Err(Error::NotFound(format!(
-                        "no s4db database in {}",
-                        dir.display()
-                    )));
+                    return Err(no_database(dir));
                 }
                 Ok((
                     Self::fresh(crate::format::segment_id::new_writer_id()?)?,
@@ -626,10 +625,7 @@ impl Engine {
 
     /// fsyncs a segment; a failure poisons the engine.
     pub(crate) fn sync_segment(&self, seg: &Segment) -> Result<()> {
-        seg.sync().inspect_err(|e| {
-            self.group
-                .fail(format!("an fsync failed; reopen the database ({e})"))
-        })
+        seg.sync().inspect_err(|e| self.poison_on_io("an fsync", e))
     }
 
     /// Seals the active segment: fsync, then never append to it again.

@@ -34,10 +34,10 @@ pub(crate) struct Scan {
     /// Bytes from here to the end of the range are not complete, valid
     /// batches. `None` when the range ended on a batch boundary.
     pub tail: Option<Tail>,
-    /// Resync mode: damaged ranges that were skipped (batches containing them
-    /// are dropped whole).
+    /// Repair mode: damaged ranges that were skipped (the good records
+    /// around them are delivered).
     pub skipped: Vec<Skipped>,
-    /// Records delivered in complete batches.
+    /// Records delivered.
     pub records: u64,
 }
 
@@ -111,9 +111,7 @@ pub(crate) fn scan_with<E>(
                 pending.push((base + pos as u64, rec));
                 pos += rec.len;
                 if !cont {
-                    on_batch(&pending)?;
-                    out.records += pending.len() as u64;
-                    pending.clear();
+                    deliver(&mut pending, &mut out, &mut on_batch)?;
                     out.good_end = base + pos as u64;
                 }
             }
@@ -126,9 +124,7 @@ pub(crate) fn scan_with<E>(
                         // Damage in the middle: the good records before it
                         // are kept, and so are those after it.
                         if !pending.is_empty() {
-                            on_batch(&pending)?;
-                            out.records += pending.len() as u64;
-                            pending.clear();
+                            deliver(&mut pending, &mut out, &mut on_batch)?;
                         }
                         out.skipped.push(Skipped {
                             start: base + bad_at as u64,
@@ -140,11 +136,9 @@ pub(crate) fn scan_with<E>(
                     None => {
                         let salvage = sealed && !pending.is_empty();
                         if salvage {
-                            on_batch(&pending)?;
-                            out.records += pending.len() as u64;
+                            deliver(&mut pending, &mut out, &mut on_batch)?;
                             out.good_end = base + bad_at as u64;
                         }
-                        pending.clear();
                         out.tail = Some(Tail {
                             offset: base + if salvage { bad_at } else { batch_start } as u64,
                             reason,
@@ -160,8 +154,7 @@ pub(crate) fn scan_with<E>(
             // A sealed segment's last batch lacks its end: damage, not a torn
             // write; its records are good.
             let start = *start;
-            on_batch(&pending)?;
-            out.records += pending.len() as u64;
+            deliver(&mut pending, &mut out, &mut on_batch)?;
             out.good_end = base + pos as u64;
             out.skipped.push(Skipped {
                 start,
@@ -177,6 +170,19 @@ pub(crate) fn scan_with<E>(
         });
     }
     Ok(out)
+}
+
+/// Hands `pending` (a batch, or the good records of a broken one) to
+/// `on_batch`, counts its records and empties it.
+fn deliver<'a, E>(
+    pending: &mut Vec<Item<'a>>,
+    out: &mut Scan,
+    on_batch: &mut impl FnMut(&[Item<'_>]) -> Result<(), E>,
+) -> Result<(), E> {
+    on_batch(pending)?;
+    out.records += pending.len() as u64;
+    pending.clear();
+    Ok(())
 }
 
 fn describe(err: RecordError) -> String {

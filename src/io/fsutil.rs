@@ -10,6 +10,9 @@ use std::path::Path;
 use crate::error::{IoContext, Result};
 use crate::io::fs::Fs;
 
+/// The name prefix of [`ensure_dir_writable`]'s temporary file.
+pub(crate) const PROBE_PREFIX: &str = ".s4db-probe.";
+
 /// Checks that files can be created in `dir`, as every writer must (index
 /// writes go through a temporary file): a writer that could append but not
 /// then write its index would leave a failed write saved.
@@ -18,7 +21,7 @@ use crate::io::fs::Fs;
 /// [`crate::Error::Io`] naming the directory.
 pub(crate) fn ensure_dir_writable(dir: &Path) -> Result<()> {
     tempfile::Builder::new()
-        .prefix(".s4db-probe.")
+        .prefix(PROBE_PREFIX)
         .suffix(".tmp")
         .tempfile_in(dir)
         .map(drop)

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome};
@@ -89,6 +90,25 @@ pub(crate) async fn ensure_enforced(
         Some((true, _)) => Ok(()),
         _ => Err(refused(&ctx.url.describe())),
     }
+}
+
+/// [`ensure_enforced`] for `engine`'s writes, remembering a new answer in
+/// the directory's state for this remote (a handle over a remote alone has
+/// no directory to remember it in).
+///
+/// # Errors
+/// As [`ensure_enforced`]; [`Error::Io`] if the state cannot be saved.
+pub(crate) async fn ensure_enforced_for(
+    ctx: &RemoteCtx,
+    engine: &Engine,
+    state: &mut SyncState,
+) -> Result<()> {
+    let before = state.conditions;
+    let checked = ensure_enforced(ctx, engine.writer_id(), state).await;
+    if state.conditions != before && !engine.is_remote_only() {
+        state.save(engine.dir())?; // remember the probe's answer
+    }
+    checked
 }
 
 /// The error for a commit refused because the server ignores conditions.

@@ -89,13 +89,7 @@ pub(crate) async fn gc(engine: &Arc<Engine>, opts: GcOptions) -> Result<GcReport
         } else {
             SyncState::load_or_new(engine.dir(), &ctx.url.describe())?
         };
-        let before = state.conditions;
-        let checked =
-            crate::sync::conditions::ensure_enforced(&ctx, engine.writer_id(), &mut state).await;
-        if state.conditions != before && !engine.is_remote_only() {
-            state.save(engine.dir())?;
-        }
-        checked?;
+        crate::sync::conditions::ensure_enforced_for(&ctx, engine, &mut state).await?;
     }
     // In single-writer mode, only this writer's own segments are deleted.
     let mine = |id: &SegmentId| !opts.single_writer || id.writer == engine.writer_id();

@@ -26,6 +26,15 @@ pub(crate) struct Wanted {
     pub loc: Loc,
 }
 
+/// Adds `w` to the records wanted from `seg`, keeping one group per segment
+/// (what [`get_many`] takes).
+pub(crate) fn want(groups: &mut Vec<(Arc<Segment>, Vec<Wanted>)>, seg: &Arc<Segment>, w: Wanted) {
+    match groups.iter_mut().find(|(s, _)| Arc::ptr_eq(s, seg)) {
+        Some((_, list)) => list.push(w),
+        None => groups.push((seg.clone(), vec![w])),
+    }
+}
+
 /// A byte range of one segment covering one or more wanted records.
 #[derive(Debug)]
 struct Range {

@@ -67,11 +67,11 @@ impl RemoteReader {
     /// Whether `key` is present, through the byte-range index while there
     /// is one.
     pub(crate) async fn contains(&self, key: &[u8]) -> Result<bool> {
+        crate::batch::check_key(key)?;
         for _ in 0..3 {
             let Some(lazy) = self.lazy() else {
                 return self.engine.contains(key);
             };
-            crate::batch::check_key(key)?;
             let ctx = self.engine.remote_ctx()?;
             match lazy.lookup(&ctx, key).await? {
                 Ok(loc) => return Ok(loc.is_some()),
@@ -86,7 +86,7 @@ impl RemoteReader {
     }
 
     /// The byte-range index, while the whole index is not loaded.
-    pub(crate) fn lazy(&self) -> Option<Arc<crate::index::lazy::LazyIndex>> {
+    pub(crate) fn lazy(&self) -> Option<Arc<LazyIndex>> {
         self.lazy.read().clone()
     }
 
@@ -94,14 +94,19 @@ impl RemoteReader {
     pub(crate) async fn reload_lazy(&self) -> Result<()> {
         let ctx = self.engine.remote_ctx()?;
         // Retried once: the first read may be torn by a concurrent replace.
-        let lazy = match crate::index::lazy::LazyIndex::open(&ctx).await {
-            Err(e) if e.is_corruption() => crate::index::lazy::LazyIndex::open(&ctx).await,
+        let lazy = match LazyIndex::open(&ctx).await {
+            Err(e) if e.is_corruption() => LazyIndex::open(&ctx).await,
             other => other,
         }?
         .ok_or_else(|| ctx.no_database())?;
+        self.use_lazy(lazy);
+        Ok(())
+    }
+
+    /// Switches to `lazy`, pinning its entity tag.
+    fn use_lazy(&self, lazy: LazyIndex) {
         *self.etag.lock() = Some(lazy.etag.clone());
         *self.lazy.write() = Some(Arc::new(lazy));
-        Ok(())
     }
 
     /// Gets through the byte-range index: the pages needed, then the records,
@@ -136,10 +141,7 @@ impl RemoteReader {
                     key: Bytes::copy_from_slice(key),
                     loc,
                 };
-                match groups.iter_mut().find(|(s, _)| Arc::ptr_eq(s, &seg)) {
-                    Some((_, list)) => list.push(w),
-                    None => groups.push((seg, vec![w])),
-                }
+                remote_read::want(&mut groups, &seg, w);
             }
             let mut out = vec![None; keys.len()];
             if groups.is_empty() {
@@ -186,7 +188,6 @@ impl RemoteReader {
     /// whether it changed.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a handle with a local directory,
     /// [`Error::NotFound`] if the remote index is gone, [`Error::Remote`].
     pub(crate) async fn refresh(&self) -> Result<bool> {
         let ctx = self.engine.remote_ctx()?;
@@ -213,11 +214,8 @@ impl RemoteReader {
                     Ok(false)
                 }
                 crate::remote::Prefix::Got { bytes, etag, total } => {
-                    let lazy =
-                        crate::index::lazy::LazyIndex::from_first_read(&ctx, bytes, etag, total)
-                            .await?;
-                    *self.etag.lock() = Some(lazy.etag.clone());
-                    *self.lazy.write() = Some(Arc::new(lazy));
+                    let lazy = LazyIndex::from_first_read(&ctx, bytes, etag, total).await?;
+                    self.use_lazy(lazy);
                     Ok(true)
                 }
             };
@@ -243,9 +241,7 @@ impl RemoteReader {
         for seg in segments {
             let (store, name) = (ctx.store.clone(), seg.name());
             let n = name.clone();
-            let obj = ctx
-                .run(async move { crate::remote::ObjectStore::get(&*store, &n).await })
-                .await?;
+            let obj = ctx.run(async move { store.get(&n).await }).await?;
             let body = obj.ok_or_else(|| {
                 Error::NotFound(format!("segment {name} is missing from the remote"))
             })?;

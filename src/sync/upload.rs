@@ -94,14 +94,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
     loop {
         let mut state = SyncState::load_or_new(engine.dir(), &ctx.url.describe())?;
         if !opts.single_writer {
-            let before = state.conditions;
-            let checked =
-                crate::sync::conditions::ensure_enforced(&ctx, engine.writer_id(), &mut state)
-                    .await;
-            if state.conditions != before {
-                state.save(engine.dir())?; // remember the probe's answer
-            }
-            checked?;
+            crate::sync::conditions::ensure_enforced_for(&ctx, engine, &mut state).await?;
         }
         let e = engine.clone();
         let (base, segments) = offload(move || e.upload_snapshot()).await?;
