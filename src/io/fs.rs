@@ -106,59 +106,49 @@ pub(crate) struct FailingOps {
 #[cfg(test)]
 impl FailingOps {
     pub(crate) fn fail_next_write(&self) {
-        self.short_write
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        arm(&self.short_write);
     }
     pub(crate) fn fail_next_sync(&self) {
-        self.failed_sync
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        arm(&self.failed_sync);
     }
     pub(crate) fn fail_next_rename(&self) {
-        self.failed_rename
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        arm(&self.failed_rename);
     }
+}
+
+#[cfg(test)]
+fn arm(flag: &std::sync::atomic::AtomicBool) {
+    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Disarms `flag`: the injected failure of `what` if it was armed.
+#[cfg(test)]
+fn fired(flag: &std::sync::atomic::AtomicBool, what: &str) -> io::Result<()> {
+    if flag.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        return Err(io::Error::other(format!("injected: {what} failed")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 impl FileOps for FailingOps {
     fn write_all_at(&self, file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
-        if self
-            .short_write
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
+        if let Err(e) = fired(&self.short_write, "a short write") {
             file.write_all_at(&buf[..buf.len() / 2], offset)?;
-            return Err(io::Error::new(
-                io::ErrorKind::StorageFull,
-                "injected: short write",
-            ));
+            return Err(e);
         }
         file.write_all_at(buf, offset)
     }
     fn sync_data(&self, file: &File) -> io::Result<()> {
-        if self
-            .failed_sync
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            return Err(io::Error::other("injected: fsync failed"));
-        }
+        fired(&self.failed_sync, "fsync")?;
         file.sync_data()
     }
     fn sync_all(&self, file: &File) -> io::Result<()> {
-        if self
-            .failed_sync
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            return Err(io::Error::other("injected: fsync failed"));
-        }
+        fired(&self.failed_sync, "fsync")?;
         file.sync_all()
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        if self
-            .failed_rename
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            return Err(io::Error::other("injected: rename failed"));
-        }
+        fired(&self.failed_rename, "rename")?;
         std::fs::rename(from, to)
     }
 }
