@@ -75,14 +75,7 @@ fn main() -> s4db::Result<()> {
         }
     };
     let n = args.records;
-    let tmp = tempfile::tempdir().map_err(|e| s4db::Error::Io {
-        context: "creating a temp dir".into(),
-        source: e,
-    })?;
-    let dir = args.dir.unwrap_or_else(|| tmp.path().join("db"));
-    let remote = args
-        .remote
-        .unwrap_or_else(|| format!("file://{}", tmp.path().join("remote").display()));
+    let (_tmp, dir, remote) = data::workplace(args.dir, args.remote)?;
     println!("loading {n} records into {}", dir.display());
 
     // The data, before any clock starts.

@@ -102,14 +102,7 @@ fn mismatch(what: &str, i: u64) -> s4db::Error {
 
 async fn run(args: Args) -> s4db::Result<serde_json::Value> {
     let n = args.records;
-    let tmp = tempfile::tempdir().map_err(|e| s4db::Error::Io {
-        context: "creating a temporary directory".into(),
-        source: e,
-    })?;
-    let dir = args.dir.unwrap_or_else(|| tmp.path().join("db"));
-    let remote = args
-        .remote
-        .unwrap_or_else(|| format!("file://{}", tmp.path().join("remote").display()));
+    let (_tmp, dir, remote) = data::workplace(args.dir, args.remote)?;
     let keys: Vec<String> = (0..n).map(data::key_for).collect();
     let values: Vec<Vec<u8>> = (0..n).map(|i| data::value_for(i, 100)).collect();
     let open = || Db::builder(&dir).remote(remote.clone()).open();

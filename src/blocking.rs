@@ -9,7 +9,7 @@ use std::path::Path;
 use bytes::Bytes;
 
 use crate::batch::WriteBatch;
-use crate::db::DbBuilder;
+use crate::builder::DbBuilder;
 use crate::error::Result;
 use crate::options::SyncPolicy;
 use crate::report::{CompactionReport, RebuildReport, Stats, VerifyReport};
@@ -74,7 +74,7 @@ impl Db {
 
     /// The async handle sharing this database.
     pub fn to_async(&self) -> crate::Db {
-        crate::Db::from_parts(self.inner.engine.clone(), self.inner.rebuilt_arc())
+        self.inner.clone()
     }
 
     /// See [`crate::Db::rebuild_report`].
@@ -89,8 +89,9 @@ impl Db {
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         // Local records are read right here; anything remote goes through
         // the async path.
-        let local = self.inner.lazy_reader().is_none();
-        if local && let Ok(v) = self.inner.engine.get_local(key.as_ref())? {
+        if let Some(engine) = self.inner.local_engine()
+            && let Ok(v) = engine.get_local(key.as_ref())?
+        {
             return Ok(v);
         }
         futures::executor::block_on(self.inner.get(key))
@@ -185,9 +186,10 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::write`].
     pub fn write(&self, batch: WriteBatch) -> Result<()> {
-        match self.inner.engine.write(batch)? {
+        let engine = self.inner.engine()?;
+        match engine.write(batch)? {
             Some(seq) if self.inner.sync_policy() == SyncPolicy::EveryWrite => {
-                self.inner.engine.wait_durable(seq)
+                engine.wait_durable(seq)
             }
             _ => Ok(()),
         }
@@ -198,7 +200,7 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::flush`].
     pub fn flush(&self) -> Result<()> {
-        self.inner.engine.flush()
+        self.inner.engine()?.flush()
     }
 
     /// See [`crate::Db::checkpoint`].
@@ -206,7 +208,7 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::checkpoint`].
     pub fn checkpoint(&self) -> Result<()> {
-        self.inner.engine.checkpoint()
+        self.inner.engine()?.checkpoint()
     }
 
     /// See [`crate::Db::compact`].
@@ -307,7 +309,7 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::stats`].
     pub fn stats(&self) -> Result<Stats> {
-        self.inner.engine.stats()
+        futures::executor::block_on(self.inner.stats())
     }
 
     /// See [`crate::Db::close`].
@@ -315,6 +317,9 @@ impl Db {
     /// # Errors
     /// As [`crate::Db::close`].
     pub fn close(&self) -> Result<()> {
-        self.inner.engine.close()
+        match self.inner.local_engine() {
+            Some(engine) => engine.close(),
+            None => futures::executor::block_on(self.inner.close()),
+        }
     }
 }

@@ -60,13 +60,13 @@
 //! let _ = public.get("k").await?;
 //! # Ok(()) }
 //! ```
-// `unsafe` is denied everywhere but src/mmap.rs, which documents why and how.
+// `unsafe` is denied everywhere but src/io/mmap.rs, which documents why and how.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 // The layers, bottom up (README "Architecture"): byte codecs, file and
-// process helpers, the in-memory index, the local engine, remote object
-// stores, sync between a directory and a remote, and the public handles.
+// process helpers, remote object stores, the in-memory index, the local
+// engine, sync between a directory and a remote, and the public handles.
 mod engine;
 mod format;
 mod index;
@@ -76,15 +76,18 @@ mod sync;
 
 mod batch;
 pub mod blocking;
+mod builder;
 mod db;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod iter;
 mod options;
 mod report;
 
 pub use batch::WriteBatch;
-pub use db::{Db, DbBuilder, Iter, LoadIndex};
+pub use builder::{DbBuilder, LoadIndex};
+pub use db::Db;
 pub use error::{Error, Location, Result};
 pub use format::index_file::INDEX_FILE_NAME;
 pub use format::limits::{
@@ -92,6 +95,7 @@ pub use format::limits::{
     MIN_SEGMENT_SIZE_LIMIT,
 };
 pub use format::segment_id::SegmentId;
+pub use iter::Iter;
 pub use options::{Options, SyncPolicy};
 pub use remote::{Credentials, RemoteOptions, RemoteStats};
 pub use report::{CompactionReport, DamagedRange, RebuildReport, Stats, VerifyReport};

@@ -64,3 +64,23 @@ impl Default for Options {
         }
     }
 }
+
+/// Builder-style setters for the `#[non_exhaustive]` options structs (which
+/// callers outside the crate cannot build with a literal): each
+/// `/// doc` `field: Type` becomes `#[must_use] pub fn field(mut self, value:
+/// Type) -> Self` that sets the field of that name.
+macro_rules! setters {
+    ($ty:ty { $( $(#[$doc:meta])* $field:ident: $t:ty ),* $(,)? }) => {
+        impl $ty {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub fn $field(mut self, value: $t) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+pub(crate) use setters;

@@ -17,10 +17,8 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use crate::engine::segment::Segment;
-use crate::engine::{Engine, create_segment_file};
+use crate::engine::{Engine, Snapshot, create_segment_file};
 use crate::error::{Error, IoContext, Result};
 use crate::format::index_file::{self, INDEX_FILE_NAME, IndexMeta, SEGTAB_SEALED, SegmentEntry};
 use crate::format::record::{self, FLAG_BATCH_CONT};
@@ -53,7 +51,7 @@ impl RunWriter<'_> {
         SegmentHeader {
             id: SegmentId {
                 number,
-                writer: self.engine.writer_id,
+                writer: self.engine.writer_id(),
             },
             flags,
             run_first: self.run_first,
@@ -65,10 +63,10 @@ impl RunWriter<'_> {
         let number = self.next_number;
         self.next_number = crate::format::segment_id::next_number(number)?;
         let seg = create_segment_file(
-            &self.engine.dir,
+            self.engine.dir(),
             self.header(number, false),
-            self.engine.opts.max_segment_size,
-            &self.engine.opts.fs,
+            self.engine.options().max_segment_size,
+            &self.engine.options().fs,
         )?;
         self.outputs.push(seg);
         self.cur_len = SEGMENT_HEADER_LEN as u64;
@@ -89,7 +87,7 @@ impl RunWriter<'_> {
     fn push(&mut self, rec: &[u8]) -> Result<Loc> {
         let len = rec.len() as u64;
         if self.cur_len > SEGMENT_HEADER_LEN as u64
-            && self.cur_len + len > self.engine.opts.max_segment_size
+            && self.cur_len + len > self.engine.options().max_segment_size
         {
             self.start_segment()?;
         }
@@ -131,7 +129,7 @@ impl RunWriter<'_> {
                 .ctx(|| format!("syncing {}", seg.path.display()))?;
             seg.mark_sealed();
         }
-        sync_dir(&self.engine.dir)
+        sync_dir(self.engine.dir())
     }
 
     /// Deletes the outputs after a failure (nothing references them).
@@ -147,14 +145,10 @@ pub(crate) fn compact(engine: &Engine) -> Result<CompactionReport> {
     engine.check_writable()?;
     let mut w = engine.writer();
     engine.seal_active(&mut w)?;
-    let (old, mut live) = {
-        let st = engine.state.read();
-        let mut live: Vec<(Loc, Bytes)> = Vec::with_capacity(st.index.live_keys() as usize);
-        st.index
-            .for_each_live(|k, l| live.push((l, Bytes::copy_from_slice(k))));
-        (st.segments.clone(), live)
-    };
-    live.sort_unstable_by_key(|(l, _)| (l.segment, l.offset));
+    let mut snap = engine.capture(None)?;
+    snap.items
+        .sort_unstable_by_key(|(_, l)| (l.segment, l.offset));
+    let (old, live) = (&snap.segments, &snap.items);
     let mut report = CompactionReport {
         segments_before: old.len() as u64,
         bytes_before: old.iter().map(|s| s.len()).sum(),
@@ -169,7 +163,7 @@ pub(crate) fn compact(engine: &Engine) -> Result<CompactionReport> {
         buf: Vec::with_capacity(WRITE_CHUNK + (64 << 10)),
         cur_len: 0,
     };
-    let result = copy_live(&mut run, &old, &live).and_then(|locs| {
+    let result = copy_live(&mut run, &snap).and_then(|locs| {
         run.finish()?;
         Ok(locs)
     });
@@ -189,10 +183,10 @@ pub(crate) fn compact(engine: &Engine) -> Result<CompactionReport> {
     let entries: Vec<(&[u8], Loc)> = live
         .iter()
         .zip(&new_locs)
-        .map(|((_, k), l)| (k.as_ref(), *l))
+        .map(|((k, _), l)| (k.as_ref(), *l))
         .collect();
     let meta = IndexMeta {
-        writer_id: engine.writer_id,
+        writer_id: engine.writer_id(),
         generation: w.generation + 1,
         next_segment_number: next_number,
         segments: outputs
@@ -206,8 +200,13 @@ pub(crate) fn compact(engine: &Engine) -> Result<CompactionReport> {
         obsolete: w.obsolete.clone(),
     };
     let committed = BaseIndex::from_built(index_file::build(&meta, &entries)).and_then(|base| {
-        atomic_write_with(&engine.opts.fs, &engine.dir, INDEX_FILE_NAME, base.bytes())
-            .map(|()| base)
+        atomic_write_with(
+            &engine.options().fs,
+            engine.dir(),
+            INDEX_FILE_NAME,
+            base.bytes(),
+        )
+        .map(|()| base)
     });
     let base = match committed {
         Ok(b) => b,
@@ -223,11 +222,7 @@ pub(crate) fn compact(engine: &Engine) -> Result<CompactionReport> {
     w.next_number = next_number;
     w.active = None;
     w.dirty = false;
-    {
-        let mut st = engine.state.write();
-        st.index = Index::new(Arc::new(base));
-        st.segments = outputs.clone();
-    }
+    engine.replace_view(Index::new(Arc::new(base)), outputs.clone());
     w.pending_delete.extend(old.iter().map(|s| s.path.clone()));
     engine.delete_pending(&mut w)?;
 
@@ -237,25 +232,20 @@ pub(crate) fn compact(engine: &Engine) -> Result<CompactionReport> {
     Ok(report)
 }
 
-fn copy_live(
-    run: &mut RunWriter<'_>,
-    old: &[Arc<Segment>],
-    live: &[(Loc, Bytes)],
-) -> Result<Vec<Loc>> {
+fn copy_live(run: &mut RunWriter<'_>, snap: &Snapshot) -> Result<Vec<Loc>> {
+    let live = &snap.items;
     run.start_segment()?;
     let mut locs = Vec::with_capacity(live.len());
     let mut i = 0;
     while i < live.len() {
-        let seg_pos = live[i].0.segment;
+        let first = live[i].1;
         let end = live[i..]
             .iter()
-            .position(|(l, _)| l.segment != seg_pos)
+            .position(|(_, l)| l.segment != first.segment)
             .map_or(live.len(), |n| i + n);
-        let seg = old.get(seg_pos as usize).ok_or_else(|| {
-            Error::corruption(INDEX_FILE_NAME, 0, "index names a segment that is not open")
-        })?;
+        let seg = snap.segment(first)?;
         let data = seg.contents()?;
-        for (loc, key) in &live[i..end] {
+        for (key, loc) in &live[i..end] {
             let (off, len) = (loc.offset as usize, loc.len as usize);
             let bytes = data.get(off..off + len).ok_or_else(|| {
                 Error::corruption(

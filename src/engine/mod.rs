@@ -21,6 +21,7 @@ pub(crate) mod rebuild;
 pub(crate) mod recovery;
 pub(crate) mod segment;
 pub(crate) mod verify;
+pub(crate) mod view;
 
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -39,7 +40,6 @@ use crate::format::limits::{MAX_SEGMENT_SIZE_LIMIT, MIN_SEGMENT_SIZE_LIMIT};
 use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::format::segment_id::SegmentId;
 use crate::index::base::BaseIndex;
-use crate::index::lazy::LazyIndex;
 use crate::index::live::Index;
 use crate::index::loc::Loc;
 use crate::io::fs::Fs;
@@ -51,6 +51,8 @@ use crate::report::{RebuildReport, Stats};
 use group_commit::GroupCommit;
 use recovery::Recovered;
 use segment::{Segment, segment_path};
+pub(crate) use view::Snapshot;
+use view::View;
 
 /// Fold the delta into a new `index.idx` once it holds this many keys, or as
 /// many as the base, whichever is more (so rewrites cost O(1) per write).
@@ -59,14 +61,6 @@ const CHECKPOINT_MIN_DELTA: usize = 1 << 20;
 /// How often a read-only open starts again when a writer replaced
 /// `index.idx` while it was opening.
 const READER_OPEN_ATTEMPTS: u32 = 20;
-
-/// What readers share.
-#[derive(Debug)]
-pub(crate) struct State {
-    pub index: Index,
-    /// Position `i` is segment-table position `i` of the index.
-    pub segments: Vec<Arc<Segment>>,
-}
 
 /// What only the writer touches.
 #[derive(Debug)]
@@ -85,7 +79,7 @@ pub(crate) struct Engine {
     dir: PathBuf,
     opts: Options,
     writer_id: u64,
-    state: RwLock<State>,
+    state: RwLock<View>,
     writer: Mutex<Writer>,
     group: GroupCommit,
     closed: AtomicBool,
@@ -95,14 +89,6 @@ pub(crate) struct Engine {
     sync_lock: tokio::sync::Mutex<()>,
     /// Released by `close()`, so the directory can be reopened at once.
     lock: Mutex<Option<DirLock>>,
-}
-
-/// Keys and locations captured at one moment, with the segments they point
-/// into: iteration reads values from it without holding any lock.
-#[derive(Debug)]
-pub(crate) struct Snapshot {
-    pub items: Vec<(Bytes, Loc)>,
-    pub segments: Vec<Arc<Segment>>,
 }
 
 /// The error for a directory that holds no database.
@@ -318,7 +304,7 @@ impl Engine {
         }
     }
 
-    fn split(rec: Recovered) -> (State, (Writer, u64)) {
+    fn split(rec: Recovered) -> (View, (Writer, u64)) {
         let active = rec.active.map(|a| {
             let pos = rec
                 .segments
@@ -329,7 +315,7 @@ impl Engine {
         });
         let dirty = rec.dirty || !rec.pending_delete.is_empty();
         (
-            State {
+            View {
                 index: rec.index,
                 segments: rec.segments,
             },
@@ -356,7 +342,7 @@ impl Engine {
         *self.state.write() = state;
     }
 
-    /// The database directory (empty for a handle over a remote alone).
+    /// The database directory.
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
@@ -425,18 +411,7 @@ impl Engine {
     pub(crate) fn locate(&self, key: &[u8]) -> Result<Option<(Arc<Segment>, Loc)>> {
         self.check_open()?;
         check_key(key)?;
-        let st = self.state.read();
-        let Some(loc) = st.index.get(key) else {
-            return Ok(None);
-        };
-        let seg = st
-            .segments
-            .get(loc.segment as usize)
-            .cloned()
-            .ok_or_else(|| {
-                Error::corruption(INDEX_FILE_NAME, 0, "index names a segment that is not open")
-            })?;
-        Ok(Some((seg, loc)))
+        self.state.read().locate(key)
     }
 
     /// The value of `key` when its record is local: `Ok(Err((segment, loc)))`
@@ -470,36 +445,25 @@ impl Engine {
     /// Live keys (optionally only those starting with `prefix`), sorted
     /// bytewise, with their locations.
     pub(crate) fn snapshot(&self, prefix: Option<&[u8]>) -> Result<Snapshot> {
+        Ok(self.capture(prefix)?.sorted())
+    }
+
+    /// Live keys (optionally only those starting with `prefix`) with their
+    /// locations, unsorted.
+    pub(crate) fn capture(&self, prefix: Option<&[u8]>) -> Result<Snapshot> {
         self.check_open()?;
-        let st = self.state.read();
-        let mut items = Vec::new();
-        st.index.for_each_live(|k, l| {
-            if prefix.is_none_or(|p| k.starts_with(p)) {
-                items.push((Bytes::copy_from_slice(k), l));
-            }
-        });
-        let segments = st.segments.clone();
-        drop(st);
-        items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(Snapshot { items, segments })
+        let snap = self.state.read().capture(prefix);
+        Ok(snap)
     }
 
     pub(crate) fn stats(&self) -> Result<Stats> {
         self.check_open()?;
-        let st = self.state.read();
-        let mut total = 0u64;
-        for s in &st.segments {
-            total += s.len();
-        }
-        Ok(Stats {
-            keys: st.index.live_keys(),
-            segments: st.segments.len() as u64,
-            live_bytes: st.index.live_bytes(),
-            total_bytes: total,
-            unindexed_changes: st.index.delta_len() as u64,
-            index_memory_bytes: st.index.memory_bytes() as u64,
-            unuploaded_segments: 0,
-        })
+        Ok(self.state.read().stats())
+    }
+
+    /// Switches readers to `index` over `segments` (after a compaction).
+    pub(crate) fn replace_view(&self, index: Index, segments: Vec<Arc<Segment>>) {
+        *self.state.write() = View { index, segments };
     }
 
     // ----- writes -----
@@ -746,77 +710,6 @@ impl Engine {
     }
 
     // ----- remote sync hooks -----
-
-    /// A read-only engine over a remote index alone: no directory, every
-    /// segment read from the remote.
-    pub(crate) fn over_remote(ctx: Arc<RemoteCtx>, base: BaseIndex, opts: Options) -> Engine {
-        let h = *base.header();
-        let rec = Recovered {
-            writer_id: h.writer_id,
-            segments: Self::remote_segments(&base),
-            obsolete: base.obsolete().to_vec(),
-            index: Index::new(Arc::new(base)),
-            active: None,
-            next_number: h.next_segment_number,
-            generation: h.generation,
-            pending_delete: Vec::new(),
-            dirty: false,
-            rebuild: None,
-        };
-        Engine::from_recovered(
-            PathBuf::new(),
-            Options {
-                read_only: true,
-                ..opts
-            },
-            None,
-            rec,
-            Some(ctx),
-        )
-    }
-
-    /// A read-only engine over a remote index read by byte ranges.
-    pub(crate) fn over_remote_lazy(
-        ctx: Arc<RemoteCtx>,
-        lazy: &LazyIndex,
-        opts: Options,
-    ) -> Result<Engine> {
-        let meta = IndexMeta {
-            writer_id: lazy.header.writer_id,
-            generation: lazy.header.generation,
-            next_segment_number: lazy.header.next_segment_number,
-            segments: Vec::new(),
-            obsolete: Vec::new(),
-        };
-        Ok(Self::over_remote(ctx, BaseIndex::empty(&meta)?, opts))
-    }
-
-    fn remote_segments(base: &BaseIndex) -> Vec<Arc<Segment>> {
-        base.segments()
-            .iter()
-            .map(|e| {
-                let header = SegmentHeader::plain(e.id);
-                Arc::new(Segment::remote(
-                    header,
-                    PathBuf::from(e.id.file_name()),
-                    e.indexed_len,
-                ))
-            })
-            .collect()
-    }
-
-    /// Replaces a directory-less engine's state with a newer remote index.
-    pub(crate) fn reload_remote(&self, base: BaseIndex) {
-        let segments = Self::remote_segments(&base);
-        let mut st = self.state.write();
-        st.segments = segments;
-        st.index = Index::new(Arc::new(base));
-    }
-
-    /// True for a handle over a remote alone (no local directory).
-    pub(crate) fn is_remote_only(&self) -> bool {
-        self.dir.as_os_str().is_empty()
-    }
 
     /// Seals the active segment and writes the index, then returns the index
     /// and segments that describe everything written so far: what an upload

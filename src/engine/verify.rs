@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::engine::Engine;
 use crate::engine::recovery::apply_batch;
 use crate::engine::segment::Segment;
+use crate::engine::{Engine, Snapshot};
 use crate::error::Result;
 use crate::format::index_file::IndexMeta;
 use crate::format::scan;
@@ -23,24 +23,24 @@ use crate::report::VerifyReport;
 /// How many problems are listed before the rest are only counted.
 const MAX_LISTED: usize = 100;
 
+/// Verifies the local database behind `engine`; writers wait meanwhile.
 pub(crate) fn verify(engine: &Engine) -> Result<VerifyReport> {
-    verify_with(engine, Segment::contents)
-}
-
-/// Verifies with `bytes` giving each segment's acknowledged bytes (read from
-/// the local file, or fetched from the remote).
-pub(crate) fn verify_with(
-    engine: &Engine,
-    bytes: impl Fn(&Arc<Segment>) -> Result<Bytes>,
-) -> Result<VerifyReport> {
     engine.check_open()?;
     let _w = engine.writer();
-    let (segments, live) = {
-        let st = engine.state.read();
-        let mut live = Vec::with_capacity(st.index.live_keys() as usize);
-        st.index.for_each_live(|k, l| live.push((k.to_vec(), l)));
-        (st.segments.clone(), live)
-    };
+    verify_with(engine.capture(None)?, Segment::contents)
+}
+
+/// Verifies the keys and segments of `snap`, with `bytes` giving each
+/// segment's acknowledged bytes (read from the local file, or fetched from
+/// the remote).
+pub(crate) fn verify_with(
+    snap: Snapshot,
+    bytes: impl Fn(&Arc<Segment>) -> Result<Bytes>,
+) -> Result<VerifyReport> {
+    let Snapshot {
+        items: live,
+        segments,
+    } = snap;
     let mut report = VerifyReport {
         keys: live.len() as u64,
         ..VerifyReport::default()

@@ -302,17 +302,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_decompressed_length_beyond_snappys_ratio_is_rejected() {
-        // 600 bytes claimed from a 3-byte stored value.
-        let stored = [0xd8, 0x04, 0x00];
+    /// A sealed record of key `k` whose stored value is `stored`, flagged
+    /// as Snappy-compressed whatever the bytes say.
+    fn snappy_record_storing(stored: &[u8]) -> Vec<u8> {
         let mut buf = vec![0u8; HEADER_LEN];
         buf.extend_from_slice(b"k");
-        buf.extend_from_slice(&stored);
+        buf.extend_from_slice(stored);
         buf[4] = FLAG_SNAPPY;
         buf[6..8].copy_from_slice(&1u16.to_le_bytes());
         buf[8..12].copy_from_slice(&(stored.len() as u32).to_le_bytes());
         seal_crc(&mut buf);
+        buf
+    }
+
+    #[test]
+    fn a_decompressed_length_beyond_snappys_ratio_is_rejected() {
+        // 600 bytes claimed from a 3-byte stored value.
+        let buf = snappy_record_storing(&[0xd8, 0x04, 0x00]);
         assert_eq!(
             decode(&buf).unwrap().value(),
             Err(RecordError::Malformed("decompressed length over limit"))
@@ -322,14 +328,7 @@ mod tests {
     #[test]
     fn huge_claimed_decompressed_length_is_rejected_without_allocating() {
         // A snappy varint claiming 2^32 bytes.
-        let stored = [0xff, 0xff, 0xff, 0xff, 0x0f, 0x00];
-        let mut buf = vec![0u8; HEADER_LEN];
-        buf.extend_from_slice(b"k");
-        buf.extend_from_slice(&stored);
-        buf[4] = FLAG_SNAPPY;
-        buf[6..8].copy_from_slice(&1u16.to_le_bytes());
-        buf[8..12].copy_from_slice(&(stored.len() as u32).to_le_bytes());
-        seal_crc(&mut buf);
+        let buf = snappy_record_storing(&[0xff, 0xff, 0xff, 0xff, 0x0f, 0x00]);
         let r = decode(&buf).unwrap();
         assert!(r.value().is_err());
     }

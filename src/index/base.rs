@@ -244,23 +244,27 @@ mod tests {
         }
     }
 
+    /// `n` keys `key%08d`, each with the location `at(i)`.
+    fn keyed(n: u32, at: impl Fn(u32) -> Loc) -> (Vec<Vec<u8>>, Vec<Loc>) {
+        (0..n)
+            .map(|i| (format!("key{i:08}").into_bytes(), at(i)))
+            .unzip()
+    }
+
+    fn entries<'k>(keys: &'k [Vec<u8>], locs: &[Loc]) -> Vec<(&'k [u8], Loc)> {
+        keys.iter()
+            .map(Vec::as_slice)
+            .zip(locs.iter().copied())
+            .collect()
+    }
+
     fn built(n: u32) -> (Vec<Vec<u8>>, Vec<u8>) {
-        let keys: Vec<Vec<u8>> = (0..n).map(|i| format!("key{i:08}").into_bytes()).collect();
-        let entries: Vec<(&[u8], Loc)> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                (
-                    k.as_slice(),
-                    Loc {
-                        segment: (i % 2) as u32,
-                        offset: i as u32 * 10,
-                        len: 30,
-                    },
-                )
-            })
-            .collect();
-        let bytes = index_file::build(&meta(), &entries);
+        let (keys, locs) = keyed(n, |i| Loc {
+            segment: i % 2,
+            offset: i * 10,
+            len: 30,
+        });
+        let bytes = index_file::build(&meta(), &entries(&keys, &locs));
         (keys, bytes)
     }
 
@@ -293,24 +297,12 @@ mod tests {
             max_entries: 8,
             max_one_level_page: 32,
         };
-        let keys: Vec<Vec<u8>> = (0..6000u32)
-            .map(|i| format!("key{i:08}").into_bytes())
-            .collect();
-        let entries: Vec<(&[u8], Loc)> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                (
-                    k.as_slice(),
-                    Loc {
-                        segment: 0,
-                        offset: i as u32,
-                        len: 20,
-                    },
-                )
-            })
-            .collect();
-        let bytes = build_with(&meta(), &entries, &layout);
+        let (keys, locs) = keyed(6000, |i| Loc {
+            segment: 0,
+            offset: i,
+            len: 20,
+        });
+        let bytes = build_with(&meta(), &entries(&keys, &locs), &layout);
         let b = BaseIndex::decode(Bytes::from(bytes.clone())).unwrap();
         assert_eq!(b.header().dir_levels, 2);
         assert!(

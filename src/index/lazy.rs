@@ -15,7 +15,6 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use parking_lot::Mutex;
 
-use crate::engine::segment::Segment;
 use crate::error::{Error, Result};
 use crate::format::hash::{fingerprint, key_hash, page_of};
 use crate::format::index_file::{
@@ -24,7 +23,6 @@ use crate::format::index_file::{
 };
 use crate::format::index_page::{PAGE_OVERHEAD, PageView};
 use crate::format::le::u64_at;
-use crate::format::segment_header::SegmentHeader;
 use crate::index::loc::Loc;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, Prefix};
@@ -84,8 +82,6 @@ pub(crate) struct LazyIndex {
     pub etag: String,
     pub header: IndexHeader,
     pub segment_table: Vec<SegmentEntry>,
-    /// Remote handles for the table's segments, by position.
-    pub segments: Vec<Arc<Segment>>,
     /// One level: the `page_count + 1` page offsets. Two levels: the block
     /// offsets; each block's page offsets are read on demand into `blocks`.
     dir: Vec<u64>,
@@ -179,18 +175,10 @@ impl LazyIndex {
         let dir = (0..=header.page_count as usize)
             .map(|i| u64_at(dir_bytes, 8 * i).unwrap_or(0))
             .collect();
-        let segments = segment_table
-            .iter()
-            .map(|e| {
-                let h = SegmentHeader::plain(e.id);
-                Arc::new(Segment::remote(h, e.id.file_name().into(), e.indexed_len))
-            })
-            .collect();
         Ok(LazyIndex {
             etag,
             header,
             segment_table,
-            segments,
             dir,
             blocks: Mutex::new(HashMap::new()),
             cache: Mutex::new(PageCache::default()),
@@ -361,7 +349,7 @@ impl LazyIndex {
             let bytes = have.get(&p).cloned().unwrap_or_default();
             let loc = PageView::checked_before(&bytes).lookup(key, fp);
             if let Some(l) = loc
-                && l.segment as usize >= self.segments.len()
+                && l.segment as usize >= self.segment_table.len()
             {
                 return Err(corrupt(
                     self.page_range(p).map_or(0, |r| r.0),
@@ -377,6 +365,7 @@ impl LazyIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::segment_header::SegmentHeader;
 
     /// A remote (a `file://` directory) holding one segment of `n` records
     /// and a two-level index over them, built with tiny pages.

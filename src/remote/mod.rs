@@ -27,6 +27,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 
 use crate::error::Result;
+use crate::options::setters;
 pub use ctx::Credentials;
 pub(crate) use url::RemoteUrl;
 
@@ -174,49 +175,28 @@ impl Default for RemoteOptions {
     }
 }
 
-impl RemoteOptions {
+setters!(RemoteOptions {
     /// Sets the connect timeout.
-    #[must_use]
-    pub fn connect_timeout(mut self, t: Duration) -> Self {
-        self.connect_timeout = t;
-        self
-    }
+    connect_timeout: Duration,
     /// Sets the per-request timeout.
-    #[must_use]
-    pub fn request_timeout(mut self, t: Duration) -> Self {
-        self.request_timeout = t;
-        self
-    }
+    request_timeout: Duration,
     /// Sets the overall time of one operation, retries included.
-    #[must_use]
-    pub fn operation_timeout(mut self, t: Duration) -> Self {
-        self.operation_timeout = t;
-        self
-    }
+    operation_timeout: Duration,
     /// Sets the number of retries.
-    #[must_use]
-    pub fn retries(mut self, n: u32) -> Self {
-        self.retries = n;
-        self
-    }
+    retries: u32,
+    /// Sets the largest gap `get_many` reads through to join two records.
+    coalesce_gap: u64,
+    /// Sets the page cache budget of a handle over a remote alone.
+    page_cache_bytes: usize,
+});
+
+impl RemoteOptions {
     /// Sets the multipart threshold and part size (the part size is raised
     /// to S3's 5 MiB minimum).
     #[must_use]
     pub fn multipart(mut self, threshold: u64, part_size: u64) -> Self {
         self.multipart_threshold = threshold;
         self.part_size = part_size.max(5 << 20);
-        self
-    }
-    /// Sets the largest gap `get_many` reads through to join two records.
-    #[must_use]
-    pub fn coalesce_gap(mut self, bytes: u64) -> Self {
-        self.coalesce_gap = bytes;
-        self
-    }
-    /// Sets the page cache budget of a handle over a remote alone.
-    #[must_use]
-    pub fn page_cache_bytes(mut self, bytes: usize) -> Self {
-        self.page_cache_bytes = bytes;
         self
     }
     /// Sets the number of requests run at once.

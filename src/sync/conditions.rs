@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome};
@@ -92,21 +91,24 @@ pub(crate) async fn ensure_enforced(
     }
 }
 
-/// [`ensure_enforced`] for `engine`'s writes, remembering a new answer in
-/// the directory's state for this remote (a handle over a remote alone has
-/// no directory to remember it in).
+/// [`ensure_enforced`] for the writes of `writer_id`, remembering a new
+/// answer in the state of directory `dir` for this remote (a handle over a
+/// remote alone, `dir` `None`, has nowhere to remember it).
 ///
 /// # Errors
 /// As [`ensure_enforced`]; [`Error::Io`] if the state cannot be saved.
 pub(crate) async fn ensure_enforced_for(
     ctx: &RemoteCtx,
-    engine: &Engine,
+    writer_id: u64,
+    dir: Option<&std::path::Path>,
     state: &mut SyncState,
 ) -> Result<()> {
     let before = state.conditions;
-    let checked = ensure_enforced(ctx, engine.writer_id(), state).await;
-    if state.conditions != before && !engine.is_remote_only() {
-        state.save(engine.dir())?; // remember the probe's answer
+    let checked = ensure_enforced(ctx, writer_id, state).await;
+    if let Some(dir) = dir
+        && state.conditions != before
+    {
+        state.save(dir)?; // remember the probe's answer
     }
     checked
 }

@@ -25,6 +25,7 @@ use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::index::base::BaseIndex;
 use crate::io::fsutil::{atomic_write, sync_dir};
 use crate::io::offload::offload;
+use crate::options::setters;
 use crate::remote::ObjectStore;
 use crate::remote::ctx::RemoteCtx;
 use crate::sync::remote_index::fetch_index;
@@ -54,14 +55,10 @@ pub struct DownloadOptions {
     pub force: bool,
 }
 
-impl DownloadOptions {
+setters!(DownloadOptions {
     /// Sets `force`.
-    #[must_use]
-    pub fn force(mut self, yes: bool) -> Self {
-        self.force = yes;
-        self
-    }
-}
+    force: bool,
+});
 
 /// Checks a fetched segment: its header names it, it covers what the index
 /// says, and every record up to there is valid.
@@ -226,7 +223,7 @@ pub(crate) async fn hydrate(engine: &Arc<Engine>) -> Result<u64> {
             })
             .collect()
     };
-    if missing.is_empty() || engine.is_remote_only() {
+    if missing.is_empty() {
         return Ok(0);
     }
     let ctx = engine.remote_ctx()?;

@@ -21,6 +21,8 @@ use crate::error::Result;
 use crate::format::index_file::INDEX_FILE_NAME;
 use crate::format::segment_id::SegmentId;
 use crate::io::clock::unix_now;
+use crate::options::setters;
+use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome};
 use crate::sync::remote_index::fetch_index;
 use crate::sync::state::SyncState;
@@ -50,21 +52,12 @@ impl Default for GcOptions {
     }
 }
 
-impl GcOptions {
+setters!(GcOptions {
     /// Sets the grace period.
-    #[must_use]
-    pub fn grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
-
+    grace: Duration,
     /// Sets single-writer mode.
-    #[must_use]
-    pub fn single_writer(mut self, yes: bool) -> Self {
-        self.single_writer = yes;
-        self
-    }
-}
+    single_writer: bool,
+});
 
 /// What garbage collection did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -78,21 +71,33 @@ pub struct GcReport {
     pub kept: u64,
 }
 
-pub(crate) async fn gc(engine: &Arc<Engine>, opts: GcOptions) -> Result<GcReport> {
-    let ctx = engine.remote_ctx()?;
+/// Who runs a `gc`: a local directory (whose sync state follows the
+/// commit), or a handle over a remote alone.
+pub(crate) struct Collector<'a> {
+    pub ctx: Arc<RemoteCtx>,
+    /// The local directory's engine; `None` over a remote alone.
+    pub local: Option<&'a Engine>,
+    /// The writer whose segments are "its own" in single-writer mode.
+    pub writer_id: u64,
+    /// Serialises this handle's remote operations.
+    pub sync_lock: &'a tokio::sync::Mutex<()>,
+}
+
+pub(crate) async fn gc(by: Collector<'_>, opts: GcOptions) -> Result<GcReport> {
+    let ctx = by.ctx;
     ctx.ensure_writable("collect garbage on")?;
-    let _sync = engine.sync_lock().lock().await;
+    let _sync = by.sync_lock.lock().await;
     let grace = opts.grace;
+    let dir = by.local.map(Engine::dir);
     if !opts.single_writer {
-        let mut state = if engine.is_remote_only() {
-            SyncState::default()
-        } else {
-            SyncState::load_or_new(engine.dir(), &ctx.url.describe())?
+        let mut state = match dir {
+            None => SyncState::default(),
+            Some(dir) => SyncState::load_or_new(dir, &ctx.url.describe())?,
         };
-        crate::sync::conditions::ensure_enforced_for(&ctx, engine, &mut state).await?;
+        crate::sync::conditions::ensure_enforced_for(&ctx, by.writer_id, dir, &mut state).await?;
     }
     // In single-writer mode, only this writer's own segments are deleted.
-    let mine = |id: &SegmentId| !opts.single_writer || id.writer == engine.writer_id();
+    let mine = |id: &SegmentId| !opts.single_writer || id.writer == by.writer_id;
     let mut report = GcReport::default();
     let Some((remote, etag)) = fetch_index(&ctx).await? else {
         return Ok(report);
@@ -174,12 +179,14 @@ pub(crate) async fn gc(engine: &Arc<Engine>, opts: GcOptions) -> Result<GcReport
         if let PutOutcome::Written(tag) = outcome {
             // If this directory was in sync with the index gc replaced, it
             // still is: it moves to the new tag and obsolete list.
-            let state = if engine.is_remote_only() {
-                None
-            } else {
-                SyncState::load_for(engine.dir(), &ctx.url.describe())?
+            let state = match by.local {
+                None => None,
+                Some(engine) => {
+                    SyncState::load_for(engine.dir(), &ctx.url.describe())?.map(|s| (engine, s))
+                }
             };
-            if let Some(mut state) = state.filter(|s| s.etag.as_ref() == Some(&etag)) {
+            if let Some((engine, mut state)) = state.filter(|(_, s)| s.etag.as_ref() == Some(&etag))
+            {
                 let store = ctx.store.clone();
                 state.etag = match tag {
                     Some(t) => Some(t),

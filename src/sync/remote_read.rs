@@ -10,12 +10,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 
-use crate::engine::Engine;
 use crate::engine::segment::Segment;
 use crate::error::{Error, Result};
 use crate::format::record;
 use crate::index::loc::Loc;
 use crate::remote::ObjectStore;
+use crate::remote::ctx::RemoteCtx;
 
 /// One record wanted from a remote segment.
 #[derive(Debug, Clone)]
@@ -76,16 +76,15 @@ fn missing(segment: &str) -> Error {
 }
 
 /// Reads one record's value with one range GET.
+/// `ctx` is the remote that holds the segment (`None`: the segment is
+/// reported missing).
 pub(crate) async fn get_one(
-    engine: &Engine,
+    ctx: Option<&Arc<RemoteCtx>>,
     seg: &Segment,
     key: &[u8],
     loc: Loc,
 ) -> Result<Option<Bytes>> {
-    let ctx = engine
-        .remote()
-        .cloned()
-        .ok_or_else(|| missing(&seg.name()))?;
+    let ctx = ctx.ok_or_else(|| missing(&seg.name()))?;
     let name = seg.name();
     let store = ctx.store.clone();
     let (n, off, len) = (name.clone(), u64::from(loc.offset), u64::from(loc.len));
@@ -99,12 +98,13 @@ pub(crate) async fn get_one(
 }
 
 /// Fills `out[w.slot]` for every wanted record of the remote segments.
+/// `ctx` as for [`get_one`].
 pub(crate) async fn get_many(
-    engine: &Engine,
+    ctx: Option<&Arc<RemoteCtx>>,
     groups: Vec<(Arc<Segment>, Vec<Wanted>)>,
     out: &mut [Option<Bytes>],
 ) -> Result<()> {
-    let Some(ctx) = engine.remote().cloned() else {
+    let Some(ctx) = ctx else {
         return Err(missing(
             &groups.first().map(|(s, _)| s.name()).unwrap_or_default(),
         ));

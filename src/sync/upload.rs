@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::format::index_file::{INDEX_FILE_NAME, INDEX_HEADER_LEN, IndexHeader, ObsoleteEntry};
 use crate::format::segment_id::SegmentId;
 use crate::io::offload::offload;
+use crate::options::setters;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome};
 use crate::sync::state::SyncState;
@@ -67,21 +68,12 @@ pub struct UploadOptions {
     pub single_writer: bool,
 }
 
-impl UploadOptions {
+setters!(UploadOptions {
     /// Sets `rebase`.
-    #[must_use]
-    pub fn rebase(mut self, yes: bool) -> Self {
-        self.rebase = yes;
-        self
-    }
-
+    rebase: bool,
     /// Sets `single_writer`.
-    #[must_use]
-    pub fn single_writer(mut self, yes: bool) -> Self {
-        self.single_writer = yes;
-        self
-    }
-}
+    single_writer: bool,
+});
 
 const MAX_REBASES: u32 = 5;
 
@@ -94,7 +86,13 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
     loop {
         let mut state = SyncState::load_or_new(engine.dir(), &ctx.url.describe())?;
         if !opts.single_writer {
-            crate::sync::conditions::ensure_enforced_for(&ctx, engine, &mut state).await?;
+            crate::sync::conditions::ensure_enforced_for(
+                &ctx,
+                engine.writer_id(),
+                Some(engine.dir()),
+                &mut state,
+            )
+            .await?;
         }
         let e = engine.clone();
         let (base, segments) = offload(move || e.upload_snapshot()).await?;

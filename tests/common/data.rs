@@ -53,3 +53,23 @@ impl Default for Xorshift {
         Xorshift::new(Self::SEED)
     }
 }
+
+/// Where an example works when it is not told: a fresh temporary directory
+/// (returned, so that it lives as long as the run) holding the database at
+/// `db/` and a `file://` remote at `remote/`. `dir` and `remote` override them.
+///
+/// # Errors
+/// `s4db::Error::Io` when the temporary directory cannot be made.
+pub fn workplace(
+    dir: Option<std::path::PathBuf>,
+    remote: Option<String>,
+) -> s4db::Result<(tempfile::TempDir, std::path::PathBuf, String)> {
+    let tmp = tempfile::tempdir().map_err(|e| s4db::Error::Io {
+        context: "creating a temporary directory".into(),
+        source: e,
+    })?;
+    let dir = dir.unwrap_or_else(|| tmp.path().join("db"));
+    let remote =
+        remote.unwrap_or_else(|| format!("file://{}", tmp.path().join("remote").display()));
+    Ok((tmp, dir, remote))
+}

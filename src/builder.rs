@@ -1,0 +1,211 @@
+//! [`DbBuilder`]: the options of a handle and how it opens, over a local
+//! directory (with or without a remote) or over a remote alone.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::db::Db;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::io::offload::offload;
+use crate::options::{Options, SyncPolicy};
+use crate::remote::RemoteOptions;
+use crate::remote::ctx::{Credentials, RemoteCtx};
+use crate::sync::remote_reader::RemoteReader;
+
+/// How a handle over a remote alone ([`Db::open_remote`]) reads `index.idx`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadIndex {
+    /// By byte ranges: the first 64 KiB, then one page per lookup, cached.
+    /// A cold get is three requests at any database size. The default.
+    #[default]
+    Lazy,
+    /// The whole file at open: for readers that will touch most keys.
+    Full,
+}
+
+/// Configures and opens a [`Db`]. Every setter documents its default.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DbBuilder {
+    /// `None` for a read-only handle over a remote alone.
+    path: Option<PathBuf>,
+    opts: Options,
+    remote: Option<String>,
+    credentials: Option<Credentials>,
+    remote_opts: RemoteOptions,
+    load_index: LoadIndex,
+    /// A store in place of the one the remote URL names (tests only).
+    store: Option<Arc<dyn crate::remote::ObjectStore>>,
+}
+
+impl DbBuilder {
+    /// A builder for the database in directory `path`, with default options.
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        DbBuilder {
+            path: Some(path.as_ref().to_path_buf()),
+            opts: Options::default(),
+            remote: None,
+            credentials: None,
+            remote_opts: RemoteOptions::default(),
+            load_index: LoadIndex::default(),
+            store: None,
+        }
+    }
+
+    /// A builder for a read-only handle over the remote at `url` alone, with
+    /// no local directory (see [`Db::open_remote`]).
+    pub fn for_remote(url: impl Into<String>) -> Self {
+        DbBuilder {
+            path: None,
+            opts: Options {
+                read_only: true,
+                ..Options::default()
+            },
+            remote: Some(url.into()),
+            credentials: None,
+            remote_opts: RemoteOptions::default(),
+            load_index: LoadIndex::default(),
+            store: None,
+        }
+    }
+
+    /// Attaches a remote: `s3://BUCKET/PREFIX[?endpoint=…&region=…&style=path|virtual&anonymous=true]`,
+    /// `http(s)://…` (read-only) or `file:///ABS/PATH`. Default: none.
+    ///
+    /// A directory with no database that is opened with a remote holding one
+    /// fetches only the remote's index; its reads then go to the remote
+    /// until [`Db::download`] fetches the segments.
+    pub fn remote(mut self, url: impl Into<String>) -> Self {
+        self.remote = Some(url.into());
+        self
+    }
+
+    /// S3 credentials; default: the standard AWS variables
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`),
+    /// and unsigned requests if they are unset.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// How a handle over a remote alone reads `index.idx`; default
+    /// [`LoadIndex::Lazy`]. Ignored for local directories.
+    pub fn load_index(mut self, how: LoadIndex) -> Self {
+        self.load_index = how;
+        self
+    }
+
+    /// Timeouts, retries, multipart and parallelism of remote requests;
+    /// default [`RemoteOptions::default`].
+    pub fn remote_options(mut self, opts: RemoteOptions) -> Self {
+        self.remote_opts = opts;
+        self
+    }
+
+    /// Soft size limit of a segment file. Default 64 MiB; allowed 4 KiB to 2 GiB.
+    pub fn max_segment_size(mut self, bytes: u64) -> Self {
+        self.opts.max_segment_size = bytes;
+        self
+    }
+
+    /// When to fsync. Default [`SyncPolicy::OnFlush`].
+    pub fn sync(mut self, policy: SyncPolicy) -> Self {
+        self.opts.sync = policy;
+        self
+    }
+
+    /// Open without writing anything. A read-only handle takes no lock: it
+    /// works on read-only media and for users who can only read, and it opens
+    /// beside a writer (in this or another process), seeing every batch that
+    /// writer had completed when the handle opened (FORMAT.md §6.4). It does
+    /// not see later writes: open again for a newer view. Default `false`.
+    pub fn read_only(mut self, yes: bool) -> Self {
+        self.opts.read_only = yes;
+        self
+    }
+
+    /// Create the directory and an empty database if there is none. Default `true`.
+    pub fn create_if_missing(mut self, yes: bool) -> Self {
+        self.opts.create_if_missing = yes;
+        self
+    }
+
+    /// Rebuild the index from the segments instead of loading `index.idx`:
+    /// the repair path for a lost or corrupt index. The report is available
+    /// from [`Db::rebuild_report`]. Default `false`.
+    pub fn rebuild_index(mut self, yes: bool) -> Self {
+        self.opts.rebuild_index = yes;
+        self
+    }
+
+    /// How long opening for writing waits for another writer to close the
+    /// directory before [`Error::Locked`]. Default 250 ms.
+    pub fn lock_wait(mut self, wait: std::time::Duration) -> Self {
+        self.opts.lock_wait = wait;
+        self
+    }
+
+    /// Uses `store` for the remote instead of the one its URL names; the URL
+    /// still names the remote (its sync state, its messages). For protocol
+    /// tests without a server.
+    #[cfg(test)]
+    pub(crate) fn object_store(mut self, store: Arc<dyn crate::remote::ObjectStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Replaces all options at once.
+    pub fn options(mut self, opts: Options) -> Self {
+        self.opts = opts;
+        self
+    }
+
+    /// Opens the database.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] if another writer holds the directory (after
+    /// [`DbBuilder::lock_wait`]; read-only handles never are),
+    /// [`Error::NotFound`] if there is no database and `create_if_missing` is
+    /// off (or the handle is read-only), [`Error::Corruption`] if
+    /// `index.idx` or a sealed segment fails its checks (see
+    /// [`DbBuilder::rebuild_index`]), [`Error::InvalidArgument`] for bad
+    /// options, [`Error::Io`] for I/O failures.
+    pub async fn open(self) -> Result<Db> {
+        let remote = match &self.remote {
+            Some(url) => Some(Arc::new(RemoteCtx::open_with(
+                url,
+                self.credentials.as_ref(),
+                self.remote_opts.clone(),
+                self.store.clone(),
+            )?)),
+            None => None,
+        };
+        let Some(path) = self.path.clone() else {
+            let ctx = remote.ok_or_else(|| {
+                Error::InvalidArgument("a remote-only handle needs a remote URL".into())
+            })?;
+            let lazy = self.load_index == LoadIndex::Lazy;
+            let reader = RemoteReader::open(ctx, self.opts, lazy).await?;
+            return Ok(Db::over_remote(reader));
+        };
+        if let Some(ctx) = &remote
+            && !self.opts.read_only
+            && self.opts.create_if_missing
+            && !path.join(crate::INDEX_FILE_NAME).exists()
+            && crate::engine::files::list_segments(&path).map_or(true, |s| s.is_empty())
+        {
+            crate::sync::download::fetch_index_only(
+                ctx,
+                &path,
+                crate::format::segment_id::new_writer_id()?,
+            )
+            .await?;
+        }
+        offload(move || {
+            let (engine, rebuilt) = Engine::open(&path, self.opts, remote)?;
+            Ok(Db::local(Arc::new(engine), rebuilt.map(Arc::new)))
+        })
+        .await
+    }
+}
