@@ -24,6 +24,35 @@ pub enum LoadIndex {
     Full,
 }
 
+/// The ways to open a [`Db`]; they live beside the builder they use.
+impl Db {
+    /// Opens (creating if needed) the database in directory `path` with
+    /// default options. See [`DbBuilder`] for the options.
+    ///
+    /// # Errors
+    /// As [`DbBuilder::open`].
+    pub async fn open(path: impl AsRef<Path>) -> Result<Db> {
+        DbBuilder::new(path).open().await
+    }
+
+    /// A builder for the database in `path`.
+    pub fn builder(path: impl AsRef<Path>) -> DbBuilder {
+        DbBuilder::new(path)
+    }
+
+    /// Opens a read-only handle over the remote at `url` alone: no local
+    /// directory, nothing downloaded but the index; every get reads its
+    /// record with one range request. Works anonymously over `http(s)://`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad URL, [`Error::NotFound`] if the
+    /// remote holds no database, [`Error::Corruption`] if its index fails its
+    /// checks, [`Error::Remote`] for network and server failures.
+    pub async fn open_remote(url: impl Into<String>) -> Result<Db> {
+        DbBuilder::for_remote(url).open().await
+    }
+}
+
 /// Configures and opens a [`Db`]. Every setter documents its default.
 #[derive(Debug, Clone)]
 #[must_use]

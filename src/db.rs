@@ -13,7 +13,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::batch::WriteBatch;
-use crate::builder::DbBuilder;
 use crate::engine::{Engine, Snapshot};
 use crate::error::{Error, Result};
 use crate::io::offload::offload;
@@ -60,22 +59,8 @@ enum Handle {
 }
 
 impl Db {
-    /// Opens (creating if needed) the database in directory `path` with
-    /// default options. See [`DbBuilder`] for the options.
-    ///
-    /// # Errors
-    /// As [`DbBuilder::open`].
-    pub async fn open(path: impl AsRef<Path>) -> Result<Db> {
-        DbBuilder::new(path).open().await
-    }
-
-    /// A builder for the database in `path`.
-    pub fn builder(path: impl AsRef<Path>) -> DbBuilder {
-        DbBuilder::new(path)
-    }
-
     /// The report of the index rebuild done while opening, if one was done
-    /// (`DbBuilder::rebuild_index`; a missing `index.idx` fails the open instead).
+    /// (`crate::DbBuilder::rebuild_index`; a missing `index.idx` fails the open instead).
     pub fn rebuild_report(&self) -> Option<&RebuildReport> {
         match &self.handle {
             Handle::Local { rebuilt, .. } => rebuilt.as_deref(),
@@ -371,18 +356,6 @@ impl Db {
     }
 
     // ----- remote -----
-
-    /// Opens a read-only handle over the remote at `url` alone: no local
-    /// directory, nothing downloaded but the index; every get reads its
-    /// record with one range request. Works anonymously over `http(s)://`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for a bad URL, [`Error::NotFound`] if the
-    /// remote holds no database, [`Error::Corruption`] if its index fails its
-    /// checks, [`Error::Remote`] for network and server failures.
-    pub async fn open_remote(url: impl Into<String>) -> Result<Db> {
-        DbBuilder::for_remote(url).open().await
-    }
 
     /// Sends every sealed segment the remote lacks, then commits `index.idx`
     /// conditionally (FORMAT.md §10.2). The active segment is sealed first.
