@@ -4,6 +4,7 @@
 //! work is the same, only the calling convention differs. It may be used from
 //! any thread, inside or outside a tokio runtime (its calls block).
 
+use std::ops::RangeBounds;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -168,6 +169,22 @@ impl Db {
         let mut b = WriteBatch::new();
         b.delete(key)?;
         self.write(b)
+    }
+
+    /// See [`crate::Db::delete_prefix`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::delete_prefix`].
+    pub fn delete_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<u64> {
+        futures::executor::block_on(self.inner.delete_prefix(prefix))
+    }
+
+    /// See [`crate::Db::delete_range`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::delete_range`].
+    pub fn delete_range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Result<u64> {
+        futures::executor::block_on(self.inner.delete_range(range))
     }
 
     /// See [`crate::Db::put_many`].

@@ -7,6 +7,7 @@
 //! rebuild, verify, close) runs on tokio's blocking pool when a tokio runtime
 //! is present, and inline otherwise.
 
+use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -242,6 +243,71 @@ impl Db {
         pairs: impl IntoIterator<Item = (K, V)>,
     ) -> Result<()> {
         self.write(WriteBatch::from_pairs(pairs)?).await
+    }
+
+    /// Deletes every key that starts with `prefix` (every key, for an empty
+    /// prefix) in one atomic write: after a crash, all of them are gone or
+    /// none is. Returns how many it deleted.
+    ///
+    /// Cost: one pass over the whole index to find the keys (the index is
+    /// hashed, not sorted), then one tombstone per deleted key (about 16
+    /// bytes plus the key) in one batch, like [`Db::write`]. Other writes wait
+    /// for the pass.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the tombstones would exceed one batch
+    /// ([`MAX_BATCH_BYTES`](crate::MAX_BATCH_BYTES): some tens of millions
+    /// of keys; nothing is deleted then), [`Error::ReadOnly`],
+    /// [`Error::Closed`], [`Error::Io`].
+    pub async fn delete_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<u64> {
+        let prefix = prefix.as_ref().to_vec();
+        self.delete_where(Some(prefix), |_| true).await
+    }
+
+    /// Deletes every key in `range` (bytewise order, as iteration sorts) in
+    /// one atomic write; `"a".."c"` deletes keys from `a` up to but not
+    /// including `c`. Returns how many it deleted. Costs as
+    /// [`Db::delete_prefix`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the range starts after it ends, or as
+    /// [`Db::delete_prefix`].
+    pub async fn delete_range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Result<u64> {
+        let owned = |b: Bound<&K>| b.map(|k| k.as_ref().to_vec());
+        let (start, end) = (owned(range.start_bound()), owned(range.end_bound()));
+        if let (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) =
+            (&start, &end)
+            && s > e
+        {
+            return Err(Error::InvalidArgument(
+                "the range starts after it ends".into(),
+            ));
+        }
+        self.delete_where(None, move |k| {
+            let bounds = (
+                start.as_ref().map(Vec::as_slice),
+                end.as_ref().map(Vec::as_slice),
+            );
+            RangeBounds::<[u8]>::contains(&bounds, k)
+        })
+        .await
+    }
+
+    /// Deletes the keys under `prefix` that `doomed` picks, atomically.
+    async fn delete_where(
+        &self,
+        prefix: Option<Vec<u8>>,
+        doomed: impl Fn(&[u8]) -> bool + Send + 'static,
+    ) -> Result<u64> {
+        let e = self.engine()?.clone();
+        offload(move || {
+            let (n, seq) = e.delete_where(prefix.as_deref(), doomed)?;
+            if let Some(seq) = seq {
+                e.wait_durable(seq)?;
+            }
+            Ok(n)
+        })
+        .await
     }
 
     /// Applies a batch atomically.

@@ -453,6 +453,11 @@ fn the_blocking_handle_mirrors_the_async_one() {
     assert_eq!(all, vec!["a", "b"]);
     assert_eq!(db.compact().unwrap().records_written, 2);
     assert!(db.verify().unwrap().is_ok());
+    db.put_many([("p1", "x"), ("p2", "y"), ("q", "z")]).unwrap();
+    assert_eq!(db.delete_prefix("p").unwrap(), 2);
+    assert_eq!(db.delete_range("a"..="b").unwrap(), 2);
+    let all: Vec<_> = db.iter().unwrap().map(|kv| kv.unwrap().0).collect();
+    assert_eq!(all, vec!["q"]);
     db.close().unwrap();
 }
 
@@ -491,4 +496,83 @@ async fn debug_output_is_short_and_names_the_directory() {
         s.contains(&*d.path().to_string_lossy()) && s.contains("keys: 1000"),
         "{s}"
     );
+}
+
+/// The sorted keys of `db`, as text.
+async fn key_list(db: &Db) -> Vec<String> {
+    db.keys()
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| String::from_utf8(k.to_vec()).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn delete_prefix_removes_exactly_the_keys_under_it_and_stays_removed() {
+    let d = tmp();
+    let db = small_segments(d.path()).await;
+    for k in ["a", "ab", "abc", "abd", "ac", "b", "ab\u{e9}"] {
+        db.put(k, format!("v{k}")).await.unwrap();
+    }
+    db.delete("abd").await.unwrap();
+    assert_eq!(db.delete_prefix("ab").await.unwrap(), 3);
+    assert_eq!(key_list(&db).await, ["a", "ac", "b"]);
+    assert_eq!(db.delete_prefix("zzz").await.unwrap(), 0);
+    assert_eq!(db.get("ac").await.unwrap().unwrap(), "vac");
+    db.close().await.unwrap();
+    let db = Db::open(d.path()).await.unwrap();
+    assert_eq!(key_list(&db).await, ["a", "ac", "b"]);
+    assert_eq!(
+        db.delete_prefix("").await.unwrap(),
+        3,
+        "an empty prefix is every key"
+    );
+    assert_eq!(db.len(), 0);
+    assert!(db.verify().await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn delete_range_is_half_open_in_bytewise_order_and_refuses_a_backward_range() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    for i in 0..100u64 {
+        db.put(key_for(i), value_for(i, 20)).await.unwrap();
+    }
+    // key00000010 .. key00000020: 10 keys, the end excluded.
+    assert_eq!(db.delete_range(key_for(10)..key_for(20)).await.unwrap(), 10);
+    assert!(db.contains(key_for(20)).await.unwrap());
+    assert!(!db.contains(key_for(19)).await.unwrap());
+    assert!(db.contains(key_for(9)).await.unwrap());
+    // Inclusive and open-ended forms.
+    assert_eq!(db.delete_range(key_for(20)..=key_for(20)).await.unwrap(), 1);
+    assert_eq!(db.delete_range(key_for(95)..).await.unwrap(), 5);
+    assert_eq!(db.delete_range(..key_for(5)).await.unwrap(), 5);
+    assert_eq!(db.len(), 100 - 21);
+    let before = key_list(&db).await;
+    assert!(matches!(
+        db.delete_range("b".."a").await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(db.delete_range("a".."a").await.unwrap(), 0);
+    assert_eq!(
+        key_list(&db).await,
+        before,
+        "a refused range deletes nothing"
+    );
+}
+
+#[tokio::test]
+async fn prefix_and_range_deletes_are_refused_by_a_read_only_handle() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    db.put("p1", "x").await.unwrap();
+    db.close().await.unwrap();
+    let r = Db::builder(d.path()).read_only(true).open().await.unwrap();
+    assert!(matches!(r.delete_prefix("p").await, Err(Error::ReadOnly)));
+    assert!(matches!(
+        r.delete_range("a".."z").await,
+        Err(Error::ReadOnly)
+    ));
+    assert_eq!(r.len(), 1);
 }

@@ -327,3 +327,50 @@ fn upload_download_gc_and_remote_only_reads_against_s3() {
     .unwrap();
     assert!(gc["obsolete_deleted"].as_u64().unwrap() >= 1, "{gc}");
 }
+
+#[test]
+fn del_prefix_and_del_range_delete_in_one_write_and_report_the_count() {
+    let d = tempfile::tempdir().unwrap();
+    s4db(d.path())
+        .args(["import", "-"])
+        .write_stdin(
+            ["a/1", "a/2", "a/3", "b/1", "b/2", "c"]
+                .iter()
+                .map(|k| format!("{{\"key\":\"{k}\",\"value\":\"v\"}}\n"))
+                .collect::<String>(),
+        )
+        .assert()
+        .success();
+    assert_eq!(
+        stdout(s4db(d.path()).args(["--json", "del", "--prefix", "a/"])),
+        "{\"deleted\":3}\n"
+    );
+    assert_eq!(
+        stdout(s4db(d.path()).args(["del", "--range", "b/2", "c"])),
+        "deleted 1 key(s)\n"
+    );
+    assert_eq!(stdout(s4db(d.path()).arg("keys")), "b/1\nc\n");
+    // base64 bounds: "Yg==" is "b", "Yw==" is "c".
+    assert_eq!(
+        stdout(s4db(d.path()).args(["del", "--key-b64", "--range", "Yg==", "Yw=="])),
+        "deleted 1 key(s)\n"
+    );
+    let err = fails(s4db(d.path()).args(["del", "--range", "z", "a"]), 2);
+    assert!(err.contains("starts after it ends"), "{err}");
+    // Keys and a prefix together are a usage error; so is nothing at all.
+    Command::cargo_bin("s4db")
+        .unwrap()
+        .arg("--dir")
+        .arg(d.path())
+        .args(["del", "c", "--prefix", "x"])
+        .assert()
+        .code(2);
+    Command::cargo_bin("s4db")
+        .unwrap()
+        .arg("--dir")
+        .arg(d.path())
+        .arg("del")
+        .assert()
+        .code(2);
+    assert_eq!(stdout(s4db(d.path()).arg("keys")), "c\n");
+}

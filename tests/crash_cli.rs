@@ -247,3 +247,62 @@ fn kill_9_during_compaction_loses_nothing() {
         }
     }
 }
+
+#[test]
+fn kill_9_during_a_prefix_delete_leaves_all_of_the_prefix_or_none() {
+    let (rounds, seed, mut rng) = rounds_and_rng(20, 5);
+    let base = tempfile::tempdir().unwrap();
+    {
+        let db = Db::builder(base.path())
+            .max_segment_size(256 << 10)
+            .open_blocking()
+            .unwrap();
+        for chunk in (0..60_000u64).collect::<Vec<_>>().chunks(1000) {
+            db.put_many(chunk.iter().map(|&i| (key(i), value(i))))
+                .unwrap();
+        }
+        db.close().unwrap();
+    }
+    // `rec0002…`: records 20,000 to 29,999.
+    let doomed = |i: u64| (20_000..30_000).contains(&i);
+    let (mut none_gone, mut all_gone) = (0, 0);
+    for round in 0..rounds {
+        let dir = tempfile::tempdir().unwrap();
+        common::crash_image(base.path(), dir.path());
+        let mut child = Command::new(bin())
+            .args(["-q", "--sync", "always", "--dir"])
+            .arg(dir.path())
+            .args(["del", "--prefix", "rec0002"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.below(150)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let db = Db::open(dir.path()).unwrap_or_else(|e| panic!("seed {seed} round {round}: {e}"));
+        assert!(db.verify().unwrap().is_ok(), "seed {seed} round {round}");
+        let left = (0..60_000u64)
+            .filter(|&i| doomed(i))
+            .filter(|&i| db.contains(key(i)).unwrap())
+            .count();
+        match left {
+            0 => all_gone += 1,
+            10_000 => none_gone += 1,
+            n => panic!("seed {seed} round {round}: {n} of the prefix's 10,000 keys survived"),
+        }
+        assert_eq!(
+            db.len(),
+            50_000 + left as u64,
+            "seed {seed} round {round}: keys outside the prefix changed"
+        );
+        for i in (0..60_000u64).filter(|&i| !doomed(i)).step_by(991) {
+            assert_eq!(
+                db.get(key(i)).unwrap().unwrap(),
+                value(i),
+                "seed {seed} round {round}"
+            );
+        }
+    }
+    eprintln!("{all_gone} rounds found the prefix deleted, {none_gone} found it whole");
+}

@@ -70,11 +70,20 @@ pub enum Command {
         #[arg(long)]
         key_b64: bool,
     },
-    /// Delete the keys that exist; report how many did.
+    /// Delete the keys that exist, or every key under --prefix P, or every key
+    /// in --range START END (START included, END not), in one atomic write;
+    /// report how many were deleted.
     Del {
-        #[arg(required = true)]
+        #[arg(required_unless_present_any = ["prefix", "range"],
+              conflicts_with_all = ["prefix", "range"])]
         keys: Vec<String>,
-        /// The KEYS are standard base64.
+        /// Delete every key that starts with P (`""`: every key).
+        #[arg(long, value_name = "P", conflicts_with = "range")]
+        prefix: Option<String>,
+        /// Delete every key from START up to, not including, END (bytewise order).
+        #[arg(long, num_args = 2, value_names = ["START", "END"])]
+        range: Option<Vec<String>>,
+        /// The KEYS (or P, START and END) are standard base64.
         #[arg(long)]
         key_b64: bool,
     },

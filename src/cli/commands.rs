@@ -242,7 +242,29 @@ pub async fn run(cli: &Cli) -> Result {
         Command::Get { key, out, key_b64 } => {
             get(cli, &key_arg(key, *key_b64)?, out.as_deref()).await
         }
-        Command::Del { keys, key_b64 } => {
+        Command::Del {
+            prefix: Some(p),
+            key_b64,
+            ..
+        } => {
+            let p = key_arg(p, *key_b64)?;
+            let db = open(cli, Access::Write, "del").await?;
+            let n = db.delete_prefix(&p).await?;
+            close_after(&db, &format!("{n} key(s) deleted")).await?;
+            report(cli, json!({ "deleted": n }), format!("deleted {n} key(s)"))
+        }
+        Command::Del {
+            range: Some(r),
+            key_b64,
+            ..
+        } => {
+            let (start, end) = (key_arg(&r[0], *key_b64)?, key_arg(&r[1], *key_b64)?);
+            let db = open(cli, Access::Write, "del").await?;
+            let n = db.delete_range(start..end).await?;
+            close_after(&db, &format!("{n} key(s) deleted")).await?;
+            report(cli, json!({ "deleted": n }), format!("deleted {n} key(s)"))
+        }
+        Command::Del { keys, key_b64, .. } => {
             let keys: Vec<Vec<u8>> = keys
                 .iter()
                 .map(|k| key_arg(k, *key_b64))

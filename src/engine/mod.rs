@@ -478,12 +478,46 @@ impl Engine {
         let mut w = self.writer.lock();
         self.check_writable()?;
         self.drop_idle_deletes(&mut batch);
+        self.write_locked(&mut w, batch)
+    }
+
+    /// Deletes, in one atomic batch, every live key that starts with
+    /// `prefix` (all keys when it is `None`) and that `doomed` picks. The
+    /// keys are chosen and deleted under the writer lock, so no write lands
+    /// between the two. Returns how many keys it deleted and the sequence
+    /// number to wait for under `EveryWrite`. Reads the whole index once.
+    pub(crate) fn delete_where(
+        &self,
+        prefix: Option<&[u8]>,
+        doomed: impl Fn(&[u8]) -> bool,
+    ) -> Result<(u64, Option<u64>)> {
+        self.check_writable()?;
+        let mut w = self.writer.lock();
+        self.check_writable()?;
+        let snap = self.state.read().capture(prefix);
+        let mut batch = WriteBatch::new();
+        for (key, _) in snap.items.iter().filter(|(k, _)| doomed(k)) {
+            let before = batch.len();
+            batch.delete(key).map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "the tombstones of more than {before} keys would exceed one atomic batch \
+                     ({} bytes); delete a narrower prefix or range first",
+                    crate::format::limits::MAX_BATCH_BYTES
+                ))
+            })?;
+        }
+        let n = batch.len() as u64;
+        Ok((n, self.write_locked(&mut w, batch)?))
+    }
+
+    /// Writes a batch whose idle deletes are gone, holding the writer lock.
+    fn write_locked(&self, w: &mut Writer, mut batch: WriteBatch) -> Result<Option<u64>> {
         if batch.is_empty() {
             return Ok(None);
         }
         batch.finish();
         let seg = self
-            .append_batch(&mut w, &batch)
+            .append_batch(w, &batch)
             .inspect_err(|e| self.poison_on_io("a write", e))?;
         let seq = self.group.note_written(&seg, batch.buf.len() as u64);
         let (delta, base) = {
@@ -494,7 +528,7 @@ impl Engine {
             )
         };
         if delta >= CHECKPOINT_MIN_DELTA.max(base) {
-            self.checkpoint_locked(&mut w)?;
+            self.checkpoint_locked(w)?;
         }
         Ok((self.opts.sync == SyncPolicy::EveryWrite).then_some(seq))
     }
