@@ -57,6 +57,14 @@ impl DbBuilder {
             inner: futures::executor::block_on(self.open())?,
         })
     }
+
+    /// [`DbBuilder::delete_remote`], waiting for it.
+    ///
+    /// # Errors
+    /// As [`DbBuilder::delete_remote`].
+    pub fn delete_remote_blocking(self) -> Result<crate::DeleteRemoteReport> {
+        futures::executor::block_on(self.delete_remote())
+    }
 }
 
 impl Db {
@@ -274,6 +282,14 @@ impl Db {
     /// As [`crate::Db::upload`].
     pub fn upload_with(&self, opts: UploadOptions) -> Result<UploadReport> {
         futures::executor::block_on(self.inner.upload_with(opts))
+    }
+
+    /// See [`crate::Db::delete_remote`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::delete_remote`].
+    pub fn delete_remote(&self) -> Result<crate::DeleteRemoteReport> {
+        futures::executor::block_on(self.inner.delete_remote())
     }
 
     /// See [`crate::Db::download`].

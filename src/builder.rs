@@ -12,6 +12,7 @@ use crate::options::{Options, SyncPolicy};
 use crate::remote::RemoteOptions;
 use crate::remote::ctx::{Credentials, RemoteCtx};
 use crate::sync::remote_reader::RemoteReader;
+use crate::sync::remove::DeleteRemoteReport;
 
 /// How a handle over a remote alone ([`Db::open_remote`]) reads `index.idx`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -188,6 +189,35 @@ impl DbBuilder {
     pub fn options(mut self, opts: Options) -> Self {
         self.opts = opts;
         self
+    }
+
+    /// Deletes the database at this builder's remote, with no local
+    /// directory: as [`Db::delete_remote`], for a builder made with
+    /// [`DbBuilder::for_remote`] (its credentials and remote options apply).
+    /// Works when no `index.idx` is left (after a crash of an earlier run).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a builder with a local directory (open
+    /// it and call [`Db::delete_remote`], so that its sync state follows), a
+    /// bad URL or a read-only (`http(s)://`) one; [`Error::Remote`] for
+    /// network and server failures (run it again).
+    pub async fn delete_remote(self) -> Result<DeleteRemoteReport> {
+        if self.path.is_some() {
+            return Err(Error::InvalidArgument(
+                "this builder has a local directory: open it and call Db::delete_remote".into(),
+            ));
+        }
+        let url = self
+            .remote
+            .as_deref()
+            .ok_or_else(|| Error::InvalidArgument("deleting a remote needs a remote URL".into()))?;
+        let ctx = Arc::new(RemoteCtx::open_with(
+            url,
+            self.credentials.as_ref(),
+            self.remote_opts.clone(),
+            self.store.clone(),
+        )?);
+        crate::sync::remove::delete_remote(&ctx, None).await
     }
 
     /// Opens the database.

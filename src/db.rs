@@ -26,6 +26,7 @@ use crate::sync::download::DownloadReport;
 use crate::sync::gc::{Collector, GcReport};
 use crate::sync::remote_read::{self, Wanted};
 use crate::sync::remote_reader::RemoteReader;
+use crate::sync::remove::DeleteRemoteReport;
 use crate::sync::upload::{UploadOptions, UploadReport};
 
 /// An open s4db database. Cheap to clone (clones share one handle); `Send +
@@ -505,6 +506,32 @@ impl Db {
             },
         };
         crate::sync::gc::gc(by, opts).await
+    }
+
+    /// Deletes the database from the attached remote: `index.idx` first (so
+    /// readers see "no database", not half of one), then every object under
+    /// the prefix (FORMAT.md §10.8). The local directory keeps all its data
+    /// and forgets what it had uploaded there, so a later upload sends
+    /// everything again. Running it again after a crash deletes what is
+    /// left. No other writer may commit to the remote meanwhile. Cost: one
+    /// listing of the prefix and one DELETE request per 1,000 objects.
+    ///
+    /// For a remote with no local directory, use [`DbBuilder::delete_remote`](crate::DbBuilder::delete_remote).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] with no remote attached or a read-only
+    /// (`http(s)://`) URL, [`Error::ReadOnly`] for a read-only handle or a
+    /// handle over a remote alone, [`Error::Remote`] for network and server
+    /// failures (objects listed before the failure may be gone; run it
+    /// again), [`Error::Io`] if the sync state cannot be saved.
+    pub async fn delete_remote(&self) -> Result<DeleteRemoteReport> {
+        let Handle::Local { engine, .. } = &self.handle else {
+            return Err(Error::ReadOnly);
+        };
+        engine.check_writable()?;
+        let ctx = engine.remote_ctx()?;
+        let _sync = engine.sync_lock().lock().await;
+        crate::sync::remove::delete_remote(&ctx, Some(engine)).await
     }
 
     /// Requests and bytes sent through the remote so far; `None` without one.

@@ -102,4 +102,5 @@ pub use report::{CompactionReport, DamagedRange, RebuildReport, Stats, VerifyRep
 pub use sync::conditions::PROBE_LIFETIME;
 pub use sync::download::{DownloadOptions, DownloadReport};
 pub use sync::gc::{DEFAULT_GC_GRACE, GcOptions, GcReport};
+pub use sync::remove::DeleteRemoteReport;
 pub use sync::upload::{UploadOptions, UploadReport};

@@ -374,3 +374,47 @@ fn del_prefix_and_del_range_delete_in_one_write_and_report_the_count() {
         .code(2);
     assert_eq!(stdout(s4db(d.path()).arg("keys")), "c\n");
 }
+
+#[test]
+fn delete_remote_wants_yes_and_then_empties_the_remote() {
+    let (d, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let url = format!("file://{}", r.path().display());
+    s4db(d.path()).args(["put", "a", "1"]).assert().success();
+    s4db(d.path())
+        .args(["--remote", &url, "upload"])
+        .assert()
+        .success();
+    let objects = || {
+        fs::read_dir(r.path())
+            .unwrap()
+            .filter(|e| {
+                !e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
+            .count()
+    };
+    assert_eq!(objects(), 2);
+    let err = fails(s4db(d.path()).args(["--remote", &url, "delete-remote"]), 2);
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(objects(), 2, "nothing deleted without --yes");
+    let out = Command::cargo_bin("s4db")
+        .unwrap()
+        .args(["-q", "--json", "--remote", &url, "delete-remote", "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["objects_deleted"], 2);
+    assert_eq!(j["had_root"], true);
+    assert_eq!(objects(), 0);
+    // The directory still has its data and can upload it again.
+    assert_eq!(stdout(s4db(d.path()).args(["get", "a"])), "1");
+    s4db(d.path())
+        .args(["--remote", &url, "upload"])
+        .assert()
+        .success();
+    assert_eq!(objects(), 2);
+}

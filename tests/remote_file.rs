@@ -27,17 +27,23 @@ fn two_dirs_and_a_remote() -> (
     (a, b, r, url)
 }
 
-#[test]
-fn upload_then_download_round_trips_and_second_upload_sends_only_new_segments() {
-    let (a, b, _remote_dir, url) = two_dirs_and_a_remote();
-    let db = Db::builder(a.path())
-        .remote(&url)
+/// A directory attached to `url` holding 300 records over several segments.
+fn three_hundred_records_in_8_kib_segments(dir: &std::path::Path, url: &str) -> Db {
+    let db = Db::builder(dir)
+        .remote(url)
         .max_segment_size(8192)
         .open_blocking()
         .unwrap();
     for i in 0..300 {
         db.put(key_for(i), value_for(i, 60)).unwrap();
     }
+    db
+}
+
+#[test]
+fn upload_then_download_round_trips_and_second_upload_sends_only_new_segments() {
+    let (a, b, _remote_dir, url) = two_dirs_and_a_remote();
+    let db = three_hundred_records_in_8_kib_segments(a.path(), &url);
     let first = db.upload().unwrap();
     assert!(first.segments_uploaded >= 2, "{first:?}");
     db.put("one-more", "value").unwrap();
@@ -180,4 +186,75 @@ fn compaction_then_upload_marks_old_segments_obsolete_and_gc_waits_for_the_grace
     // A later upload still works (gc moved this directory to the new tag).
     db.put("after-gc", "x").unwrap();
     db.upload().unwrap();
+}
+
+/// The objects of a `file://` remote (its lock file and temporaries aside).
+fn remote_objects(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn delete_remote_run_again_after_a_crash_that_left_only_the_root_gone_deletes_the_rest() {
+    let (a, _b, remote_dir, url) = two_dirs_and_a_remote();
+    let db = three_hundred_records_in_8_kib_segments(a.path(), &url);
+    let up = db.upload().unwrap();
+    db.close().unwrap();
+    // A first run that died right after deleting the root.
+    std::fs::remove_file(remote_dir.path().join("index.idx")).unwrap();
+    let left = remote_objects(remote_dir.path());
+    assert_eq!(left.len() as u64, up.segments_uploaded);
+    let r = s4db::DbBuilder::for_remote(&url)
+        .delete_remote_blocking()
+        .unwrap();
+    assert!(!r.had_root);
+    assert_eq!(r.objects_deleted, up.segments_uploaded);
+    assert_eq!(remote_objects(remote_dir.path()), Vec::<String>::new());
+    // And once more: nothing to do is not an error.
+    let r = s4db::DbBuilder::for_remote(&url)
+        .delete_remote_blocking()
+        .unwrap();
+    assert_eq!(r.objects_deleted, 0);
+    // The directory was not told; its next upload finds no root and sends
+    // every segment again rather than only what changed.
+    let db = Db::builder(a.path()).remote(&url).open_blocking().unwrap();
+    let again = db.upload().unwrap();
+    assert_eq!(again.segments_uploaded, up.segments_uploaded, "{again:?}");
+    assert_eq!(
+        remote_objects(remote_dir.path()).len() as u64,
+        up.segments_uploaded + 1
+    );
+}
+
+#[test]
+fn delete_remote_is_refused_where_it_cannot_or_must_not_run() {
+    let (a, b, _remote_dir, url) = two_dirs_and_a_remote();
+    let db = Db::builder(a.path()).remote(&url).open_blocking().unwrap();
+    db.put("k", "v").unwrap();
+    db.upload().unwrap();
+    let reader = s4db::DbBuilder::for_remote(&url).open_blocking().unwrap();
+    assert!(matches!(reader.delete_remote(), Err(Error::ReadOnly)));
+    let no_remote = Db::open(b.path()).unwrap();
+    assert!(matches!(
+        no_remote.delete_remote(),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        Db::builder(b.path()).remote(&url).delete_remote_blocking(),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        s4db::DbBuilder::for_remote("https://example.invalid/db").delete_remote_blocking(),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(
+        reader.get("k").unwrap().unwrap(),
+        "v",
+        "nothing was deleted"
+    );
 }

@@ -391,3 +391,41 @@ fn compaction_of_a_remote_backed_directory_fetches_what_it_lacks_first() {
     db.download().unwrap();
     assert_eq!(contents(&db), contents(&reader));
 }
+
+#[test]
+fn delete_remote_leaves_no_object_and_the_next_upload_sends_everything_again() {
+    let s3 = TestS3::start();
+    let (a, b) = (tmp(), tmp());
+    let db = s3
+        .builder(a.path(), "gone")
+        .max_segment_size(16 << 10)
+        .open_blocking()
+        .unwrap();
+    load(&db, 400, 80);
+    let up = db.upload().unwrap();
+    // Another prefix of the same bucket is not touched.
+    let other = s3.builder(b.path(), "kept").open_blocking().unwrap();
+    other.put("k", "v").unwrap();
+    other.upload().unwrap();
+    let kept_before = s3.objects("kept");
+
+    let r = db.delete_remote().unwrap();
+    assert!(r.had_root);
+    assert_eq!(r.objects_deleted, up.segments_uploaded + 1, "{r:?}");
+    assert_eq!(s3.objects("gone"), Vec::<String>::new());
+    assert_eq!(s3.objects("kept"), kept_before);
+    let cold = s4db::DbBuilder::for_remote(s3.url("gone"))
+        .credentials(TestS3::credentials())
+        .remote_options(common::s3::quick_options())
+        .open_blocking();
+    assert!(matches!(cold, Err(Error::NotFound(_))), "{cold:?}");
+
+    // The directory keeps its data and uploads all of it again.
+    assert_eq!(db.len(), 400);
+    let again = db.upload().unwrap();
+    assert_eq!(again.segments_uploaded, up.segments_uploaded, "{again:?}");
+    let c = tmp();
+    let copy = s3.builder(c.path(), "gone").open_blocking().unwrap();
+    copy.download().unwrap();
+    assert_eq!(contents(&copy), contents(&db));
+}

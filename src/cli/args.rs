@@ -131,6 +131,14 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Delete the database from --remote: its index.idx first (readers then see
+    /// no database), then every object under the prefix. With --dir, the
+    /// directory keeps its data and a later upload sends it all again.
+    DeleteRemote {
+        /// Confirm: without it nothing is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Delete remote segments no reader can need any more.
     Gc {
         /// Grace period in seconds.

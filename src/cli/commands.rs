@@ -355,6 +355,45 @@ pub async fn run(cli: &Cli) -> Result {
                 )))
             }
         }
+        Command::DeleteRemote { yes } => {
+            let Some(url) = &cli.remote else {
+                return Err(Failure::Usage(
+                    "delete-remote needs --remote URL (or S4DB_REMOTE)".into(),
+                ));
+            };
+            if !*yes {
+                return Err(Failure::Usage(format!(
+                    "delete-remote deletes every object under {url}; add --yes to confirm"
+                )));
+            }
+            let pb = spinner(cli, "deleting the remote");
+            let r = if cli.dir.is_some() {
+                let db = open(cli, Access::Write, "delete-remote").await?;
+                let r = db.delete_remote().await?;
+                db.close().await?;
+                r
+            } else {
+                DbBuilder::for_remote(url.clone())
+                    .remote_options(remote_options(cli))
+                    .delete_remote()
+                    .await?
+            };
+            drop(pb);
+            report(
+                cli,
+                json!({ "objects_deleted": r.objects_deleted, "bytes_deleted": r.bytes_deleted, "had_root": r.had_root }),
+                format!(
+                    "deleted {} object(s), {} bytes{}",
+                    r.objects_deleted,
+                    r.bytes_deleted,
+                    if r.had_root {
+                        ""
+                    } else {
+                        " (no index.idx was left)"
+                    }
+                ),
+            )
+        }
         Command::Compact => {
             let db = open(cli, Access::Write, "compact").await?;
             let pb = spinner(cli, "compacting");

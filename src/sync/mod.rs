@@ -1,5 +1,5 @@
 //! Sync between a database directory and a remote (FORMAT.md §10): upload,
-//! download, rebase, garbage collection, the conditional-write probe, the
+//! download, rebase, garbage collection, deleting a remote, the conditional-write probe, the
 //! per-remote sync state, and reads of records only the remote holds.
 
 pub(crate) mod conditions;
@@ -11,5 +11,6 @@ pub(crate) mod rebase;
 pub(crate) mod remote_index;
 pub(crate) mod remote_read;
 pub(crate) mod remote_reader;
+pub(crate) mod remove;
 pub(crate) mod state;
 pub(crate) mod upload;

@@ -101,6 +101,12 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
             .run(async move { store.head(INDEX_FILE_NAME).await })
             .await?;
         let remote_tag = head.map(|h| h.etag);
+        if remote_tag.is_none() && state.etag.is_some() {
+            // The remote lost its database (deleted, FORMAT.md §10.8): it is
+            // empty to this upload, which sends every segment again.
+            state.etag = None;
+            state.segments.clear();
+        }
         if remote_tag != state.etag {
             if opts.rebase && remote_tag.is_some() && report.rebased < MAX_REBASES {
                 crate::sync::rebase::rebase(engine, &ctx, &state).await?;
