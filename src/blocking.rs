@@ -65,6 +65,14 @@ impl DbBuilder {
     pub fn delete_remote_blocking(self) -> Result<crate::DeleteRemoteReport> {
         futures::executor::block_on(self.delete_remote())
     }
+
+    /// [`DbBuilder::copy_remote`], waiting for it.
+    ///
+    /// # Errors
+    /// As [`DbBuilder::copy_remote`].
+    pub fn copy_remote_blocking(self, to: DbBuilder) -> Result<crate::CopyRemoteReport> {
+        futures::executor::block_on(self.copy_remote(to))
+    }
 }
 
 impl Db {
@@ -290,6 +298,14 @@ impl Db {
     /// As [`crate::Db::delete_remote`].
     pub fn delete_remote(&self) -> Result<crate::DeleteRemoteReport> {
         futures::executor::block_on(self.inner.delete_remote())
+    }
+
+    /// See [`crate::Db::copy_remote`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::copy_remote`].
+    pub fn copy_remote(&self, to: DbBuilder) -> Result<crate::CopyRemoteReport> {
+        futures::executor::block_on(self.inner.copy_remote(to))
     }
 
     /// See [`crate::Db::download`].

@@ -11,6 +11,7 @@ use crate::io::offload::offload;
 use crate::options::{Options, SyncPolicy};
 use crate::remote::RemoteOptions;
 use crate::remote::ctx::{Credentials, RemoteCtx};
+use crate::sync::copy::CopyRemoteReport;
 use crate::sync::remote_reader::RemoteReader;
 use crate::sync::remove::DeleteRemoteReport;
 
@@ -202,22 +203,49 @@ impl DbBuilder {
     /// bad URL or a read-only (`http(s)://`) one; [`Error::Remote`] for
     /// network and server failures (run it again).
     pub async fn delete_remote(self) -> Result<DeleteRemoteReport> {
+        let ctx = self.remote_alone(
+            "delete_remote",
+            "Db::delete_remote, so that its sync state follows",
+        )?;
+        crate::sync::remove::delete_remote(&ctx, None).await
+    }
+
+    /// Copies the committed state of this builder's remote (made with
+    /// [`DbBuilder::for_remote`]) to the remote of `to` (also made with
+    /// [`DbBuilder::for_remote`], with its own credentials and options):
+    /// as [`Db::copy_remote`].
+    ///
+    /// # Errors
+    /// As [`Db::copy_remote`]; [`Error::InvalidArgument`] also for a
+    /// builder with a local directory on either side.
+    pub async fn copy_remote(self, to: DbBuilder) -> Result<CopyRemoteReport> {
+        let src = self.remote_alone("copy_remote", "Db::copy_remote")?;
+        let dst = to.remote_alone(
+            "copy_remote's destination",
+            "a builder made with DbBuilder::for_remote",
+        )?;
+        crate::sync::copy::copy_remote(&src, &dst).await
+    }
+
+    /// The remote of a builder made with [`DbBuilder::for_remote`], for an
+    /// operation (`what`) on the remote alone; `instead` says what to use
+    /// when the builder has a directory.
+    pub(crate) fn remote_alone(&self, what: &str, instead: &str) -> Result<Arc<RemoteCtx>> {
         if self.path.is_some() {
-            return Err(Error::InvalidArgument(
-                "this builder has a local directory: open it and call Db::delete_remote".into(),
-            ));
+            return Err(Error::InvalidArgument(format!(
+                "{what} takes a builder with no local directory: use {instead}"
+            )));
         }
         let url = self
             .remote
             .as_deref()
-            .ok_or_else(|| Error::InvalidArgument("deleting a remote needs a remote URL".into()))?;
-        let ctx = Arc::new(RemoteCtx::open_with(
+            .ok_or_else(|| Error::InvalidArgument(format!("{what} needs a remote URL")))?;
+        Ok(Arc::new(RemoteCtx::open_with(
             url,
             self.credentials.as_ref(),
             self.remote_opts.clone(),
             self.store.clone(),
-        )?);
-        crate::sync::remove::delete_remote(&ctx, None).await
+        )?))
     }
 
     /// Opens the database.

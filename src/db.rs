@@ -22,6 +22,7 @@ use crate::options::{Options, SyncPolicy};
 use crate::remote::RemoteStats;
 use crate::remote::ctx::RemoteCtx;
 use crate::report::{CompactionReport, RebuildReport, Stats, VerifyReport};
+use crate::sync::copy::CopyRemoteReport;
 use crate::sync::download::DownloadReport;
 use crate::sync::gc::{Collector, GcReport};
 use crate::sync::remote_read::{self, Wanted};
@@ -532,6 +533,40 @@ impl Db {
         let ctx = engine.remote_ctx()?;
         let _sync = engine.sync_lock().lock().await;
         crate::sync::remove::delete_remote(&ctx, Some(engine)).await
+    }
+
+    /// Copies the committed state of this handle's remote (not local writes
+    /// that were never uploaded) to the remote of `to`, a builder made with
+    /// [`DbBuilder::for_remote`](crate::DbBuilder::for_remote) (its URL,
+    /// credentials and remote options): a consistent, independent backup,
+    /// also while writers keep committing to the source (FORMAT.md §10.9).
+    /// Every segment that commit's `index.idx` lists is copied, then that
+    /// `index.idx` byte for byte, last, so the destination holds no database
+    /// until it holds all of it. On one S3 endpoint the server copies the
+    /// segments (`CopyObject`) when it allows; otherwise they pass through
+    /// s4db, at most 4 at a time, each checked as a download checks it.
+    /// Running it again after a crash copies only what is missing. Cost: one
+    /// GET of `index.idx`, one listing of the destination, one request per
+    /// segment (plus its bytes, when not copied server-side).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] with no remote attached, a read-only or
+    /// bad destination URL, or a builder with a local directory;
+    /// [`Error::NotFound`] if the source holds no database;
+    /// [`Error::Conflict`] if the destination holds another database (or
+    /// one was committed there during the copy); [`Error::Corruption`] for
+    /// a source segment that fails its checks; [`Error::Remote`] for network
+    /// and server failures (run it again to resume).
+    pub async fn copy_remote(&self, to: crate::DbBuilder) -> Result<CopyRemoteReport> {
+        let src = self
+            .remote_ctx()
+            .cloned()
+            .ok_or_else(|| Error::InvalidArgument("this database has no remote to copy".into()))?;
+        let dst = to.remote_alone(
+            "copy_remote's destination",
+            "a builder made with DbBuilder::for_remote",
+        )?;
+        crate::sync::copy::copy_remote(&src, &dst).await
     }
 
     /// Requests and bytes sent through the remote so far; `None` without one.

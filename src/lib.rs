@@ -100,6 +100,7 @@ pub use options::{Options, SyncPolicy};
 pub use remote::{Credentials, RemoteOptions, RemoteStats};
 pub use report::{CompactionReport, DamagedRange, RebuildReport, Stats, VerifyReport};
 pub use sync::conditions::PROBE_LIFETIME;
+pub use sync::copy::CopyRemoteReport;
 pub use sync::download::{DownloadOptions, DownloadReport};
 pub use sync::gc::{DEFAULT_GC_GRACE, GcOptions, GcReport};
 pub use sync::remove::DeleteRemoteReport;

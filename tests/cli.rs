@@ -5,7 +5,7 @@ mod common;
 use std::fs;
 
 use assert_cmd::Command;
-use common::cli::{fails, s4db, stdout};
+use common::cli::{fails, json, s4db, s4db_no_dir, stdout};
 use common::s3::{ACCESS_KEY, SECRET_KEY, TestS3};
 
 #[test]
@@ -400,13 +400,7 @@ fn delete_remote_wants_yes_and_then_empties_the_remote() {
     let err = fails(s4db(d.path()).args(["--remote", &url, "delete-remote"]), 2);
     assert!(err.contains("--yes"), "{err}");
     assert_eq!(objects(), 2, "nothing deleted without --yes");
-    let out = Command::cargo_bin("s4db")
-        .unwrap()
-        .args(["-q", "--json", "--remote", &url, "delete-remote", "--yes"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let j = json(s4db_no_dir().args(["--json", "--remote", &url, "delete-remote", "--yes"]));
     assert_eq!(j["objects_deleted"], 2);
     assert_eq!(j["had_root"], true);
     assert_eq!(objects(), 0);
@@ -417,4 +411,34 @@ fn delete_remote_wants_yes_and_then_empties_the_remote() {
         .assert()
         .success();
     assert_eq!(objects(), 2);
+}
+
+#[test]
+fn copy_copies_the_committed_remote_and_a_second_run_finds_it_complete() {
+    let (d, r, b) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let (src, dest) = (
+        r.path().to_str().unwrap().to_string(),
+        b.path().join("copy").to_str().unwrap().to_string(),
+    );
+    s4db(d.path()).args(["put", "a", "1"]).assert().success();
+    s4db(d.path())
+        .args(["--remote", &src, "upload"])
+        .assert()
+        .success();
+    let copy = || json(s4db_no_dir().args(["--json", "--remote", &src, "copy", &dest]));
+    let first = copy();
+    assert_eq!(first["segments_copied"], 1, "{first}");
+    assert_eq!(first["keys"], 1);
+    assert_eq!(first["already_complete"], false);
+    assert_eq!(copy()["already_complete"], true);
+    assert_eq!(
+        stdout(s4db_no_dir().args(["--remote", &dest, "get", "a"])),
+        "1"
+    );
+    let err = fails(s4db_no_dir().args(["copy", &dest]), 2);
+    assert!(err.contains("--remote"), "{err}");
 }

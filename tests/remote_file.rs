@@ -258,3 +258,96 @@ fn delete_remote_is_refused_where_it_cannot_or_must_not_run() {
         "nothing was deleted"
     );
 }
+
+#[test]
+fn copy_remote_run_again_after_a_crash_copies_only_what_is_missing() {
+    let (a, b, src_dir, url) = two_dirs_and_a_remote();
+    let db = three_hundred_records_in_8_kib_segments(a.path(), &url);
+    let up = db.upload().unwrap();
+    let dest = b.path().join("backup");
+    let to = || s4db::DbBuilder::for_remote(dest.to_str().unwrap());
+    let first = db.copy_remote(to()).unwrap();
+    assert_eq!(first.segments_copied, up.segments_uploaded);
+    assert_eq!(first.segments_present, 0);
+    // A first run that died before its root and after half of the segments.
+    std::fs::remove_file(dest.join("index.idx")).unwrap();
+    let segments: Vec<String> = remote_objects(&dest);
+    let lost = segments.len() / 2;
+    for name in &segments[..lost] {
+        std::fs::remove_file(dest.join(name)).unwrap();
+    }
+    let second = s4db::DbBuilder::for_remote(&url)
+        .copy_remote_blocking(to())
+        .unwrap();
+    assert_eq!(second.segments_copied, lost as u64, "{second:?}");
+    assert_eq!(second.segments_present, (segments.len() - lost) as u64);
+    assert_eq!(remote_objects(&dest), remote_objects(src_dir.path()));
+    let copy = to().open_blocking().unwrap();
+    assert!(copy.verify().unwrap().is_ok());
+    assert_eq!(contents(&copy), contents(&db));
+}
+
+#[test]
+fn copy_remote_refuses_a_destination_holding_another_database_or_inside_its_source() {
+    let (a, b, src_dir, url) = two_dirs_and_a_remote();
+    let db = Db::builder(a.path()).remote(&url).open_blocking().unwrap();
+    db.put("k", "v").unwrap();
+    db.upload().unwrap();
+    let other_remote = b.path().join("other");
+    let other = Db::builder(b.path().join("dir"))
+        .remote(other_remote.to_str().unwrap())
+        .open_blocking()
+        .unwrap();
+    other.put("mine", "1").unwrap();
+    other.upload().unwrap();
+    let before = remote_objects(&other_remote);
+    let to = s4db::DbBuilder::for_remote(other_remote.to_str().unwrap());
+    assert!(matches!(db.copy_remote(to), Err(Error::Conflict(_))));
+    assert_eq!(remote_objects(&other_remote), before, "nothing written");
+
+    for inside in [src_dir.path().to_path_buf(), src_dir.path().join("nested")] {
+        let to = s4db::DbBuilder::for_remote(inside.to_str().unwrap());
+        assert!(
+            matches!(db.copy_remote(to), Err(Error::InvalidArgument(_))),
+            "{inside:?}"
+        );
+    }
+    let local_only = Db::open(b.path().join("plain")).unwrap();
+    let to = s4db::DbBuilder::for_remote(other_remote.to_str().unwrap());
+    assert!(matches!(
+        local_only.copy_remote(to),
+        Err(Error::InvalidArgument(_))
+    ));
+    let with_dir = Db::builder(b.path().join("x")).remote(other_remote.to_str().unwrap());
+    assert!(matches!(
+        db.copy_remote(with_dir),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn copy_remote_stops_at_a_damaged_source_segment_and_writes_no_root() {
+    let (a, b, src_dir, url) = two_dirs_and_a_remote();
+    let db = three_hundred_records_in_8_kib_segments(a.path(), &url);
+    db.upload().unwrap();
+    let victim = remote_objects(src_dir.path())
+        .into_iter()
+        .find(|n| n.ends_with(".s4db"))
+        .unwrap();
+    let path = src_dir.path().join(&victim);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let dest = b.path().join("backup");
+    let r = db.copy_remote(s4db::DbBuilder::for_remote(dest.to_str().unwrap()));
+    assert!(
+        matches!(&r, Err(Error::Corruption { location, .. }) if location.file.contains(&victim)),
+        "{r:?}"
+    );
+    assert!(
+        !dest.join("index.idx").exists(),
+        "no root for a copy that failed"
+    );
+    assert!(!remote_objects(&dest).contains(&victim));
+}

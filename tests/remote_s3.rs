@@ -414,10 +414,7 @@ fn delete_remote_leaves_no_object_and_the_next_upload_sends_everything_again() {
     assert_eq!(r.objects_deleted, up.segments_uploaded + 1, "{r:?}");
     assert_eq!(s3.objects("gone"), Vec::<String>::new());
     assert_eq!(s3.objects("kept"), kept_before);
-    let cold = s4db::DbBuilder::for_remote(s3.url("gone"))
-        .credentials(TestS3::credentials())
-        .remote_options(common::s3::quick_options())
-        .open_blocking();
+    let cold = s3.remote("gone").open_blocking();
     assert!(matches!(cold, Err(Error::NotFound(_))), "{cold:?}");
 
     // The directory keeps its data and uploads all of it again.
@@ -428,4 +425,104 @@ fn delete_remote_leaves_no_object_and_the_next_upload_sends_everything_again() {
     let copy = s3.builder(c.path(), "gone").open_blocking().unwrap();
     copy.download().unwrap();
     assert_eq!(contents(&copy), contents(&db));
+}
+
+#[test]
+fn copy_remote_on_one_s3_endpoint_is_done_by_the_server_and_the_copy_verifies() {
+    let s3 = TestS3::start();
+    let a = tmp();
+    let db = s3
+        .builder(a.path(), "src")
+        .max_segment_size(16 << 10)
+        .open_blocking()
+        .unwrap();
+    load(&db, 400, 80);
+    let up = db.upload().unwrap();
+    db.put("not-uploaded", "x").unwrap();
+
+    let r = db.copy_remote(s3.remote("dst")).unwrap();
+    assert_eq!(r.segments_copied, up.segments_uploaded, "{r:?}");
+    assert_eq!(r.copied_server_side, r.segments_copied, "{r:?}");
+    assert_eq!(r.keys, 400);
+    assert!(!r.already_complete);
+    // Only the index passed through s4db.
+    assert_eq!(r.bytes_copied, s3.object_size("src", "index.idx"));
+
+    let copy = s3.remote("dst").open_blocking().unwrap();
+    let v = copy.verify().unwrap();
+    assert!(v.is_ok(), "{v:?}");
+    assert_eq!(v.keys, 400);
+    let mut expected = contents(&db);
+    expected.remove(b"not-uploaded".as_slice());
+    assert_eq!(contents(&copy), expected);
+
+    let again = s3
+        .remote("src")
+        .copy_remote_blocking(s3.remote("dst"))
+        .unwrap();
+    assert!(again.already_complete, "{again:?}");
+    assert_eq!(again.segments_copied, 0);
+}
+
+#[test]
+fn copy_remote_from_s3_to_a_directory_while_the_source_keeps_committing_copies_one_commit_whole() {
+    let s3 = TestS3::start();
+    let (a, dest) = (tmp(), tmp());
+    let db = s3
+        .builder(a.path(), "live")
+        .max_segment_size(8 << 10)
+        .open_blocking()
+        .unwrap();
+    // Round r adds 50 keys and sets "round" to r, then commits.
+    let round = |db: &Db, r: u64| {
+        db.put_many((r * 50..r * 50 + 50).map(|i| (key_for(i), value_for(i, 200))))
+            .unwrap();
+        db.put("round", r.to_string()).unwrap();
+        db.upload().unwrap();
+    };
+    for r in 0..20 {
+        round(&db, r);
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (db, stop) = (db.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut r = 20;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                round(&db, r);
+                r += 1;
+            }
+            r - 20
+        })
+    };
+    let to = s4db::DbBuilder::for_remote(dest.path().to_str().unwrap());
+    let r = s3.remote("live").copy_remote_blocking(to).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let commits_meanwhile = writer.join().unwrap();
+    assert!(
+        commits_meanwhile > 0,
+        "the source committed during the copy"
+    );
+    assert_eq!(r.copied_server_side, 0, "{r:?}");
+    assert!(r.bytes_copied > 0);
+
+    let copy = s4db::DbBuilder::for_remote(dest.path().to_str().unwrap())
+        .open_blocking()
+        .unwrap();
+    let v = copy.verify().unwrap();
+    assert!(v.is_ok(), "{v:?}");
+    let rounds: u64 = String::from_utf8(copy.get("round").unwrap().unwrap().to_vec())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut expected: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = (0..rounds * 50 + 50)
+        .map(|i| (key_for(i).into_bytes(), value_for(i, 200)))
+        .collect();
+    expected.insert(b"round".to_vec(), rounds.to_string().into_bytes());
+    assert_eq!(
+        contents(&copy),
+        expected,
+        "the copy is the state after round {rounds}"
+    );
+    assert_eq!(r.keys, expected.len() as u64);
 }

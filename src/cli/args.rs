@@ -139,6 +139,14 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Copy the database committed at --remote to DEST (another prefix, bucket
+    /// or store): every segment, then index.idx last. On one S3 endpoint the
+    /// server copies the segments. Run it again to resume a copy that stopped.
+    Copy {
+        /// Destination remote URL (s3://BUCKET/PREFIX, file:///PATH or a path);
+        /// it must hold no database. Credentials as for --remote.
+        dest: String,
+    },
     /// Delete remote segments no reader can need any more.
     Gc {
         /// Grace period in seconds.

@@ -355,6 +355,45 @@ pub async fn run(cli: &Cli) -> Result {
                 )))
             }
         }
+        Command::Copy { dest } => {
+            let Some(url) = &cli.remote else {
+                return Err(Failure::Usage(
+                    "copy needs --remote URL (or S4DB_REMOTE): the database to copy".into(),
+                ));
+            };
+            let pb = spinner(cli, "copying the remote");
+            let r = DbBuilder::for_remote(url.clone())
+                .remote_options(remote_options(cli))
+                .copy_remote(
+                    DbBuilder::for_remote(dest.clone()).remote_options(remote_options(cli)),
+                )
+                .await?;
+            drop(pb);
+            report(
+                cli,
+                json!({
+                    "segments_copied": r.segments_copied,
+                    "copied_server_side": r.copied_server_side,
+                    "segments_present": r.segments_present,
+                    "bytes_copied": r.bytes_copied,
+                    "keys": r.keys,
+                    "source_etag": r.source_etag,
+                    "already_complete": r.already_complete,
+                }),
+                if r.already_complete {
+                    format!("{dest} already holds this commit ({} keys)", r.keys)
+                } else {
+                    format!(
+                        "copied {} keys: {} segment(s) ({} by the server), {} bytes; {} already there",
+                        r.keys,
+                        r.segments_copied,
+                        r.copied_server_side,
+                        r.bytes_copied,
+                        r.segments_present
+                    )
+                },
+            )
+        }
         Command::DeleteRemote { yes } => {
             let Some(url) = &cli.remote else {
                 return Err(Failure::Usage(

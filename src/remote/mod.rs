@@ -121,6 +121,14 @@ pub(crate) trait ObjectStore: Send + Sync + fmt::Debug {
     fn delete<'a>(&'a self, keys: &'a [String]) -> BoxFut<'a, ()>;
     /// Every object under the prefix.
     fn list(&self) -> BoxFut<'_, Vec<ListEntry>>;
+    /// Copies `key` of the S3 remote `source` to `key` here without its bytes
+    /// passing through s4db (S3 `CopyObject`). `false` when this store
+    /// cannot: it is not S3, `source` is on another endpoint, or the server
+    /// or the credentials refuse; the caller then copies the bytes itself.
+    fn copy_from<'a>(&'a self, source: &'a url::S3Location, key: &'a str) -> BoxFut<'a, bool> {
+        let _ = (source, key);
+        Box::pin(async { Ok(false) })
+    }
     /// Checks that the bucket (or directory) exists and is reachable.
     /// Called where a missing `index.idx` would otherwise pass for an empty
     /// database: some servers answer `NoSuchKey` for a missing bucket.
@@ -337,6 +345,13 @@ impl ObjectStore for Counted {
     fn list(&self) -> BoxFut<'_, Vec<ListEntry>> {
         Box::pin(async move {
             let r = self.inner.list().await;
+            self.count(0, 0);
+            r
+        })
+    }
+    fn copy_from<'a>(&'a self, source: &'a url::S3Location, key: &'a str) -> BoxFut<'a, bool> {
+        Box::pin(async move {
+            let r = self.inner.copy_from(source, key).await;
             self.count(0, 0);
             r
         })

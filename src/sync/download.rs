@@ -62,7 +62,7 @@ setters!(DownloadOptions {
 
 /// Checks a fetched segment: its header names it, it covers what the index
 /// says, and every record up to there is valid.
-fn check_segment(entry: &SegmentEntry, bytes: &[u8]) -> Result<()> {
+pub(crate) fn check_segment(entry: &SegmentEntry, bytes: &[u8]) -> Result<()> {
     let name = entry.id.file_name();
     let header = SegmentHeader::decode(bytes)
         .map_err(|d| Error::corruption(format!("{name} (remote)"), 0, d))?;

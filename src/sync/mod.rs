@@ -3,6 +3,7 @@
 //! per-remote sync state, and reads of records only the remote holds.
 
 pub(crate) mod conditions;
+pub(crate) mod copy;
 pub(crate) mod download;
 pub(crate) mod gc;
 #[cfg(test)]

@@ -11,6 +11,18 @@ pub fn s4db(dir: &Path) -> Command {
     c
 }
 
+/// The binary with no directory (remote-only commands), quiet.
+pub fn s4db_no_dir() -> Command {
+    let mut c = Command::cargo_bin("s4db").unwrap();
+    c.arg("-q");
+    c
+}
+
+/// Runs, expecting success, and parses stdout as one JSON value.
+pub fn json(c: &mut Command) -> serde_json::Value {
+    serde_json::from_str(&stdout(c)).unwrap()
+}
+
 /// Runs, expecting success, and returns stdout.
 pub fn stdout(c: &mut Command) -> String {
     let out = c.output().unwrap();

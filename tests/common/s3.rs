@@ -369,8 +369,7 @@ impl TestS3 {
         s4db::Credentials::new(ACCESS_KEY, SECRET_KEY)
     }
 
-    /// A builder for a local directory attached to `prefix`, with short
-    /// timeouts so that injected stalls are noticed quickly.
+    /// The same prefix on a server that ignores conditional writes.
     pub fn ignoring_url(&self, prefix: &str) -> String {
         format!(
             "s3://{BUCKET}/{prefix}?endpoint={}&region=us-east-1&anonymous=true",
@@ -378,11 +377,27 @@ impl TestS3 {
         )
     }
 
+    /// A builder for a local directory attached to `prefix`, with short
+    /// timeouts so that injected stalls are noticed quickly.
     pub fn builder(&self, dir: &std::path::Path, prefix: &str) -> s4db::DbBuilder {
         s4db::Db::builder(dir)
             .remote(self.url(prefix))
             .credentials(Self::credentials())
             .remote_options(quick_options())
+    }
+
+    /// A builder for `prefix` alone (no local directory), signed, with the
+    /// same short timeouts.
+    pub fn remote(&self, prefix: &str) -> s4db::DbBuilder {
+        s4db::DbBuilder::for_remote(self.url(prefix))
+            .credentials(Self::credentials())
+            .remote_options(quick_options())
+    }
+
+    /// The size of one object.
+    pub fn object_size(&self, prefix: &str, name: &str) -> u64 {
+        let path = self.root.path().join(BUCKET).join(prefix).join(name);
+        std::fs::metadata(path).unwrap().len()
     }
 
     /// Objects under the bucket, by file name.

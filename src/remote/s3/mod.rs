@@ -18,6 +18,7 @@
 //! - Some servers' ListObjectsV2 answers omit `<ETag>`; the listing is parsed
 //!   leniently here rather than with rusty-s3's strict parser.
 
+mod copy;
 mod multipart;
 
 use std::fmt;
@@ -55,6 +56,7 @@ pub(crate) struct S3Store {
     policy: Policy,
     prefix: String,
     region: String,
+    endpoint: url::Url,
     describe: String,
     /// Server time minus local time, in seconds, learned from a skew error.
     clock_offset: AtomicI64,
@@ -99,16 +101,13 @@ impl S3Store {
             policy: opts.retry_policy(super::host_of(&loc.endpoint)),
             prefix: loc.prefix,
             region: loc.region,
+            endpoint: loc.endpoint,
             clock_offset: AtomicI64::new(0),
         })
     }
 
     fn key(&self, k: &str) -> String {
-        if self.prefix.is_empty() {
-            k.to_string()
-        } else {
-            format!("{}/{k}", self.prefix)
-        }
+        full_key(&self.prefix, k)
     }
 
     fn sign<'a>(&self, action: &impl S3Action<'a>) -> url::Url {
@@ -180,6 +179,15 @@ impl S3Store {
             }
         })
         .await
+    }
+}
+
+/// The bucket key of `k` under `prefix`.
+fn full_key(prefix: &str, k: &str) -> String {
+    if prefix.is_empty() {
+        k.to_string()
+    } else {
+        format!("{prefix}/{k}")
     }
 }
 
@@ -371,6 +379,10 @@ impl ObjectStore for S3Store {
             }
             Ok(())
         })
+    }
+
+    fn copy_from<'a>(&'a self, source: &'a S3Location, key: &'a str) -> BoxFut<'a, bool> {
+        Box::pin(self.copy_object(source, key))
     }
 
     fn check(&self) -> BoxFut<'_, ()> {
