@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check CI runs, on a fresh machine with a Rust toolchain.
-# Usage: scripts/test.sh            (what CI runs; a few minutes on 2 cores from a cold cache)
+# Usage: scripts/test.sh            (what CI runs; about 25 minutes on 2 cores from a cold cache)
 # The S3 tests need no install: they start s3s-fs (a real S3 server, SigV4 checked) in-process on loopback.
-# The comparison smoke run needs python3 (with venv) and PyPI; it installs the Python s4db itself.
+# The Python package tests and the comparison smoke run need python3 (with venv) and PyPI; they
+# install maturin, pytest, mypy and the Python s4db into virtual environments under target/.
 #        S4DB_LONG=1 scripts/test.sh  (the long variants: 5,000 property-test cases, 100 kill rounds,
 #                                      500 crash rounds, 60 s of fuzzing per target)
 set -euo pipefail
@@ -26,10 +27,11 @@ if [ "${S4DB_LONG:-0}" = "1" ]; then
   fuzz_seconds=60
 fi
 
-echo "== cargo fmt --check"
-cargo fmt --check
+echo "== cargo fmt --check (the crate and the Python binding)"
+cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+cargo clippy -p s4db-python --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked
 echo "== the library alone: cargo check --no-default-features (no clap, no indicatif; serde, serde_json and base64 only through rusty-s3 and reqwest)"
@@ -49,6 +51,19 @@ S4DB_BENCH_N=20000 cargo bench --locked --bench engine -- --test
 S4DB_BENCH_REMOTE_N=5000 cargo bench --locked --bench remote -- --test
 S4DB_BENCH_COLD_SIZES=20000 cargo bench --locked --bench cold -- --test
 S4DB_LIMITS_SMALL=1 cargo bench --locked --bench limits -- --test
+echo "== the Python package: pip install ./python into target/py (maturin from PyPI), then pytest and mypy --strict"
+if [ ! -x target/py/bin/python ]; then
+  python3 -m venv target/py || {
+    echo "scripts/test.sh: could not create a virtual environment (on Debian: apt-get install python3-venv)" >&2
+    exit 1
+  }
+fi
+target/py/bin/python -m pip install --quiet --disable-pip-version-check "pytest>=8,<10" "mypy>=1.10,<2"
+target/py/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python
+# From the top of the repository, so that the installed package (not the
+# python/s4db_rs source folder, which lacks the native module) is imported.
+target/py/bin/pytest -q python/tests
+target/py/bin/mypy --strict python/tests/typed_example.py
 echo "== comparison with the Python s4db, smoke run (20,000 records; installs it from PyPI into target/compare/venv)"
 bash benches/compare/run.sh --records 20000 --no-limits
 echo "== fuzz targets: build, and ${fuzz_seconds}s each (scripts/fuzz.sh for longer runs)"

@@ -1,0 +1,124 @@
+"""Type stubs of the native module (built from python/src)."""
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Literal, Optional, Union, overload
+
+_BytesLike = Union[bytes, bytearray, memoryview, str]
+_Mode = Literal["bytes", "str"]
+
+__version__: str
+
+class Report:
+    """A report with the fields of its Rust counterpart (``kind`` names it,
+    for example ``"UploadReport"``); immutable, compared by value."""
+
+    @property
+    def kind(self) -> str: ...
+    def __getattr__(self, name: str) -> Any: ...
+    def _asdict(self) -> dict[str, Any]: ...
+
+class KeyIterator(Iterator[Any]):
+    """Keys (``bytes``, or ``str`` with ``keys="str"``) from a sorted list
+    taken when it was made."""
+
+    def __iter__(self) -> "KeyIterator": ...
+    def __next__(self) -> Any: ...
+    def __length_hint__(self) -> int: ...
+
+class ItemIterator(Iterator[Any]):
+    """Pairs or values read lazily in key order, from a view of the
+    database taken when it was made."""
+
+    def __iter__(self) -> "ItemIterator": ...
+    def __next__(self) -> Any: ...
+
+class Db:
+    """An open database: a ``MutableMapping`` of keys to values."""
+
+    def __getitem__(self, key: _BytesLike) -> Any:
+        """The value of ``key``; ``KeyError`` if there is none."""
+    def __setitem__(self, key: _BytesLike, value: _BytesLike) -> None:
+        """Puts ``key``; str is stored as UTF-8."""
+    def __delitem__(self, key: _BytesLike) -> None:
+        """Deletes ``key``; ``KeyError`` if there is none."""
+    def __contains__(self, key: object) -> bool: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> KeyIterator: ...
+    def __enter__(self) -> "Db": ...
+    def __exit__(self, *args: object) -> Literal[False]: ...
+    @overload
+    def get(self, key: _BytesLike) -> Optional[Any]: ...
+    @overload
+    def get(self, key: _BytesLike, default: Any) -> Any: ...
+    def keys(self) -> KeyIterator:
+        """Every key, sorted (no value is read)."""
+    def items(self) -> ItemIterator:
+        """``(key, value)`` pairs in key order, read lazily."""
+    def values(self) -> ItemIterator:
+        """Values in key order, read lazily."""
+    def scan_prefix(self, prefix: _BytesLike) -> ItemIterator:
+        """``(key, value)`` pairs of the keys starting with ``prefix``."""
+    def put_many(
+        self, items: Union[Mapping[Any, Any], Iterable[tuple[_BytesLike, _BytesLike]]]
+    ) -> None:
+        """Puts every pair in one atomic batch."""
+    def get_many(self, keys: Iterable[_BytesLike]) -> list[Optional[Any]]:
+        """Values in the order of ``keys``, ``None`` where missing."""
+    def delete_many(self, keys: Iterable[_BytesLike]) -> None:
+        """Deletes every key in one atomic batch; missing keys are fine."""
+    def delete_prefix(self, prefix: _BytesLike) -> int:
+        """Deletes every key starting with ``prefix`` in one atomic write."""
+    def delete_range(
+        self, start: Optional[_BytesLike] = None, end: Optional[_BytesLike] = None
+    ) -> int:
+        """Deletes every key in ``[start, end)`` in one atomic write."""
+    def flush(self) -> None:
+        """Makes every write so far durable."""
+    def checkpoint(self) -> None:
+        """Writes the index, so that the next open replays nothing."""
+    def compact(self) -> Report:
+        """Drops overwritten records and tombstones (a ``CompactionReport``)."""
+    def rebuild_index(self) -> Report:
+        """Rebuilds the index from the segments (a ``RebuildReport``)."""
+    def verify(self) -> Report:
+        """Checks every checksum (a ``VerifyReport``; ``problems`` lists)."""
+    def stats(self) -> Report:
+        """Sizes and counts (``Stats``)."""
+    def upload(self, rebase: bool = False, single_writer: bool = False) -> Report:
+        """Sends new segments, then commits the index (``UploadReport``)."""
+    def download(self, force: bool = False) -> Report:
+        """Makes the directory a copy of its remote (``DownloadReport``)."""
+    def gc(self, grace: float = 3600.0) -> Report:
+        """Deletes remote segments no reader can need (``GcReport``)."""
+    def refresh(self) -> bool:
+        """On a remote-only handle: moves to a newer commit, if any."""
+    def close(self) -> None:
+        """Flushes and closes; later calls raise ``ClosedError``."""
+
+def open(
+    path: Union[str, "os.PathLike[str]"],
+    flag: Literal["r", "w", "c", "n"] = "c",
+    remote: Optional[str] = None,
+    *,
+    keys: _Mode = "bytes",
+    values: _Mode = "bytes",
+    max_segment_size: Optional[int] = None,
+    sync: Optional[Literal["never", "flush", "always"]] = None,
+    lock_wait: Optional[float] = None,
+    access_key: Optional[str] = None,
+    secret_key: Optional[str] = None,
+    session_token: Optional[str] = None,
+) -> Db:
+    """Opens the database in directory ``path`` (see the package README)."""
+
+def open_remote(
+    url: str,
+    *,
+    keys: _Mode = "bytes",
+    values: _Mode = "bytes",
+    access_key: Optional[str] = None,
+    secret_key: Optional[str] = None,
+    session_token: Optional[str] = None,
+) -> Db:
+    """A read-only handle on the database at ``url``, with no local copy."""

@@ -1,0 +1,149 @@
+//! The native part of the `s4db_rs` Python package (`s4db_rs._native`):
+//! `open`, `open_remote`, the `Db` handle, its iterators and reports. The
+//! pure-Python part (`s4db_rs/__init__.py`, `errors.py`) re-exports these,
+//! defines the exceptions and registers `Db` as a `MutableMapping`.
+
+mod convert;
+mod db;
+mod errors;
+mod report;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+use crate::convert::Mode;
+use crate::errors::{to_py, value_error};
+
+/// S3 credentials from keyword arguments, if any were given.
+fn credentials(
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    session_token: Option<String>,
+) -> PyResult<Option<s4db::Credentials>> {
+    match (access_key, secret_key) {
+        (Some(a), Some(s)) => {
+            let c = s4db::Credentials::new(a, s);
+            Ok(Some(match session_token {
+                Some(t) => c.with_session_token(t),
+                None => c,
+            }))
+        }
+        (None, None) if session_token.is_none() => Ok(None),
+        _ => Err(value_error(
+            "give access_key and secret_key together (session_token only with both)",
+        )),
+    }
+}
+
+/// Opens (or creates) the database in directory `path`.
+#[pyfunction]
+#[pyo3(signature = (
+    path, flag="c", remote=None, *, keys="bytes", values="bytes", max_segment_size=None,
+    sync=None, lock_wait=None, access_key=None, secret_key=None, session_token=None,
+))]
+#[allow(clippy::too_many_arguments)]
+fn open(
+    py: Python<'_>,
+    path: PathBuf,
+    flag: &str,
+    remote: Option<String>,
+    keys: &str,
+    values: &str,
+    max_segment_size: Option<u64>,
+    sync: Option<&str>,
+    lock_wait: Option<f64>,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    session_token: Option<String>,
+) -> PyResult<db::Db> {
+    let (keys, values) = (Mode::parse("keys", keys)?, Mode::parse("values", values)?);
+    let mut b = s4db::blocking::Db::builder(&path);
+    b = match flag {
+        "r" => b.read_only(true).create_if_missing(false),
+        "w" => b.create_if_missing(false),
+        "c" | "n" => b.create_if_missing(true),
+        other => {
+            return Err(value_error(format!(
+                "flag must be \"r\", \"w\", \"c\" or \"n\", not {other:?}"
+            )));
+        }
+    };
+    if flag == "n" && remote.is_some() {
+        return Err(value_error(
+            "flag \"n\" empties a local database and cannot be combined with a remote",
+        ));
+    }
+    if let Some(url) = remote {
+        b = b.remote(url);
+    }
+    if let Some(c) = credentials(access_key, secret_key, session_token)? {
+        b = b.credentials(c);
+    }
+    if let Some(n) = max_segment_size {
+        b = b.max_segment_size(n);
+    }
+    if let Some(s) = sync {
+        b = b.sync(match s {
+            "never" => s4db::SyncPolicy::Never,
+            "flush" => s4db::SyncPolicy::OnFlush,
+            "always" => s4db::SyncPolicy::EveryWrite,
+            other => {
+                return Err(value_error(format!(
+                    "sync must be \"never\", \"flush\" or \"always\", not {other:?}"
+                )));
+            }
+        });
+    }
+    if let Some(secs) = lock_wait {
+        let wait = Duration::try_from_secs_f64(secs)
+            .map_err(|_| value_error("lock_wait must be a number of seconds, 0 or more"))?;
+        b = b.lock_wait(wait);
+    }
+    let handle = py
+        .detach(|| {
+            let db = b.open_blocking()?;
+            if flag == "n" && !db.is_empty() {
+                db.delete_range::<&[u8]>(..)?;
+                db.compact()?;
+            }
+            Ok(db)
+        })
+        .map_err(to_py)?;
+    Ok(db::Db::new(handle, keys, values))
+}
+
+/// Opens a read-only handle on the database at a remote URL, with no local
+/// copy: each get reads a few byte ranges.
+#[pyfunction]
+#[pyo3(signature = (url, *, keys="bytes", values="bytes", access_key=None, secret_key=None, session_token=None))]
+fn open_remote(
+    py: Python<'_>,
+    url: String,
+    keys: &str,
+    values: &str,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    session_token: Option<String>,
+) -> PyResult<db::Db> {
+    let (keys, values) = (Mode::parse("keys", keys)?, Mode::parse("values", values)?);
+    let mut b = s4db::DbBuilder::for_remote(url);
+    if let Some(c) = credentials(access_key, secret_key, session_token)? {
+        b = b.credentials(c);
+    }
+    let handle = py.detach(|| b.open_blocking()).map_err(to_py)?;
+    Ok(db::Db::new(handle, keys, values))
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(open, m)?)?;
+    m.add_function(wrap_pyfunction!(open_remote, m)?)?;
+    m.add_class::<db::Db>()?;
+    m.add_class::<db::KeyIter>()?;
+    m.add_class::<db::ItemIter>()?;
+    m.add_class::<report::Report>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
