@@ -462,6 +462,18 @@ fn copy_remote_on_one_s3_endpoint_is_done_by_the_server_and_the_copy_verifies() 
         .unwrap();
     assert!(again.already_complete, "{again:?}");
     assert_eq!(again.segments_copied, 0);
+
+    // A public (http) source needs no credentials: a backup of a public dataset.
+    let backup = tmp();
+    let to = s4db::DbBuilder::for_remote(backup.path().to_str().unwrap());
+    let r = s4db::DbBuilder::for_remote(s3.public_url("src"))
+        .copy_remote_blocking(to)
+        .unwrap();
+    assert_eq!(r.segments_copied, up.segments_uploaded);
+    let copy = s4db::DbBuilder::for_remote(backup.path().to_str().unwrap())
+        .open_blocking()
+        .unwrap();
+    assert_eq!(contents(&copy), expected);
 }
 
 #[test]

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Side by side: this crate against the Python s4db (PyPI `s4db`), the same
-# workload, the same S3 server, one run, one machine. Then the limits bench.
+# Side by side: this crate, from Rust and from Python (its s4db-rs package,
+# python/), against the Python s4db (PyPI `s4db`): the same workload, the
+# same S3 server, one run, one machine. Then the limits bench.
 #
 #   benches/compare/run.sh [--records N] [--no-limits]
 #
 # N defaults to 1,000,000 (about 4 minutes, most of it the Python side).
 # Steps: build the Rust workload and the test S3 server (s3s-fs on loopback,
-# examples/s3_test_server.rs); install the Python s4db into a virtual
-# environment under target/compare/; start the server; run the Python
-# workload, then the Rust one, against it; print both results and the table
-# of ratios; then `cargo bench --bench limits` against the same server
-# (skip with --no-limits). Results stay in target/compare/.
+# examples/s3_test_server.rs); install the Python s4db and this repository's
+# Python package (pip install ./python, a release build) into a virtual
+# environment under target/compare/; start the server; run the Python s4db
+# workload, then the s4db_rs one, then the Rust one, against it; print the
+# results and the table of ratios; then `cargo bench --bench limits` against
+# the same server (skip with --no-limits). Results stay in target/compare/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -23,7 +25,7 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || { echo "run.sh: --records needs a number" >&2; exit 2; }
       records="$2"; shift 2 ;;
     --no-limits) limits=0; shift ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -48,6 +50,8 @@ if [ ! -x "$out/venv/bin/python" ]; then
   }
 fi
 "$out/venv/bin/python" -m pip install --quiet --disable-pip-version-check "s4db==$PYTHON_S4DB_VERSION" >&2
+echo "== s4db_rs (this repository's Python package, release build) in $out/venv" >&2
+"$out/venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python >&2
 py="$out/venv/bin/python"
 
 echo "== S3 server" >&2
@@ -78,19 +82,23 @@ run_id="$(date +%s)-$$"
 echo "== Python workload, $records records" >&2
 "$py" benches/compare/workload.py --records "$records" \
   --bucket "$bucket" --prefix "python-$run_id/" > "$out/python.json"
+echo "== s4db_rs workload (Python), $records records" >&2
+"$py" benches/compare/workload_rs.py --records "$records" \
+  --bucket "$bucket" --prefix "pyrs-$run_id/" > "$out/python_rs.json"
 echo "== Rust workload, $records records" >&2
 target/release/examples/workload --records "$records" \
   "s3://$bucket/rust-$run_id/" > "$out/rust.json"
 
 echo
-echo "Python: $(cat "$out/python.json")"
-echo "Rust:   $(cat "$out/rust.json")"
+echo "Python s4db: $(cat "$out/python.json")"
+echo "s4db_rs:    $(cat "$out/python_rs.json")"
+echo "Rust:       $(cat "$out/rust.json")"
 echo
 echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ //'),"\
 "$(awk '/MemTotal/ {printf " %.0f GiB RAM", $2/1048576}' /proc/meminfo 2>/dev/null),"\
 " $(uname -sr), $(rustc --version | cut -d' ' -f1-2), $("$py" --version)"
 echo
-"$py" benches/compare/table.py "$out/rust.json" "$out/python.json" | tee "$out/table.md"
+"$py" benches/compare/table.py "$out/rust.json" "$out/python_rs.json" "$out/python.json" | tee "$out/table.md"
 
 if [ "$limits" = 1 ]; then
   echo

@@ -1,11 +1,12 @@
-"""Prints the side-by-side table of two workload results (JSON files, as
-printed by examples/workload.rs and benches/compare/workload.py).
+"""Prints the side-by-side table of workload results (JSON files, as
+printed by examples/workload.rs, benches/compare/workload_rs.py and
+benches/compare/workload.py).
 
-    python table.py RUST.json PYTHON.json
+    python table.py FIRST.json [SECOND.json ...] BASELINE.json
 
-The ratio column says how many times better the first is than the second:
-for rates the first divided by the second, for times and sizes the second
-divided by the first, so above 1 means the first wins.
+Each ratio column says how many times better one run is than the last (the
+baseline): for rates it divided by the baseline, for times and sizes the
+baseline divided by it, so above 1 means it wins.
 """
 
 import json
@@ -59,24 +60,28 @@ def ratio(first, second, unit):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         sys.exit(__doc__)
     try:
         sides = [json.load(open(path)) for path in sys.argv[1:]]
     except (OSError, json.JSONDecodeError) as e:
         sys.exit(f"table.py: {e}")
-    a, b = sides
-    if a.get("records") != b.get("records"):
-        sys.exit(f"table.py: the runs differ in size: {a.get('records')} and {b.get('records')} records")
-    if a.get("data_fnv1a") != b.get("data_fnv1a"):
-        sys.exit("table.py: the two runs did not load the same data (data_fnv1a differs)")
-    print(f"{a['records']:,} records of 100 bytes")
+    base = sides[-1]
+    for side in sides[:-1]:
+        if side.get("records") != base.get("records"):
+            sys.exit(f"table.py: the runs differ in size: {side.get('records')} and {base.get('records')} records")
+        if side.get("data_fnv1a") != base.get("data_fnv1a"):
+            sys.exit(f"table.py: {side.get('tool')} did not load the same data as {base.get('tool')} (data_fnv1a differs)")
+    print(f"{base['records']:,} records of 100 bytes")
     print()
-    print(f"| phase | {a['tool']} | {b['tool']} | ratio |")
-    print("|---|---:|---:|---:|")
+    tools = " | ".join(side["tool"] for side in sides)
+    ratios = " | ".join(f"ratio: {side['tool']}" for side in sides[:-1])
+    print(f"| phase | {tools} | {ratios} |")
+    print("|---|" + "---:|" * (2 * len(sides) - 1))
     for field, what, unit in ROWS:
-        x, y = a.get(field), b.get(field)
-        print(f"| {what} | {fmt(x, unit)} | {fmt(y, unit)} | {ratio(x, y, unit)} |")
+        values = [side.get(field) for side in sides]
+        cells = [fmt(v, unit) for v in values] + [ratio(v, values[-1], unit) for v in values[:-1]]
+        print(f"| {what} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
