@@ -300,6 +300,33 @@ impl Db {
         futures::executor::block_on(self.inner.delete_remote())
     }
 
+    /// See [`crate::Db::changes`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::changes`].
+    pub fn changes(&self) -> Result<crate::Changes> {
+        futures::executor::block_on(self.inner.changes())
+    }
+
+    /// See [`crate::Db::discard_all`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::discard_all`].
+    pub fn discard_all(&self) -> Result<crate::DiscardReport> {
+        futures::executor::block_on(self.inner.discard_all())
+    }
+
+    /// See [`crate::Db::discard`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::discard`].
+    pub fn discard<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<crate::DiscardReport> {
+        futures::executor::block_on(self.inner.discard(keys))
+    }
+
     /// See [`crate::Db::copy_remote`].
     ///
     /// # Errors

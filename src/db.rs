@@ -535,6 +535,64 @@ impl Db {
         crate::sync::remove::delete_remote(&ctx, Some(engine)).await
     }
 
+    /// What the next upload would publish: for each key written since this
+    /// directory's last sync with its remote, its latest write (put, with
+    /// the value's length, or delete), sorted by key, with counts. Values are
+    /// not read. After a local compaction since the sync, every live key is
+    /// listed (`Changes::compacted`). Cost: one read of the segments written
+    /// since the sync, holding the writer lock meanwhile; no network.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] with no remote attached, [`Error::ReadOnly`]
+    /// for a handle over a remote alone, [`Error::Corruption`] for a damaged
+    /// unsynced segment, [`Error::Io`].
+    pub async fn changes(&self) -> Result<crate::Changes> {
+        let Handle::Local { engine, .. } = &self.handle else {
+            return Err(Error::ReadOnly);
+        };
+        crate::sync::changes::changes(engine).await
+    }
+
+    /// Drops every change that was never uploaded: the directory returns to
+    /// the state of its last sync (FORMAT.md §10.10). Crash safe: a crash
+    /// leaves the old state or the new one. Needs the remote, which must
+    /// still hold the commit this directory last synced. Cost: one GET of
+    /// `index.idx`, a read of the unsynced segments, an index write.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] with no remote attached or before any sync;
+    /// [`Error::Conflict`] if another writer committed since the last sync
+    /// (the synced state is gone from the remote) or the directory compacted
+    /// since; [`Error::ReadOnly`], [`Error::Remote`], [`Error::Io`].
+    pub async fn discard_all(&self) -> Result<crate::DiscardReport> {
+        self.discard_where(None).await
+    }
+
+    /// Drops the never-uploaded changes of `keys` only: each reads again as
+    /// at the last sync (present with its synced value, or absent), and
+    /// other changes stay, in one crash-safe step. As
+    /// [`Db::discard_all`] otherwise.
+    ///
+    /// # Errors
+    /// As [`Db::discard_all`].
+    pub async fn discard<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<crate::DiscardReport> {
+        let set = keys.into_iter().map(|k| k.as_ref().to_vec()).collect();
+        self.discard_where(Some(set)).await
+    }
+
+    async fn discard_where(
+        &self,
+        keys: Option<std::collections::HashSet<Vec<u8>>>,
+    ) -> Result<crate::DiscardReport> {
+        let Handle::Local { engine, .. } = &self.handle else {
+            return Err(Error::ReadOnly);
+        };
+        crate::sync::changes::discard(engine, keys).await
+    }
+
     /// Copies the committed state of this handle's remote (not local writes
     /// that were never uploaded) to the remote of `to`, a builder made with
     /// [`DbBuilder::for_remote`](crate::DbBuilder::for_remote) (its URL,

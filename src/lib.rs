@@ -99,6 +99,7 @@ pub use iter::Iter;
 pub use options::{Options, SyncPolicy};
 pub use remote::{Credentials, RemoteOptions, RemoteStats};
 pub use report::{CompactionReport, DamagedRange, RebuildReport, Stats, VerifyReport};
+pub use sync::changes::{Change, ChangeKind, Changes, DiscardReport};
 pub use sync::conditions::PROBE_LIFETIME;
 pub use sync::copy::CopyRemoteReport;
 pub use sync::download::{DownloadOptions, DownloadReport};

@@ -442,3 +442,39 @@ fn copy_copies_the_committed_remote_and_a_second_run_finds_it_complete() {
     let err = fails(s4db_no_dir().args(["copy", &dest]), 2);
     assert!(err.contains("--remote"), "{err}");
 }
+
+#[test]
+fn status_lists_unsynced_changes_and_discard_drops_them() {
+    let (d, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let url = r.path().to_str().unwrap().to_string();
+    let with_remote = || {
+        let mut c = s4db(d.path());
+        c.args(["--remote", &url]);
+        c
+    };
+    with_remote().args(["put", "a", "1"]).assert().success();
+    with_remote().arg("upload").assert().success();
+    with_remote().args(["put", "a", "22"]).assert().success();
+    with_remote().args(["put", "b", "3"]).assert().success();
+    with_remote().args(["del", "a"]).assert().success();
+    let j = json(with_remote().args(["--json", "status"]));
+    assert_eq!(
+        (
+            j["changes"].clone(),
+            j["puts"].clone(),
+            j["deletes"].clone()
+        ),
+        (2.into(), 1.into(), 1.into())
+    );
+    assert_eq!(j["keys"][0]["key"], "a");
+    assert_eq!(j["keys"][0]["kind"], "delete");
+    assert_eq!(j["keys"][1]["value_len"], 1);
+    let err = fails(with_remote().arg("discard"), 2);
+    assert!(err.contains("required"), "{err}");
+    let j = json(with_remote().args(["--json", "discard", "a"]));
+    assert_eq!(j["keys_discarded"], 1);
+    assert_eq!(stdout(with_remote().args(["get", "a"])), "1");
+    with_remote().args(["discard", "--all"]).assert().success();
+    assert_eq!(stdout(s4db(d.path()).arg("keys")), "a\n");
+    assert_eq!(json(with_remote().args(["--json", "status"]))["changes"], 0);
+}

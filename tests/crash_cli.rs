@@ -75,6 +75,44 @@ fn check_prefix(dir: &std::path::Path, seed: u64, round: u64) -> u64 {
 
 /// Kill rounds (`default`, or `S4DB_CRASH_ROUNDS / per + 1`), a seed from
 /// the clock (failures print it), and a generator seeded with it.
+/// Opens `b` and puts records `0..n` in batches of 1,000.
+fn loaded(b: s4db::DbBuilder, n: u64) -> Db {
+    let db = b.open_blocking().unwrap();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        db.put_many(chunk.iter().map(|&i| (key(i), value(i))))
+            .unwrap();
+    }
+    db
+}
+
+/// Copies `base` (as a crash would leave it), runs `s4db --dir COPY ARGS…`
+/// on the copy, kills it with SIGKILL after a random pause below `max_ms`,
+/// and opens and verifies what is left.
+fn killed_during<S: AsRef<std::ffi::OsStr>>(
+    base: &std::path::Path,
+    args: &[S],
+    max_ms: u64,
+    rng: &mut common::Xorshift,
+    at: &str,
+) -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    common::crash_image(base, dir.path());
+    let mut child = Command::new(bin())
+        .arg("--dir")
+        .arg(dir.path())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(rng.below(max_ms)));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let db = Db::open(dir.path()).unwrap_or_else(|e| panic!("{at}: {e}"));
+    assert!(db.verify().unwrap().is_ok(), "{at}");
+    (dir, db)
+}
+
 fn rounds_and_rng(default: u64, per: u64) -> (u64, u64, common::Xorshift) {
     let rounds = std::env::var("S4DB_CRASH_ROUNDS")
         .ok()
@@ -152,14 +190,7 @@ fn kill_9_during_upload_then_upload_again_makes_a_consistent_remote() {
         );
         let url = format!("file://{}", remote.path().display());
         {
-            let db = Db::builder(dir.path())
-                .max_segment_size(64 << 10)
-                .open_blocking()
-                .unwrap();
-            for chunk in (0..30_000u64).collect::<Vec<_>>().chunks(1000) {
-                db.put_many(chunk.iter().map(|&i| (key(i), value(i))))
-                    .unwrap();
-            }
+            let db = loaded(Db::builder(dir.path()).max_segment_size(64 << 10), 30_000);
             db.close().unwrap();
         }
         let mut child = Command::new(bin())
@@ -205,14 +236,7 @@ fn kill_9_during_compaction_loses_nothing() {
     let (rounds, seed, mut rng) = rounds_and_rng(20, 5);
     let base = tempfile::tempdir().unwrap();
     {
-        let db = Db::builder(base.path())
-            .max_segment_size(256 << 10)
-            .open_blocking()
-            .unwrap();
-        for chunk in (0..60_000u64).collect::<Vec<_>>().chunks(1000) {
-            db.put_many(chunk.iter().map(|&i| (key(i), value(i))))
-                .unwrap();
-        }
+        let db = loaded(Db::builder(base.path()).max_segment_size(256 << 10), 60_000);
         for i in (0..60_000u64).step_by(3) {
             db.put(key(i), value(i + 1)).unwrap(); // overwritten: garbage to compact
         }
@@ -222,21 +246,8 @@ fn kill_9_during_compaction_loses_nothing() {
         .map(|i| (i, if i % 3 == 0 { value(i + 1) } else { value(i) }))
         .collect();
     for round in 0..rounds {
-        let dir = tempfile::tempdir().unwrap();
-        common::crash_image(base.path(), dir.path());
-        let mut child = Command::new(bin())
-            .args(["-q", "--dir"])
-            .arg(dir.path())
-            .arg("compact")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.below(300)));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let db = Db::open(dir.path()).unwrap_or_else(|e| panic!("seed {seed} round {round}: {e}"));
-        assert!(db.verify().unwrap().is_ok(), "seed {seed} round {round}");
+        let at = format!("seed {seed} round {round}");
+        let (_dir, db) = killed_during(base.path(), &["-q", "compact"], 300, &mut rng, &at);
         assert_eq!(db.len(), 60_000, "seed {seed} round {round}");
         for (i, v) in want.iter().step_by(997) {
             assert_eq!(
@@ -253,35 +264,16 @@ fn kill_9_during_a_prefix_delete_leaves_all_of_the_prefix_or_none() {
     let (rounds, seed, mut rng) = rounds_and_rng(20, 5);
     let base = tempfile::tempdir().unwrap();
     {
-        let db = Db::builder(base.path())
-            .max_segment_size(256 << 10)
-            .open_blocking()
-            .unwrap();
-        for chunk in (0..60_000u64).collect::<Vec<_>>().chunks(1000) {
-            db.put_many(chunk.iter().map(|&i| (key(i), value(i))))
-                .unwrap();
-        }
+        let db = loaded(Db::builder(base.path()).max_segment_size(256 << 10), 60_000);
         db.close().unwrap();
     }
     // `rec0002…`: records 20,000 to 29,999.
     let doomed = |i: u64| (20_000..30_000).contains(&i);
     let (mut none_gone, mut all_gone) = (0, 0);
     for round in 0..rounds {
-        let dir = tempfile::tempdir().unwrap();
-        common::crash_image(base.path(), dir.path());
-        let mut child = Command::new(bin())
-            .args(["-q", "--sync", "always", "--dir"])
-            .arg(dir.path())
-            .args(["del", "--prefix", "rec0002"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.below(150)));
-        child.kill().unwrap();
-        child.wait().unwrap();
-        let db = Db::open(dir.path()).unwrap_or_else(|e| panic!("seed {seed} round {round}: {e}"));
-        assert!(db.verify().unwrap().is_ok(), "seed {seed} round {round}");
+        let at = format!("seed {seed} round {round}");
+        let args = ["-q", "--sync", "always", "del", "--prefix", "rec0002"];
+        let (_dir, db) = killed_during(base.path(), &args, 150, &mut rng, &at);
         let left = (0..60_000u64)
             .filter(|&i| doomed(i))
             .filter(|&i| db.contains(key(i)).unwrap())
@@ -305,4 +297,61 @@ fn kill_9_during_a_prefix_delete_leaves_all_of_the_prefix_or_none() {
         }
     }
     eprintln!("{all_gone} rounds found the prefix deleted, {none_gone} found it whole");
+}
+
+#[test]
+fn kill_9_during_a_discard_leaves_the_named_keys_all_discarded_or_all_kept() {
+    let (rounds, seed, mut rng) = rounds_and_rng(20, 5);
+    let base = tempfile::tempdir().unwrap();
+    let remote = tempfile::tempdir().unwrap();
+    let url = remote.path().to_str().unwrap().to_string();
+    let changed = |i: u64| format!("changed {i}");
+    {
+        let db = loaded(
+            Db::builder(base.path())
+                .remote(&url)
+                .max_segment_size(256 << 10),
+            60_000,
+        );
+        db.upload().unwrap();
+        // Unsynced: records 20,000 to 39,999 changed.
+        for chunk in (20_000..40_000u64).collect::<Vec<_>>().chunks(1000) {
+            db.put_many(chunk.iter().map(|&i| (key(i), changed(i))))
+                .unwrap();
+        }
+        db.close().unwrap();
+    }
+    // Discard the changes of 20,000 to 29,999; keep those of 30,000 to 39,999.
+    let mut args: Vec<String> = ["-q", "--sync", "always", "--remote", &url, "discard"]
+        .map(String::from)
+        .to_vec();
+    args.extend((20_000..30_000u64).map(key));
+    let (mut done, mut not_done) = (0, 0);
+    for round in 0..rounds {
+        let at = format!("seed {seed} round {round}");
+        let (_dir, db) = killed_during(base.path(), &args, 1500, &mut rng, &at);
+        assert_eq!(db.len(), 60_000, "seed {seed} round {round}");
+        let back = (20_000..30_000u64)
+            .filter(|&i| db.get(key(i)).unwrap().unwrap() == value(i))
+            .count();
+        match back {
+            10_000 => done += 1,
+            0 => not_done += 1,
+            n => panic!("seed {seed} round {round}: {n} of 10,000 discarded keys went back"),
+        }
+        for i in (0..60_000u64).step_by(97) {
+            let want =
+                if (30_000..40_000).contains(&i) || ((20_000..30_000).contains(&i) && back == 0) {
+                    changed(i)
+                } else {
+                    value(i)
+                };
+            assert_eq!(
+                db.get(key(i)).unwrap().unwrap(),
+                want,
+                "seed {seed} round {round}: key {i}"
+            );
+        }
+    }
+    eprintln!("{done} rounds found the discard done, {not_done} found it not done");
 }

@@ -4,7 +4,7 @@ mod common;
 
 use common::{contents, key_for, value_for};
 use s4db::blocking::Db;
-use s4db::{Error, UploadOptions};
+use s4db::{ChangeKind, Error, UploadOptions};
 
 fn remote_url(dir: &std::path::Path) -> String {
     format!("file://{}", dir.display())
@@ -350,4 +350,141 @@ fn copy_remote_stops_at_a_damaged_source_segment_and_writes_no_root() {
         "no root for a copy that failed"
     );
     assert!(!remote_objects(&dest).contains(&victim));
+}
+
+/// A directory synced with `url` holding `a`=1, `b`=2, `c`=3.
+fn synced_abc(dir: &std::path::Path, url: &str) -> Db {
+    let db = Db::builder(dir).remote(url).open_blocking().unwrap();
+    db.put_many([("a", "1"), ("b", "2"), ("c", "3")]).unwrap();
+    db.upload().unwrap();
+    db
+}
+
+#[test]
+fn changes_lists_the_latest_unsynced_write_of_each_key_and_is_empty_after_upload() {
+    let (a, _b, _r, url) = two_dirs_and_a_remote();
+    let db = synced_abc(a.path(), &url);
+    assert!(db.changes().unwrap().is_empty());
+    db.put("a", "longer value").unwrap();
+    db.delete("b").unwrap();
+    db.put("new", "x").unwrap();
+    db.put("gone", "y").unwrap();
+    db.delete("gone").unwrap();
+    db.put("a", "ten bytes!").unwrap();
+    let ch = db.changes().unwrap();
+    let got: Vec<(Vec<u8>, ChangeKind, Option<u64>)> = ch
+        .iter()
+        .map(|c| (c.key.to_vec(), c.kind, c.value_len))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (b"a".to_vec(), ChangeKind::Put, Some(10)),
+            (b"b".to_vec(), ChangeKind::Delete, None),
+            (b"gone".to_vec(), ChangeKind::Delete, None),
+            (b"new".to_vec(), ChangeKind::Put, Some(1)),
+        ]
+    );
+    assert_eq!((ch.puts, ch.deletes, ch.compacted), (2, 2, false));
+    db.upload().unwrap();
+    assert!(db.changes().unwrap().is_empty());
+}
+
+#[test]
+fn discard_of_some_keys_returns_them_to_the_synced_state_and_keeps_the_rest() {
+    let (a, _b, _r, url) = two_dirs_and_a_remote();
+    let db = synced_abc(a.path(), &url);
+    db.put("a", "10").unwrap();
+    db.delete("b").unwrap();
+    db.put("new", "x").unwrap();
+    db.put("c", "30").unwrap();
+    let r = db.discard(["a", "b", "new", "never-written"]).unwrap();
+    assert_eq!(r.keys_discarded, 3);
+    assert_eq!(r.records_kept, 1);
+    let expect = |db: &Db| {
+        assert_eq!(db.get("a").unwrap().unwrap(), "1");
+        assert_eq!(db.get("b").unwrap().unwrap(), "2");
+        assert_eq!(db.get("c").unwrap().unwrap(), "30");
+        assert_eq!(db.get("new").unwrap(), None);
+        assert_eq!(db.len(), 3);
+    };
+    expect(&db);
+    let keys: Vec<Vec<u8>> = db
+        .changes()
+        .unwrap()
+        .iter()
+        .map(|c| c.key.to_vec())
+        .collect();
+    assert_eq!(keys, vec![b"c".to_vec()]);
+    db.close().unwrap();
+    let db = Db::builder(a.path()).remote(&url).open_blocking().unwrap();
+    expect(&db);
+    assert!(db.verify().unwrap().is_ok());
+    // What stays is still published by the next upload.
+    db.upload().unwrap();
+    let reader = s4db::DbBuilder::for_remote(&url).open_blocking().unwrap();
+    assert_eq!(contents(&reader), contents(&db));
+}
+
+#[test]
+fn discard_all_returns_the_directory_to_its_last_sync() {
+    let (a, _b, _r, url) = two_dirs_and_a_remote();
+    let db = synced_abc(a.path(), &url);
+    let before = contents(&db);
+    db.put_many((0..500).map(|i| (key_for(i), value_for(i, 40))))
+        .unwrap();
+    db.delete("c").unwrap();
+    let r = db.discard_all().unwrap();
+    assert_eq!(r.keys_discarded, 501);
+    assert_eq!(r.records_kept, 0);
+    assert_eq!(contents(&db), before);
+    assert!(db.changes().unwrap().is_empty());
+    db.put("after", "1").unwrap();
+    db.close().unwrap();
+    let db = Db::builder(a.path()).remote(&url).open_blocking().unwrap();
+    assert_eq!(db.len(), 4);
+    assert_eq!(db.get("after").unwrap().unwrap(), "1");
+}
+
+#[test]
+fn discard_is_refused_when_the_synced_state_is_unknown_or_gone() {
+    let (a, b, _r, url) = two_dirs_and_a_remote();
+    let no_remote = Db::open(b.path().join("plain")).unwrap();
+    assert!(matches!(
+        no_remote.discard_all(),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        no_remote.changes(),
+        Err(Error::InvalidArgument(_))
+    ));
+    let never = Db::builder(b.path().join("never"))
+        .remote(&url)
+        .open_blocking()
+        .unwrap();
+    never.put("k", "v").unwrap();
+    assert!(matches!(
+        never.discard_all(),
+        Err(Error::InvalidArgument(_))
+    ));
+
+    let db = synced_abc(a.path(), &url);
+    db.put("a", "mine").unwrap();
+    let other = Db::builder(b.path().join("other"))
+        .remote(&url)
+        .open_blocking()
+        .unwrap();
+    other.download().unwrap();
+    other.put("z", "theirs").unwrap();
+    other.upload().unwrap();
+    assert!(matches!(db.discard(["a"]), Err(Error::Conflict(_))));
+    assert_eq!(db.get("a").unwrap().unwrap(), "mine", "nothing changed");
+
+    let (c, _d, _r2, url2) = two_dirs_and_a_remote();
+    let db = synced_abc(c.path(), &url2);
+    db.put("a", "mine").unwrap();
+    db.compact().unwrap();
+    assert!(db.changes().unwrap().compacted);
+    assert!(matches!(db.discard(["a"]), Err(Error::Conflict(_))));
+    assert_eq!(db.get("a").unwrap().unwrap(), "mine");
 }

@@ -139,6 +139,26 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// What the next upload would publish: the keys put and deleted since the
+    /// last sync with --remote (counts and the first 10 keys; --keys for all).
+    Status {
+        /// List every changed key, not only the first 10.
+        #[arg(long)]
+        keys: bool,
+    },
+    /// Drop changes never uploaded to --remote: of the KEYS given, or of every
+    /// key with --all. They read again as at the last sync. The remote must
+    /// still hold the commit this directory last synced.
+    Discard {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        keys: Vec<String>,
+        /// Drop every unsynced change.
+        #[arg(long)]
+        all: bool,
+        /// The KEYS are standard base64.
+        #[arg(long)]
+        key_b64: bool,
+    },
     /// Copy the database committed at --remote to DEST (another prefix, bucket
     /// or store): every segment, then index.idx last. On one S3 endpoint the
     /// server copies the segments. Run it again to resume a copy that stopped.

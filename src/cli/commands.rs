@@ -355,6 +355,86 @@ pub async fn run(cli: &Cli) -> Result {
                 )))
             }
         }
+        Command::Status { keys } => {
+            let db = open(cli, Access::Read, "status").await?;
+            let changes = db.changes().await?;
+            let shown = if *keys {
+                changes.len()
+            } else {
+                changes.len().min(10)
+            };
+            let listed: Vec<serde_json::Value> = changes
+                .iter()
+                .take(shown)
+                .map(|c| {
+                    let mut obj = jsonl::key_fields(&c.key);
+                    let kind = if c.kind == s4db::ChangeKind::Delete {
+                        "delete"
+                    } else {
+                        "put"
+                    };
+                    obj.insert("kind".into(), kind.into());
+                    obj.insert("value_len".into(), c.value_len.into());
+                    serde_json::Value::Object(obj)
+                })
+                .collect();
+            let mut human = format!(
+                "{} change(s) to upload: {} put, {} deleted{}",
+                changes.len(),
+                changes.puts,
+                changes.deletes,
+                if changes.compacted {
+                    " (compacted since the last sync: every live key is re-sent)"
+                } else {
+                    ""
+                }
+            );
+            for c in changes.iter().take(shown) {
+                let key = String::from_utf8_lossy(&c.key);
+                match c.value_len {
+                    Some(n) => human.push_str(&format!("\nput {key} ({n} bytes)")),
+                    None => human.push_str(&format!("\ndel {key}")),
+                }
+            }
+            if shown < changes.len() {
+                human.push_str(&format!(
+                    "\n… and {} more (--keys lists all)",
+                    changes.len() - shown
+                ));
+            }
+            report(
+                cli,
+                json!({
+                    "changes": changes.len(),
+                    "puts": changes.puts,
+                    "deletes": changes.deletes,
+                    "compacted": changes.compacted,
+                    "keys": listed,
+                }),
+                human,
+            )
+        }
+        Command::Discard { keys, all, key_b64 } => {
+            let keys: Vec<Vec<u8>> = keys
+                .iter()
+                .map(|k| key_arg(k, *key_b64))
+                .collect::<Result<_>>()?;
+            let db = open(cli, Access::Write, "discard").await?;
+            let r = if *all {
+                db.discard_all().await?
+            } else {
+                db.discard(&keys).await?
+            };
+            close_after(&db, &format!("{} key(s) discarded", r.keys_discarded)).await?;
+            report(
+                cli,
+                json!({ "keys_discarded": r.keys_discarded, "records_kept": r.records_kept }),
+                format!(
+                    "discarded the unsynced changes of {} key(s); {} other record(s) kept",
+                    r.keys_discarded, r.records_kept
+                ),
+            )
+        }
         Command::Copy { dest } => {
             let Some(url) = &cli.remote else {
                 return Err(Failure::Usage(

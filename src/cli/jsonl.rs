@@ -44,12 +44,18 @@ pub fn parse(line: &str) -> Result<(Vec<u8>, Vec<u8>), String> {
 /// Renders one key as a line of `keys --json` (without the newline):
 /// `{"key": …}`, or `{"key_b64": …}` for a key that is not UTF-8.
 pub fn render_key(key: &[u8]) -> String {
+    serde_json::Value::Object(key_fields(key)).to_string()
+}
+
+/// `{"key": …}`, or `{"key_b64": …}` for a key that is not UTF-8, as an
+/// object to add fields to.
+pub fn key_fields(key: &[u8]) -> serde_json::Map<String, serde_json::Value> {
     let mut obj = serde_json::Map::new();
     match std::str::from_utf8(key) {
         Ok(k) => obj.insert("key".into(), k.into()),
         Err(_) => obj.insert("key_b64".into(), STANDARD.encode(key).into()),
     };
-    serde_json::Value::Object(obj).to_string()
+    obj
 }
 
 /// Renders one record as a line (without the newline).

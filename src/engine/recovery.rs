@@ -288,9 +288,12 @@ pub(crate) fn recover_with_index(
                     ));
                 }
             }
-            tracing::info!(segment = %id, "removing a segment obsoleted by compaction");
+            // Deleted only once an index that does not list it is durable:
+            // `base` may be an index about to be adopted (a download, a
+            // rebase, a discard), while index.idx on disk still lists it.
+            tracing::info!(segment = %id, "a segment obsoleted by compaction or a sync will be removed");
             if writable {
-                fs::remove_file(&path).ctx(|| format!("removing {}", path.display()))?;
+                pending_delete.push(path);
             }
             dirty = true;
             continue;

@@ -67,6 +67,16 @@ impl<'a> RecordView<'a> {
         self.flags & FLAG_BATCH_CONT != 0
     }
 
+    /// The value's length once decompressed (its Snappy preamble when
+    /// compressed), without decompressing it.
+    pub(crate) fn value_len(&self) -> Result<usize, RecordError> {
+        if self.flags & FLAG_SNAPPY == 0 {
+            return Ok(self.stored.len());
+        }
+        snap::raw::decompress_len(self.stored)
+            .map_err(|_| RecordError::Malformed("bad snappy length"))
+    }
+
     /// The value bytes, decompressed if needed.
     pub(crate) fn value(&self) -> Result<Vec<u8>, RecordError> {
         if self.flags & FLAG_SNAPPY == 0 {

@@ -1,7 +1,9 @@
 //! Sync between a database directory and a remote (FORMAT.md §10): upload,
-//! download, rebase, garbage collection, deleting a remote, the conditional-write probe, the
+//! download, rebase, garbage collection, unsynced changes and discarding
+//! them, deleting and copying a remote, the conditional-write probe, the
 //! per-remote sync state, and reads of records only the remote holds.
 
+pub(crate) mod changes;
 pub(crate) mod conditions;
 pub(crate) mod copy;
 pub(crate) mod download;

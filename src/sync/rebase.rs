@@ -1,75 +1,113 @@
 //! `rebase`: re-apply this directory's unsynced changes on top of the remote
-//! state another writer committed (FORMAT.md §10.3).
+//! state another writer committed (FORMAT.md §10.3), and `discard`: re-apply
+//! them, minus the dropped keys, on top of the state this directory last
+//! synced (FORMAT.md §10.10). One procedure serves both.
 //!
 //! The changes are the batches in local segments the remote does not have.
 //! Crash safety comes from the order:
-//! 1. read those batches; write them again as new local segments numbered
+//! 1. under the writer lock (no write can land in between), read those
+//!    batches; write the kept ones again as new local segments numbered
 //!    above every segment of either side (durable; the old copies stay);
 //! 2. adopt the remote index as this directory's own, with its next segment
 //!    number set to the first new segment: recovery replays the new segments
 //!    on top of the remote state and deletes the old copies as obsolete;
-//! 3. record the remote's entity tag in `remote.state`.
+//! 3. (rebase) record the remote's entity tag in `remote.state`.
 //!
 //! A crash before 2 leaves the old state with its changes written twice
-//! (same values); after 2, the rebased state.
+//! (same values); after 2, the new state.
 
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use crate::batch::WriteBatch;
 use crate::engine::Engine;
 use crate::engine::segment::Segment;
 use crate::error::{Error, Result};
+use crate::format::record::RecordView;
 use crate::format::scan;
 use crate::format::segment_header::SEGMENT_HEADER_LEN;
+use crate::format::segment_id::SegmentId;
+use crate::index::base::BaseIndex;
 use crate::io::offload::offload;
 use crate::remote::ctx::RemoteCtx;
 use crate::sync::remote_index::fetch_index;
 use crate::sync::state::SyncState;
 
-/// The batches in `segments`, in order, as write batches.
-fn read_batches(segments: &[Arc<Segment>]) -> Result<Vec<WriteBatch>> {
-    let mut out = Vec::new();
+/// Calls `on_batch` with each batch of `segments`, in order, with its
+/// segment's name. A segment that does not scan to its end is corrupt.
+pub(crate) fn scan_batches(
+    segments: &[Arc<Segment>],
+    mut on_batch: impl FnMut(&str, &[scan::Item<'_>]) -> Result<()>,
+) -> Result<()> {
     for seg in segments {
         let buf = seg.contents()?;
         let body = buf.get(SEGMENT_HEADER_LEN..).unwrap_or_default();
         let name = seg.name();
         let scanned = scan::scan(body, SEGMENT_HEADER_LEN as u64, false, |batch| {
-            let mut b = WriteBatch::new();
-            for (off, rec) in batch {
-                if rec.is_tombstone() {
-                    b.delete(rec.key)?;
-                } else {
-                    let v = rec
-                        .value()
-                        .map_err(|e| Error::corruption(name.as_str(), *off, e.describe()))?;
-                    b.put(rec.key, v)?;
-                }
-            }
-            out.push(b);
-            Ok::<(), Error>(())
+            on_batch(&name, batch)
         })?;
         if let Some(t) = scanned.tail {
             return Err(Error::corruption(name, t.offset, t.reason));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
-pub(crate) async fn rebase(engine: &Arc<Engine>, ctx: &RemoteCtx, state: &SyncState) -> Result<()> {
-    let (remote, etag) = fetch_index(ctx)
-        .await?
-        .ok_or_else(|| Error::Conflict("the remote index disappeared during the upload".into()))?;
-    let ours = engine.unsynced_segments(&state.segments);
-    if ours.iter().any(|s| s.header.is_compacted()) {
-        return Err(Error::Conflict(
-            "this directory was compacted since its last sync, so its own changes cannot be told apart; download, then redo the writes".into(),
-        ));
-    }
+/// The error for a directory compacted since its last sync.
+pub(crate) fn compacted_since_sync(what: &str) -> Error {
+    Error::Conflict(format!(
+        "this directory was compacted since its last sync, so its own changes cannot be told apart and {what} is not possible; download, then redo the writes"
+    ))
+}
+
+/// The value of a record, or a corruption error that names where it is.
+fn value_at(name: &str, off: u64, rec: &RecordView<'_>) -> Result<Vec<u8>> {
+    rec.value()
+        .map_err(|e| Error::corruption(name, off, e.describe()))
+}
+
+/// What [`reapply`] did.
+pub(crate) struct Reapplied {
+    /// Distinct keys whose changes were dropped.
+    pub dropped_keys: u64,
+    /// Records written again.
+    pub kept_records: u64,
+}
+
+/// Re-applies the batches of this directory's segments that `synced` does
+/// not list, minus the records whose key `drop` picks, on top of `remote`.
+pub(crate) async fn reapply(
+    engine: &Arc<Engine>,
+    remote: BaseIndex,
+    synced: BTreeSet<SegmentId>,
+    what: &'static str,
+    drop: impl Fn(&[u8]) -> bool + Send + 'static,
+) -> Result<Reapplied> {
     let e = engine.clone();
-    let table = remote.segments().iter().map(|s| s.id).collect();
     offload(move || {
-        let batches = read_batches(&ours)?;
         let mut w = e.writer();
+        let ours = e.unsynced_segments(&synced);
+        if ours.iter().any(|s| s.header.is_compacted()) {
+            return Err(compacted_since_sync(what));
+        }
+        let mut dropped: HashSet<Vec<u8>> = HashSet::new();
+        let mut batches = Vec::new();
+        let mut kept_records = 0;
+        scan_batches(&ours, |name, batch| {
+            let mut b = WriteBatch::new();
+            for (off, rec) in batch {
+                if drop(rec.key) {
+                    dropped.insert(rec.key.to_vec());
+                } else if rec.is_tombstone() {
+                    b.delete(rec.key)?;
+                } else {
+                    b.put(rec.key, value_at(name, *off, rec)?)?;
+                }
+            }
+            kept_records += b.len() as u64;
+            batches.push(b);
+            Ok(())
+        })?;
         w.next_number = w.next_number.max(remote.header().next_segment_number);
         let first_new = e.write_batches_locked(&mut w, batches)?;
         let mut meta = remote.meta();
@@ -77,7 +115,22 @@ pub(crate) async fn rebase(engine: &Arc<Engine>, ctx: &RemoteCtx, state: &SyncSt
         meta.next_segment_number = first_new;
         meta.generation = meta.generation.max(w.generation);
         let adopted = remote.with_meta(&meta)?;
-        e.adopt_index(&mut w, adopted)
+        e.adopt_index(&mut w, adopted)?;
+        Ok(Reapplied {
+            dropped_keys: dropped.len() as u64,
+            kept_records,
+        })
+    })
+    .await
+}
+
+pub(crate) async fn rebase(engine: &Arc<Engine>, ctx: &RemoteCtx, state: &SyncState) -> Result<()> {
+    let (remote, etag) = fetch_index(ctx)
+        .await?
+        .ok_or_else(|| Error::Conflict("the remote index disappeared during the upload".into()))?;
+    let table = remote.segments().iter().map(|s| s.id).collect();
+    reapply(engine, remote, state.segments.clone(), "a rebase", |_| {
+        false
     })
     .await?;
     SyncState::synced(&ctx.url.describe(), etag, table, state.conditions).save(engine.dir())
