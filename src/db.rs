@@ -526,9 +526,7 @@ impl Db {
     /// failures (objects listed before the failure may be gone; run it
     /// again), [`Error::Io`] if the sync state cannot be saved.
     pub async fn delete_remote(&self) -> Result<DeleteRemoteReport> {
-        let Handle::Local { engine, .. } = &self.handle else {
-            return Err(Error::ReadOnly);
-        };
+        let engine = self.engine()?;
         engine.check_writable()?;
         let ctx = engine.remote_ctx()?;
         let _sync = engine.sync_lock().lock().await;
@@ -547,10 +545,7 @@ impl Db {
     /// for a handle over a remote alone, [`Error::Corruption`] for a damaged
     /// unsynced segment, [`Error::Io`].
     pub async fn changes(&self) -> Result<crate::Changes> {
-        let Handle::Local { engine, .. } = &self.handle else {
-            return Err(Error::ReadOnly);
-        };
-        crate::sync::changes::changes(engine).await
+        crate::sync::changes::changes(self.engine()?).await
     }
 
     /// Drops every change that was never uploaded: the directory returns to
@@ -587,10 +582,7 @@ impl Db {
         &self,
         keys: Option<std::collections::HashSet<Vec<u8>>>,
     ) -> Result<crate::DiscardReport> {
-        let Handle::Local { engine, .. } = &self.handle else {
-            return Err(Error::ReadOnly);
-        };
-        crate::sync::changes::discard(engine, keys).await
+        crate::sync::changes::discard(self.engine()?, keys).await
     }
 
     /// Copies the committed state of this handle's remote (not local writes

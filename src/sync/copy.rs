@@ -17,7 +17,7 @@ use crate::format::index_file::{INDEX_FILE_NAME, SegmentEntry};
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome, RemoteUrl};
 use crate::sync::download::check_segment;
-use crate::sync::remote_index::fetch_index;
+use crate::sync::remote_index::{fetch_index, fetch_root};
 
 /// Most segments held in memory at once by a copy through s4db.
 const MAX_IN_FLIGHT: usize = 4;
@@ -64,14 +64,37 @@ pub(crate) async fn copy_remote(
     }
     let mut restarts = 0;
     loop {
-        match copy_once(src, dst).await {
-            Err(Error::NotFound(why)) if why.contains(GONE) && restarts < MAX_RESTARTS => {
-                tracing::info!(%why, "the source committed and collected meanwhile; starting over");
+        match copy_once(src, dst).await? {
+            Attempt::Done(report) => return Ok(report),
+            Attempt::SourceMoved(segment) if restarts < MAX_RESTARTS => {
+                tracing::info!(%segment, "the source committed and collected meanwhile; starting over");
                 restarts += 1;
             }
-            other => return other,
+            Attempt::SourceMoved(segment) => {
+                return Err(Error::NotFound(format!(
+                    "segment {segment} was deleted from the source during the copy"
+                )));
+            }
         }
     }
+}
+
+/// How one pass of a copy ended.
+enum Attempt {
+    Done(CopyRemoteReport),
+    /// A segment of the commit being copied was garbage collected from the
+    /// source (it committed again meanwhile): start over from its new root.
+    SourceMoved(String),
+}
+
+/// How one segment was copied.
+enum Copied {
+    /// By the server (S3 `CopyObject`).
+    OnServer,
+    /// Through s4db: this many bytes.
+    Through(u64),
+    /// The source no longer has it.
+    Gone,
 }
 
 /// Whether one remote lies inside the other (the same place, or a prefix
@@ -97,10 +120,7 @@ fn overlap(a: &RemoteUrl, b: &RemoteUrl) -> bool {
     }
 }
 
-/// The mark of a segment that vanished from the source during the copy.
-const GONE: &str = "was deleted from the source during the copy";
-
-async fn copy_once(src: &Arc<RemoteCtx>, dst: &Arc<RemoteCtx>) -> Result<CopyRemoteReport> {
+async fn copy_once(src: &Arc<RemoteCtx>, dst: &Arc<RemoteCtx>) -> Result<Attempt> {
     let (index, etag) = fetch_index(src).await?.ok_or_else(|| src.no_database())?;
     let root = index.bytes().clone();
     let mut report = CopyRemoteReport {
@@ -108,20 +128,11 @@ async fn copy_once(src: &Arc<RemoteCtx>, dst: &Arc<RemoteCtx>) -> Result<CopyRem
         source_etag: etag,
         ..CopyRemoteReport::default()
     };
-    let store = dst.store.clone();
-    let existing = dst
-        .run(async move {
-            match store.get(INDEX_FILE_NAME).await? {
-                Some(obj) => Ok(Some(obj.body)),
-                None => store.check().await.map(|()| None),
-            }
-        })
-        .await?;
-    if let Some(there) = existing {
-        if there == root {
+    if let Some(there) = fetch_root(dst).await? {
+        if there.body == root {
             report.already_complete = true;
             report.segments_present = index.segments().len() as u64;
-            return Ok(report);
+            return Ok(Attempt::Done(report));
         }
         return Err(Error::Conflict(format!(
             "{} already holds another database; delete it first (delete_remote) or copy elsewhere",
@@ -149,7 +160,7 @@ async fn copy_once(src: &Arc<RemoteCtx>, dst: &Arc<RemoteCtx>) -> Result<CopyRem
         _ => None,
     };
     let try_server = Arc::new(AtomicBool::new(server_side.is_some()));
-    let results: Vec<Result<(bool, u64)>> = futures::stream::iter(wanted)
+    let results: Vec<Result<(String, Copied)>> = futures::stream::iter(wanted)
         .map(|entry| {
             let (src, dst) = (src.clone(), dst.clone());
             let (server_side, try_server) = (server_side.clone(), try_server.clone());
@@ -159,9 +170,11 @@ async fn copy_once(src: &Arc<RemoteCtx>, dst: &Arc<RemoteCtx>) -> Result<CopyRem
         .collect()
         .await;
     for r in results {
-        let (on_server, bytes) = r?;
-        report.copied_server_side += u64::from(on_server);
-        report.bytes_copied += bytes;
+        match r? {
+            (_, Copied::OnServer) => report.copied_server_side += 1,
+            (_, Copied::Through(bytes)) => report.bytes_copied += bytes,
+            (segment, Copied::Gone) => return Ok(Attempt::SourceMoved(segment)),
+        }
     }
 
     // The root last: only now does the destination hold a database.
@@ -176,18 +189,17 @@ async fn copy_once(src: &Arc<RemoteCtx>, dst: &Arc<RemoteCtx>) -> Result<CopyRem
             dst.url.describe()
         )));
     }
-    Ok(report)
+    Ok(Attempt::Done(report))
 }
 
-/// Copies one segment; returns whether the server copied it, and the bytes
-/// that passed through s4db.
+/// Copies one segment; returns its name and how it went.
 async fn copy_segment(
     src: &Arc<RemoteCtx>,
     dst: &Arc<RemoteCtx>,
     entry: SegmentEntry,
     server_side: Option<Arc<crate::remote::url::S3Location>>,
     try_server: &AtomicBool,
-) -> Result<(bool, u64)> {
+) -> Result<(String, Copied)> {
     let name = entry.id.file_name();
     if let Some(loc) = server_side.filter(|_| try_server.load(Ordering::Relaxed)) {
         let (store, n) = (dst.store.clone(), name.clone());
@@ -195,16 +207,15 @@ async fn copy_segment(
             .run(async move { store.copy_from(&loc, &n).await })
             .await?
         {
-            return Ok((true, 0));
+            return Ok((name, Copied::OnServer));
         }
         // Refused once: copy the rest through s4db without asking again.
         try_server.store(false, Ordering::Relaxed);
     }
     let (store, n) = (src.store.clone(), name.clone());
-    let obj = src
-        .run(async move { store.get(&n).await })
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("segment {name} {GONE}")))?;
+    let Some(obj) = src.run(async move { store.get(&n).await }).await? else {
+        return Ok((name, Copied::Gone));
+    };
     let body = obj.body;
     let n = body.len() as u64;
     let (entry2, b) = (entry, body.clone());
@@ -214,5 +225,5 @@ async fn copy_segment(
     // of this same copy) is as good as this one.
     dst.run(async move { store.put(&key, body, PutMode::Create).await })
         .await?;
-    Ok((false, n))
+    Ok((name, Copied::Through(n)))
 }

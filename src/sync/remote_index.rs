@@ -5,21 +5,25 @@
 use crate::error::{Error, Result};
 use crate::format::index_file::INDEX_FILE_NAME;
 use crate::index::base::BaseIndex;
-use crate::remote::ObjectStore;
 use crate::remote::ctx::RemoteCtx;
+use crate::remote::{Object, ObjectStore};
+
+/// The remote's `index.idx` as stored, unchecked; `None` if the remote has
+/// none (after checking that the remote itself is reachable).
+pub(crate) async fn fetch_root(ctx: &RemoteCtx) -> Result<Option<Object>> {
+    let store = ctx.store.clone();
+    ctx.run(async move {
+        match store.get(INDEX_FILE_NAME).await? {
+            Some(obj) => Ok(Some(obj)),
+            None => store.check().await.map(|()| None),
+        }
+    })
+    .await
+}
 
 /// Fetches and checks the remote index; `None` if the remote has none.
 pub(crate) async fn fetch_index(ctx: &RemoteCtx) -> Result<Option<(BaseIndex, String)>> {
-    let store = ctx.store.clone();
-    let Some(obj) = ctx
-        .run(async move {
-            match store.get(INDEX_FILE_NAME).await? {
-                Some(obj) => Ok(Some(obj)),
-                None => store.check().await.map(|()| None),
-            }
-        })
-        .await?
-    else {
+    let Some(obj) = fetch_root(ctx).await? else {
         return Ok(None);
     };
     let base = BaseIndex::decode(obj.body).map_err(|e| match e {

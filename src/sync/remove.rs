@@ -54,8 +54,7 @@ pub(crate) async fn delete_remote(
     if let Some(engine) = local {
         let remote = ctx.url.describe();
         let mut state = SyncState::load_or_new(engine.dir(), &remote)?;
-        state.etag = None;
-        state.segments.clear();
+        state.forget_uploads();
         state.save(engine.dir())?;
     }
     Ok(report)

@@ -87,6 +87,13 @@ impl SyncState {
         }
     }
 
+    /// Forgets what was uploaded to the remote: no entity tag, no segments,
+    /// so the next upload sends every segment again (FORMAT.md §10.8).
+    pub(crate) fn forget_uploads(&mut self) {
+        self.etag = None;
+        self.segments.clear();
+    }
+
     /// The state for `remote`, or a fresh one that names it.
     pub(crate) fn load_or_new(dir: &Path, remote: &str) -> Result<SyncState> {
         Ok(Self::load_for(dir, remote)?.unwrap_or_else(|| SyncState {

@@ -104,8 +104,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
         if remote_tag.is_none() && state.etag.is_some() {
             // The remote lost its database (deleted, FORMAT.md §10.8): it is
             // empty to this upload, which sends every segment again.
-            state.etag = None;
-            state.segments.clear();
+            state.forget_uploads();
         }
         if remote_tag != state.etag {
             if opts.rebase && remote_tag.is_some() && report.rebased < MAX_REBASES {
