@@ -3,6 +3,7 @@ expected final state and the check, byte for byte as on the Rust side
 (tests/common/data.rs, examples/workload.rs)."""
 
 import argparse
+import json
 import resource
 import sys
 import tempfile
@@ -88,6 +89,14 @@ def cli(doc, run):
         sys.exit(f"{sys.argv[0]}: error: {type(e).__name__}: {e}")
 
 
-def peak_rss_bytes():
-    """This process's peak resident memory."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def emit(tool, records, fingerprint, **measures):
+    """Prints a workload's result: one JSON object with the tool, the size,
+    the data fingerprint, every measure, and the peak resident memory."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({
+        "tool": tool,
+        "records": records,
+        "data_fnv1a": fingerprint,
+        **measures,
+        "peak_rss_bytes": peak,
+    }))

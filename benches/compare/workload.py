@@ -21,7 +21,6 @@ Differences forced by the Python API, kept as small as it allows:
   the package (`s4db._index`, `s4db._storage`), pinned by version.
 """
 
-import json
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from importlib.metadata import version
 
 from s4db import S4DB
 
-from compare_data import Keys, check, cli, data_fingerprint, final_value, key_for, peak_rss_bytes, value_for
+from compare_data import Keys, check, cli, data_fingerprint, emit, final_value, key_for, value_for
 
 
 def index_bytes(bucket, prefix):
@@ -131,25 +130,24 @@ def run(a, n, local_dir):
     for i in many:
         check("get_many", i, got[keys[i]], final_value(i, n))
 
-    print(json.dumps({
-        "tool": f"s4db (Python) {version('s4db')}",
-        "records": n,
-        "data_fnv1a": data_fingerprint(keys, values),
-        "bulk_put_per_s": bulk_put_per_s,
-        "single_put_per_s": single_put_per_s,
-        "local_get_per_s": local_get_per_s,
-        "open_s": open_s,
-        "rebuild_index_s": rebuild_index_s,
-        "compact_s": compact_s,
-        "compact_and_upload_s": compact_s,
-        "index_bytes_per_key": index_bytes_per_key,
-        "upload_s": upload_s,
-        "upload_changes_s": upload_changes_s,
-        "cold_open_and_first_get_s": cold_open_and_first_get_s,
-        "remote_get_per_s": remote_get_per_s,
-        "get_many_1000_s": get_many_1000_s,
-        "peak_rss_bytes": peak_rss_bytes(),
-    }))
+    emit(
+        f"s4db (Python) {version('s4db')}",
+        n,
+        data_fingerprint(keys, values),
+        bulk_put_per_s=bulk_put_per_s,
+        single_put_per_s=single_put_per_s,
+        local_get_per_s=local_get_per_s,
+        open_s=open_s,
+        rebuild_index_s=rebuild_index_s,
+        compact_s=compact_s,
+        compact_and_upload_s=compact_s,
+        index_bytes_per_key=index_bytes_per_key,
+        upload_s=upload_s,
+        upload_changes_s=upload_changes_s,
+        cold_open_and_first_get_s=cold_open_and_first_get_s,
+        remote_get_per_s=remote_get_per_s,
+        get_many_1000_s=get_many_1000_s,
+    )
 
 
 if __name__ == "__main__":

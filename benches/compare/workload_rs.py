@@ -13,13 +13,12 @@ each: `put_many` per batch of 1,000, `db[k] = v` per single put, `db[k]` per
 get, `get_many` for the 1,000 remote keys.
 """
 
-import json
 import sys
 import time
 
 import s4db_rs
 
-from compare_data import Keys, check, cli, data_fingerprint, final_value, key_for, peak_rss_bytes, value_for
+from compare_data import Keys, check, cli, data_fingerprint, emit, final_value, key_for, value_for
 
 
 def run(a, n, local_dir):
@@ -104,25 +103,24 @@ def run(a, n, local_dir):
     for i, value in zip(many, got):
         check("get_many", i, value, final_value(i, n))
 
-    print(json.dumps({
-        "tool": f"s4db_rs (Python) {s4db_rs.__version__}",
-        "records": n,
-        "data_fnv1a": data_fingerprint([k.decode() for k in keys[:1000]], values),
-        "bulk_put_per_s": bulk_put_per_s,
-        "single_put_per_s": single_put_per_s,
-        "local_get_per_s": local_get_per_s,
-        "open_s": open_s,
-        "rebuild_index_s": rebuild_index_s,
-        "compact_s": compact_s,
-        "compact_and_upload_s": compact_and_upload_s,
-        "index_bytes_per_key": index_bytes_per_key,
-        "upload_s": upload_s,
-        "upload_changes_s": upload_changes_s,
-        "cold_open_and_first_get_s": cold_open_and_first_get_s,
-        "remote_get_per_s": remote_get_per_s,
-        "get_many_1000_s": get_many_1000_s,
-        "peak_rss_bytes": peak_rss_bytes(),
-    }))
+    emit(
+        f"s4db_rs (Python) {s4db_rs.__version__}",
+        n,
+        data_fingerprint([k.decode() for k in keys[:1000]], values),
+        bulk_put_per_s=bulk_put_per_s,
+        single_put_per_s=single_put_per_s,
+        local_get_per_s=local_get_per_s,
+        open_s=open_s,
+        rebuild_index_s=rebuild_index_s,
+        compact_s=compact_s,
+        compact_and_upload_s=compact_and_upload_s,
+        index_bytes_per_key=index_bytes_per_key,
+        upload_s=upload_s,
+        upload_changes_s=upload_changes_s,
+        cold_open_and_first_get_s=cold_open_and_first_get_s,
+        remote_get_per_s=remote_get_per_s,
+        get_many_1000_s=get_many_1000_s,
+    )
 
 
 if __name__ == "__main__":
