@@ -60,10 +60,14 @@ if [ ! -x target/py/bin/python ]; then
 fi
 target/py/bin/python -m pip install --quiet --disable-pip-version-check "pytest>=8,<10" "mypy>=1.10,<2"
 target/py/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python
+# The loopback S3 server the S4DB (compat) tests start.
+cargo build --locked --quiet --example s3_test_server
 # From the top of the repository, so that the installed package (not the
 # python/s4db_rs source folder, which lacks the native module) is imported.
-target/py/bin/pytest -q python/tests
+target/py/bin/pytest -q python/tests --ignore=python/tests/s4db_suite
 target/py/bin/mypy --strict python/tests/typed_example.py
+echo "== the Python s4db 0.10.0's own test suite against s4db_rs.compat.S4DB (its sdist from PyPI; python/README.md lists the expected differences)"
+bash python/tests/s4db_suite/run.sh target/py/bin/python -q
 echo "== comparison with the Python s4db, smoke run (20,000 records; installs it from PyPI into target/compare/venv)"
 bash benches/compare/run.sh --records 20000 --no-limits
 echo "== fuzz targets: build, and ${fuzz_seconds}s each (scripts/fuzz.sh for longer runs)"

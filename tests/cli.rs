@@ -325,7 +325,16 @@ fn upload_download_gc_and_remote_only_reads_against_s3() {
         with_creds(s4db(c.path())).args(["--json", "gc", "--grace", "0"]),
     ))
     .unwrap();
-    assert!(gc["obsolete_deleted"].as_u64().unwrap() >= 1, "{gc}");
+    let n = gc["obsolete_deleted"].as_u64().unwrap();
+    assert!(n >= 1, "{gc}");
+    let names = gc["deleted"].as_array().unwrap();
+    assert_eq!(names.len() as u64, n, "{gc}");
+    assert!(
+        names
+            .iter()
+            .all(|n| s4db::SegmentId::parse_file_name(n.as_str().unwrap()).is_some()),
+        "{gc}"
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@ from collections.abc import MutableMapping
 
 from . import errors
 from ._native import Db, ItemIterator, KeyIterator, Report, __version__, open, open_remote
+from .compat import S4DB
 from .errors import *  # noqa: F403 (the exception classes, listed in errors.__all__)
 from .errors import __all__ as _errors_all
 
@@ -26,6 +27,8 @@ __all__ = [
     "__version__",
     "open",
     "open_remote",
+    "S4DB",
     "errors",
+    "compat",
 ]
 __all__ += _errors_all

@@ -91,6 +91,26 @@ class Db:
         """Makes the directory a copy of its remote (``DownloadReport``)."""
     def gc(self, grace: float = 3600.0) -> Report:
         """Deletes remote segments no reader can need (``GcReport``)."""
+    def changes(self) -> Report:
+        """What the next upload would publish (``Changes``: ``puts``,
+        ``deletes``, ``compacted``, and ``changes``, a list of
+        ``(key, "put" | "delete", value_len | None)`` sorted by key)."""
+    def discard(self, keys: Optional[Iterable[_BytesLike]] = None) -> Report:
+        """Drops unsynced changes of every key, or of ``keys``; they read as
+        at the last sync again (``DiscardReport``). Crash safe."""
+    def delete_remote(self) -> Report:
+        """Deletes the database from its remote, ``index.idx`` first
+        (``DeleteRemoteReport``). The local directory stays."""
+    def copy_remote(
+        self,
+        url: str,
+        *,
+        access_key: Optional[str] = None,
+        secret_key: Optional[str] = None,
+        session_token: Optional[str] = None,
+    ) -> Report:
+        """Copies the remote's committed state to ``url``, its ``index.idx``
+        last; a second run resumes (``CopyRemoteReport``)."""
     def refresh(self) -> bool:
         """On a remote-only handle: moves to a newer commit, if any."""
     def close(self) -> None:

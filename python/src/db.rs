@@ -287,6 +287,54 @@ impl Db {
         from::gc(py, &r)
     }
 
+    /// What the next upload would publish: the keys put and deleted since
+    /// the last sync with the remote, sorted by key.
+    fn changes(&self, py: Python<'_>) -> PyResult<Report> {
+        let c = unlocked(py, || self.db.changes())?;
+        from::changes(py, &c, |k| self.keys.to_py(py, k).map(Bound::unbind))
+    }
+
+    /// Drops unsynced changes: of every key (`keys=None`), or of the keys
+    /// given; they read as at the last sync again.
+    #[pyo3(signature = (keys=None))]
+    fn discard(&self, py: Python<'_>, keys: Option<&Bound<'_, PyAny>>) -> PyResult<Report> {
+        let r = match keys {
+            None => unlocked(py, || self.db.discard_all())?,
+            Some(keys) => {
+                let held: Vec<Bound<'_, PyAny>> = keys.try_iter()?.collect::<PyResult<_>>()?;
+                let ks = keys_of(&held)?;
+                unlocked(py, || self.db.discard(ks.iter()))?
+            }
+        };
+        from::discard(py, &r)
+    }
+
+    /// Deletes the database from its remote: `index.idx` first, then every
+    /// object under the prefix. The local directory stays.
+    fn delete_remote(&self, py: Python<'_>) -> PyResult<Report> {
+        let r = unlocked(py, || self.db.delete_remote())?;
+        from::delete_remote(py, &r)
+    }
+
+    /// Copies the remote's committed state to the remote at `url` (its
+    /// `index.idx` last); run it again to resume an interrupted copy.
+    #[pyo3(signature = (url, *, access_key=None, secret_key=None, session_token=None))]
+    fn copy_remote(
+        &self,
+        py: Python<'_>,
+        url: String,
+        access_key: Option<String>,
+        secret_key: Option<String>,
+        session_token: Option<String>,
+    ) -> PyResult<Report> {
+        let mut to = s4db::DbBuilder::for_remote(url);
+        if let Some(c) = crate::credentials(access_key, secret_key, session_token)? {
+            to = to.credentials(c);
+        }
+        let r = unlocked(py, || self.db.copy_remote(to))?;
+        from::copy_remote(py, &r)
+    }
+
     /// For a handle on a remote alone: checks for a newer commit and moves
     /// to it; `True` if there was one.
     fn refresh(&self, py: Python<'_>) -> PyResult<bool> {

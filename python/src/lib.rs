@@ -17,7 +17,7 @@ use crate::convert::Mode;
 use crate::errors::{to_py, value_error};
 
 /// S3 credentials from keyword arguments, if any were given.
-fn credentials(
+pub(crate) fn credentials(
     access_key: Option<String>,
     secret_key: Option<String>,
     session_token: Option<String>,

@@ -204,7 +204,65 @@ pub(crate) mod from {
             r,
             obsolete_deleted,
             orphans_deleted,
-            kept
+            kept,
+            deleted
+        ))
+    }
+
+    /// `Changes(puts, deletes, compacted, changes)`, where `changes` lists
+    /// `(key, "put" | "delete", value_len | None)`; `key` converts a key.
+    pub(crate) fn changes(
+        py: Python<'_>,
+        c: &s4db::Changes,
+        key: impl Fn(&[u8]) -> PyResult<Py<PyAny>>,
+    ) -> PyResult<Report> {
+        let mut list = Vec::with_capacity(c.len());
+        for ch in c {
+            let kind = match ch.kind {
+                s4db::ChangeKind::Delete => "delete",
+                _ => "put",
+            };
+            list.push((key(&ch.key)?, kind, ch.value_len).into_pyobject(py)?);
+        }
+        let mut out = report!(py, "Changes", c, puts, deletes, compacted);
+        out.fields.push((
+            "changes",
+            pyo3::types::PyList::new(py, list)?.into_any().unbind(),
+        ));
+        Ok(out)
+    }
+
+    pub(crate) fn discard(py: Python<'_>, r: &s4db::DiscardReport) -> PyResult<Report> {
+        Ok(report!(
+            py,
+            "DiscardReport",
+            r,
+            keys_discarded,
+            records_kept
+        ))
+    }
+
+    pub(crate) fn delete_remote(py: Python<'_>, r: &s4db::DeleteRemoteReport) -> PyResult<Report> {
+        Ok(report!(
+            py,
+            "DeleteRemoteReport",
+            r,
+            objects_deleted,
+            bytes_deleted,
+            had_root
+        ))
+    }
+
+    pub(crate) fn copy_remote(py: Python<'_>, r: &s4db::CopyRemoteReport) -> PyResult<Report> {
+        Ok(report!(
+            py,
+            "CopyRemoteReport",
+            r,
+            segments_copied,
+            copied_server_side,
+            segments_present,
+            bytes_copied,
+            keys
         ))
     }
 }

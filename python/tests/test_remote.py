@@ -47,3 +47,47 @@ def test_a_remote_with_no_database_raises_not_found_error(tmp_path):
         s4db_rs.open_remote((tmp_path / "empty").as_uri())
     with pytest.raises(s4db_rs.InvalidArgumentError):
         s4db_rs.open_remote("ftp://example.invalid/x")
+
+
+def test_changes_lists_unsynced_writes_and_discard_drops_them(tmp_path):
+    remote = (tmp_path / "remote").as_uri()
+    with s4db_rs.open(tmp_path / "a", remote=remote) as db:
+        db.put_many({b"keep": b"1", b"drop": b"2", b"gone": b"3"})
+        db.upload()
+        db[b"keep"] = b"10"
+        db[b"drop"] = b"20"
+        db[b"new"] = b"abc"
+        del db[b"gone"]
+        c = db.changes()
+        assert (c.puts, c.deletes, c.compacted) == (3, 1, False)
+        assert c.changes == [
+            (b"drop", "put", 2),
+            (b"gone", "delete", None),
+            (b"keep", "put", 2),
+            (b"new", "put", 3),
+        ]
+        r = db.discard([b"drop", b"gone"])
+        assert r.keys_discarded == 2
+        assert db[b"drop"] == b"2" and db[b"gone"] == b"3" and db[b"keep"] == b"10"
+        assert db.discard().keys_discarded == 2
+        assert db.changes().changes == []
+        assert dict(db.items()) == {b"keep": b"1", b"drop": b"2", b"gone": b"3"}
+
+
+def test_copy_remote_copies_a_commit_and_delete_remote_removes_every_object(tmp_path):
+    src = (tmp_path / "src").as_uri()
+    dst = (tmp_path / "dst").as_uri()
+    with s4db_rs.open(tmp_path / "a", remote=src) as db:
+        db.put_many({f"k{i}".encode(): b"v" for i in range(50)})
+        db.upload()
+        copied = db.copy_remote(dst)
+        assert copied.kind == "CopyRemoteReport" and copied.keys == 50
+        assert db.copy_remote(dst).segments_copied == 0  # a second run copies nothing new
+        removed = db.delete_remote()
+        assert removed.had_root and removed.objects_deleted >= 2
+    # Only the file store's own lock file (not an object) stays.
+    assert [p.name for p in (tmp_path / "src").rglob("*")] == [".s4db-remote.lock"]
+    with s4db_rs.open_remote(dst) as copy:
+        assert len(copy) == 50 and copy[b"k7"] == b"v"
+    with pytest.raises(s4db_rs.NotFoundError):
+        s4db_rs.open_remote(src)

@@ -17,3 +17,20 @@ def load(path: str, remote: Optional[str] = None) -> int:
         report = db.stats()
         keys: int = report.keys
         return keys + len(db)
+
+
+def drop_in(bucket: str, local_dir: str) -> dict[str, object]:
+    from s4db_rs.compat import S4DB, ConflictError, S4DBError
+
+    try:
+        with S4DB(bucket, "mydb/", local_dir=local_dir, region_name="eu-west-1") as db:
+            db.put({"k": "v", "b": b"\x00"})
+            try:
+                db.upload(rebase=False)
+            except ConflictError:
+                db.upload()
+            found = db.get_many(["k", "b"])
+            names: list[str] = db.gc(grace_seconds=3600)
+            return {"found": found, "gc": names, "keys": db.keys()}
+    except S4DBError as e:
+        return {"error": str(e)}

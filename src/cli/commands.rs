@@ -628,7 +628,7 @@ pub async fn run(cli: &Cli) -> Result {
             let r = db.gc_with(opts).await?;
             report(
                 cli,
-                json!({ "obsolete_deleted": r.obsolete_deleted, "orphans_deleted": r.orphans_deleted, "kept": r.kept }),
+                json!({ "obsolete_deleted": r.obsolete_deleted, "orphans_deleted": r.orphans_deleted, "kept": r.kept, "deleted": r.deleted }),
                 format!(
                     "deleted {} obsolete and {} orphaned segment(s); kept {} younger than {grace} s",
                     r.obsolete_deleted, r.orphans_deleted, r.kept

@@ -69,6 +69,8 @@ pub struct GcReport {
     pub orphans_deleted: u64,
     /// Obsolete or orphaned segments kept because they are younger than the grace period.
     pub kept: u64,
+    /// The names of the objects deleted (relative to the prefix), sorted.
+    pub deleted: Vec<String>,
 }
 
 /// Who runs a `gc`: a local directory (whose sync state follows the
@@ -146,6 +148,8 @@ pub(crate) async fn gc(by: Collector<'_>, opts: GcOptions) -> Result<GcReport> {
         .map(|o: &&crate::format::index_file::ObsoleteEntry| o.id.file_name())
         .collect();
     doomed.extend(orphans.iter().cloned());
+    doomed.sort();
+    report.deleted = doomed.clone();
     if !doomed.is_empty() {
         let store = ctx.store.clone();
         ctx.run(async move { store.delete(&doomed).await }).await?;

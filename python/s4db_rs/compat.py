@@ -1,0 +1,458 @@
+"""``S4DB``: the Python s4db 0.10 API over the s4db engine, for code that
+uses the Python s4db today.
+
+Swap the import and keep the calls::
+
+    from s4db_rs.compat import S4DB          # was: from s4db import S4DB
+    db = S4DB("my-bucket", "mydb/", local_dir="/data/mydb", region_name="eu-west-1")
+    db.put({"k": "v"})
+    db.upload()
+
+What stays different (file names and layout, error types for network
+failures, the smallest file size, ...) is listed in the package README's
+"Coming from the Python s4db" table. The files it writes are s4db's own
+format (FORMAT.md), so the CLI, ``s4db_rs.open`` and ``s4db_rs.open_remote``
+read the same database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Literal, Optional, Union
+from urllib.parse import quote
+
+from . import errors as _errors
+from ._native import Db, Report
+from ._native import open as _open
+
+__all__ = [
+    "S4DB",
+    "S4DBError",
+    "ConflictError",
+    "CorruptEntryError",
+    "CorruptIndexError",
+    "CompactionError",
+    "UnsyncedWritesError",
+    "DEFAULT_MAX_FILE_SIZE",
+    "MIN_FILE_SIZE",
+    "MAX_KEY_BYTES",
+]
+
+DEFAULT_MAX_FILE_SIZE = 64 * 1024 * 1024
+"""The Python s4db's default ``max_file_size`` (64 MiB), also s4db's."""
+
+MIN_FILE_SIZE = 4 * 1024
+"""The smallest segment size s4db accepts; a smaller ``max_file_size`` is
+raised to it."""
+
+MAX_KEY_BYTES = 65535
+"""The longest key, in UTF-8 bytes (the same limit as the Python s4db)."""
+
+S4DBError = _errors.Error
+"""The base of every error ``S4DB`` raises: ``s4db_rs.Error`` itself, so
+``except S4DBError`` also catches I/O and network failures."""
+
+
+class ConflictError(_errors.ConflictError):
+    """Another writer committed first (``upload(rebase=False)``, or a
+    ``compact()`` that lost the race). Nothing of this writer was lost."""
+
+
+class CorruptEntryError(_errors.CorruptionError, ValueError):
+    """A record failed its checksum or could not be parsed."""
+
+
+class CorruptIndexError(_errors.CorruptionError, ValueError):
+    """``index.idx`` failed its checksum or could not be parsed."""
+
+
+class UnsyncedWritesError(_errors.Error):
+    """The operation would discard or invalidate writes that were never
+    uploaded. Call ``upload()`` first, or pass ``force=True`` where offered."""
+
+
+class CompactionError(_errors.Error):
+    """Compaction could not run (kept for the Python s4db's ``except``
+    clauses; s4db fetches what compaction needs instead of raising it)."""
+
+
+# boto3 client keyword arguments S4DB understands, and where each goes.
+_CLIENT_KWARGS = (
+    "region_name",
+    "endpoint_url",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+)
+
+Value = Union[str, bytes]
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """Raises the Python s4db's exception classes for conflicts and
+    corruption; every other error stays the ``s4db_rs`` one."""
+    try:
+        yield
+    except _errors.ConflictError as e:
+        if isinstance(e, ConflictError):
+            raise
+        raise ConflictError(str(e)) from e
+    except _errors.CorruptionError as e:
+        if isinstance(e, (CorruptEntryError, CorruptIndexError)):
+            raise
+        cls = CorruptIndexError if "index.idx" in str(e) else CorruptEntryError
+        raise cls(str(e)) from e
+
+
+def _check_key(key: object) -> str:
+    if not isinstance(key, str):
+        raise TypeError(f"keys must be str, got {type(key).__name__}")
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise ValueError(f"key exceeds {MAX_KEY_BYTES} UTF-8 bytes")
+    return key
+
+
+def _remote_url(bucket: str, prefix: str, region: Optional[str], endpoint: Optional[str]) -> str:
+    if not isinstance(bucket, str) or not bucket:
+        raise ValueError("bucket must be a non-empty str")
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be str, got {type(prefix).__name__}")
+    url = f"s3://{bucket}/{quote(prefix.strip('/'), safe='/')}"
+    query = []
+    if endpoint is not None:
+        query.append("endpoint=" + quote(str(endpoint), safe=":/"))
+    if region is not None:
+        query.append("region=" + quote(str(region), safe=""))
+    return url + ("?" + "&".join(query) if query else "")
+
+
+class S4DB:
+    """A database in an S3 bucket with a local working copy, with the
+    Python s4db 0.10 API.
+
+    Opening costs one request for the remote's ``index.idx`` when
+    ``local_dir`` is empty or not given (reads of data the directory lacks
+    then go to the bucket as range requests); when ``local_dir`` already
+    holds the database and has no unsynced writes, opening catches it up
+    with the remote (``download()``: only segments it lacks are fetched).
+
+    Args:
+        bucket: the bucket's name.
+        prefix: the key prefix of the database's objects (``"mydb/"``);
+            leading and trailing slashes do not matter.
+        local_dir: the working directory; default a temporary directory,
+            removed by ``close()``.
+        max_file_size: the size at which a segment file is closed and a new
+            one started (default 64 MiB; at least 4 KiB).
+        fenced: ``True`` (default): commits are conditional PUTs, and a
+            concurrent commit is detected and rebased. ``False`` only for
+            stores without conditional writes, with one writer.
+        values: ``"str"`` (default): ``get`` returns ``str`` for values that
+            are UTF-8 and ``bytes`` for the others; ``"bytes"``: always
+            ``bytes``.
+        **client_kwargs: the boto3 keyword arguments ``region_name``,
+            ``endpoint_url``, ``aws_access_key_id``, ``aws_secret_access_key``
+            and ``aws_session_token``. Unset ones come from the standard
+            ``AWS_*`` environment variables.
+
+    Raises:
+        TypeError: an unknown keyword argument, or a bucket or prefix that
+            is not a ``str``.
+        s4db_rs.LockedError: another handle has ``local_dir`` open.
+        s4db_rs.RemoteError: the bucket could not be reached.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        local_dir: Optional[str] = None,
+        max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+        fenced: bool = True,
+        *,
+        values: Literal["str", "bytes"] = "str",
+        **client_kwargs: Any,
+    ) -> None:
+        unknown = sorted(set(client_kwargs) - set(_CLIENT_KWARGS))
+        if unknown:
+            raise TypeError(
+                f"S4DB() got unsupported keyword argument(s) {', '.join(unknown)}; "
+                f"it takes {', '.join(_CLIENT_KWARGS)}"
+            )
+        if values not in ("str", "bytes"):
+            raise ValueError(f'values must be "str" or "bytes", not {values!r}')
+        if isinstance(max_file_size, bool) or not isinstance(max_file_size, int):
+            raise TypeError("max_file_size must be an int")
+        if max_file_size <= 0:
+            raise ValueError("max_file_size must be positive")
+        url = _remote_url(
+            bucket, prefix, client_kwargs.get("region_name"), client_kwargs.get("endpoint_url")
+        )
+        self.bucket = bucket
+        self.prefix = prefix
+        self.max_file_size = max_file_size
+        self.fenced = bool(fenced)
+        self._text = values == "str"
+        self._owns_local_dir = local_dir is None
+        path = tempfile.mkdtemp(prefix="s4db_") if local_dir is None else os.fspath(local_dir)
+        fresh = not os.path.isdir(path) or not os.listdir(path)
+        try:
+            with _translated():
+                self._db: Db = _open(
+                    path,
+                    "c",
+                    remote=url,
+                    keys="str",
+                    values="bytes",
+                    max_segment_size=max(max_file_size, MIN_FILE_SIZE),
+                    access_key=client_kwargs.get("aws_access_key_id"),
+                    secret_key=client_kwargs.get("aws_secret_access_key"),
+                    session_token=client_kwargs.get("aws_session_token"),
+                )
+        except BaseException:
+            if self._owns_local_dir:
+                shutil.rmtree(path, ignore_errors=True)
+            raise
+        self.local_dir: Optional[str] = path
+        if not fresh and not self._has_unsynced_writes():
+            # Like the Python s4db, show the remote's latest commit.
+            with contextlib.suppress(_errors.NotFoundError), _translated():
+                self._db.download()
+
+    # ------------------------------------------------------------ state
+
+    def _has_unsynced_writes(self) -> bool:
+        c = self._db.changes()
+        return bool(c.puts or c.deletes or c.compacted)
+
+    def _require_synced(self, what: str) -> None:
+        if self._has_unsynced_writes():
+            raise UnsyncedWritesError(f"local writes have not been uploaded; upload() before {what}")
+
+    def _value(self, raw: Optional[bytes]) -> Optional[Value]:
+        if raw is None or not self._text:
+            return raw
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw
+
+    # ------------------------------------------------------------ sync
+
+    def download(self, force: bool = False) -> None:
+        """Makes ``local_dir`` a copy of the remote's latest commit,
+        fetching only the segments it lacks.
+
+        Raises:
+            UnsyncedWritesError: there are writes that were never uploaded
+                (``force=True`` discards them).
+        """
+        if not force:
+            self._require_synced("download(); or pass force=True to discard them")
+        with _translated():
+            self._db.download(force=force)
+
+    def upload(self, rebase: bool = True) -> Report:
+        """Publishes local writes: new segments, then ``index.idx`` with a
+        conditional PUT. Sends only what changed since the last upload.
+
+        With ``rebase=True`` (default) a commit another writer made first is
+        merged (per key, the later commit wins) and the commit retried.
+
+        Returns the ``UploadReport`` (the Python s4db returns ``None``).
+
+        Raises:
+            ConflictError: another writer committed first and ``rebase`` is
+                ``False``; nothing was lost (upload again to merge).
+        """
+        with _translated():
+            return self._db.upload(rebase=rebase, single_writer=not self.fenced)
+
+    # ------------------------------------------------------------ reads
+
+    def get(self, key: str) -> Optional[Value]:
+        """The value of ``key``, or ``None``. Reads the local copy, or one
+        range request to the bucket for data the directory lacks."""
+        _check_key(key)
+        with _translated():
+            return self._value(self._db.get(key))
+
+    def get_many(self, keys: Iterable[str], max_workers: int = 8) -> dict[str, Optional[Value]]:
+        """``{key: value or None}`` for ``keys``. Remote reads are coalesced
+        and run in parallel (``max_workers`` is accepted and ignored)."""
+        ks = [_check_key(k) for k in keys]
+        with _translated():
+            got = self._db.get_many(ks)
+        return {k: self._value(v) for k, v in zip(ks, got)}
+
+    def keys(self) -> list[str]:
+        """Every live key, in key order."""
+        with _translated():
+            return list(self._db.keys())
+
+    def __len__(self) -> int:
+        return len(self._db)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        with _translated():
+            return key in self._db
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def iter(self, local: bool = False) -> Iterator[tuple[str, Value]]:
+        """Yields ``(key, value)`` for every live key, in key order.
+
+        With ``local=True`` the data is fetched into ``local_dir`` first
+        (only the segments it lacks, and only when there are no unsynced
+        writes), so that iterating makes no requests.
+        """
+        if local and not self._has_unsynced_writes():
+            with contextlib.suppress(_errors.NotFoundError), _translated():
+                self._db.download()
+        with _translated():
+            it = self._db.items()
+        for key, raw in it:
+            value = self._value(raw)
+            assert value is not None
+            yield key, value
+
+    def items(self, local: bool = False) -> Iterator[tuple[str, Value]]:
+        """The same as ``iter(local)``."""
+        return self.iter(local=local)
+
+    # ------------------------------------------------------------ writes
+
+    def put(self, items: Mapping[str, Value]) -> None:
+        """Writes the pairs of ``items`` in one atomic batch (local until
+        ``upload()``). Every key and value is checked before anything is
+        written.
+
+        Raises:
+            TypeError: a key that is not ``str``, or a value that is not
+                ``str`` or ``bytes``.
+            ValueError: a key longer than 65,535 UTF-8 bytes.
+        """
+        if not isinstance(items, Mapping):
+            raise TypeError(f"put takes a dict of key: value, not {type(items).__name__}")
+        for key, value in items.items():
+            _check_key(key)
+            if not isinstance(value, (str, bytes)):
+                raise TypeError(
+                    f"values must be str or bytes, got {type(value).__name__} for key {key!r}"
+                )
+        if items:
+            with _translated():
+                self._db.put_many(items)
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Deletes ``keys`` in one atomic batch; keys that do not exist are
+        skipped (nothing is written for them)."""
+        if isinstance(keys, (str, bytes)):
+            raise TypeError("delete takes a list of keys, not a single key")
+        ks = [_check_key(k) for k in keys]
+        if ks:
+            with _translated():
+                self._db.delete_many(ks)
+
+    def flush(self) -> None:
+        """Makes every write durable and writes the local ``index.idx``, so
+        that the next open replays nothing."""
+        with _translated():
+            self._db.checkpoint()
+
+    # ------------------------------------------------------------ maintenance
+
+    def compact(self) -> Report:
+        """Rewrites the data without overwritten and deleted records, and
+        publishes the result.
+
+        Catches up with the remote first (fetching the segments the
+        directory lacks), compacts locally, then commits with a conditional
+        PUT. The replaced objects stay in the bucket until ``gc()`` (after
+        its grace period), so readers with the old index keep working.
+
+        Raises:
+            UnsyncedWritesError: there are writes that were never uploaded.
+            ConflictError: another writer committed during the compaction;
+                the directory is back at the remote's state and nothing was
+                published.
+        """
+        self._require_synced("compact()")
+        with contextlib.suppress(_errors.NotFoundError), _translated():
+            self._db.download()
+        with _translated():
+            report = self._db.compact()
+        try:
+            with _translated():
+                self._db.upload(rebase=False, single_writer=not self.fenced)
+        except ConflictError:
+            with _translated():
+                self._db.download(force=True)
+            raise
+        return report
+
+    def rebuild_index(self, from_s3: bool = False) -> Report:
+        """Rebuilds the index from the segments in ``local_dir``, keeping
+        every record whose checksum is good.
+
+        With ``from_s3=True`` the remote's segments are fetched first (when
+        there are no unsynced writes and the remote has a database).
+
+        Warns (``UserWarning``) for each damaged byte range it skipped; the
+        report lists them too.
+        """
+        if from_s3 and not self._has_unsynced_writes():
+            with contextlib.suppress(_errors.NotFoundError), _translated():
+                self._db.download()
+        with _translated():
+            report = self._db.rebuild_index()
+        damaged = list(report.skipped) + ([report.torn_tail] if report.torn_tail else [])
+        for d in damaged:
+            warnings.warn(
+                f"rebuild_index: skipped bytes {d.start}..{d.end} of {d.file}, torn or corrupt: {d.reason}",
+                stacklevel=2,
+            )
+        return report
+
+    def gc(self, grace_seconds: float = 24 * 3600) -> list[str]:
+        """Deletes remote segments that no commit younger than
+        ``grace_seconds`` (default 24 h) needs, and segments of crashed
+        uploads older than it; returns their names. Objects s4db did not
+        write are never deleted.
+
+        Raises:
+            UnsyncedWritesError: there are writes that were never uploaded.
+        """
+        self._require_synced("gc()")
+        with _translated():
+            return list(self._db.gc(grace=grace_seconds).deleted)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Closes the database; removes ``local_dir`` if it was a temporary
+        directory made by ``S4DB``. Does not upload. Closing twice is
+        allowed."""
+        self._db.close()
+        if self._owns_local_dir and self.local_dir is not None:
+            shutil.rmtree(self.local_dir, ignore_errors=True)
+            self.local_dir = None
+            self._owns_local_dir = False
+
+    def __enter__(self) -> S4DB:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<s4db_rs.compat.S4DB s3://{self.bucket}/{self.prefix.strip('/')} in {self.local_dir!r}>"

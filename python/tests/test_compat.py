@@ -1,0 +1,127 @@
+"""s4db_rs.compat.S4DB, the Python s4db's API, against the loopback S3 server.
+(The Python s4db's own suite runs too: python/tests/s4db_suite/run.sh.)"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import s4db_rs
+from s4db_rs import compat
+from s4db_rs.compat import S4DB
+
+
+def test_a_database_written_by_s4db_class_reads_back_through_open_remote(tmp_path, s3_server, prefix):
+    with S4DB(s3_server.bucket, prefix + "/", local_dir=str(tmp_path / "w"), **s3_server.client_kwargs()) as db:
+        db.put({"text": "héllo", "blob": b"\xff\x00", "empty": ""})
+        db.delete(["missing"])  # nothing to delete, nothing written
+        assert db.upload().kind == "UploadReport"
+    reader = s4db_rs.open_remote(
+        s3_server.url(prefix), access_key=s3_server.access_key, secret_key=s3_server.secret_key
+    )
+    assert dict(reader.items()) == {b"blob": b"\xff\x00", b"empty": b"", b"text": "héllo".encode()}
+    reader.close()
+
+
+def test_values_str_returns_str_for_utf8_and_bytes_otherwise_and_values_bytes_always_bytes(
+    tmp_path, s3_server, prefix
+):
+    with S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "a"), **s3_server.client_kwargs()) as db:
+        db.put({"t": "x", "b": b"\xff"})
+        assert db.get("t") == "x" and db.get("b") == b"\xff"
+        assert db.get_many(["t", "b", "none"]) == {"t": "x", "b": b"\xff", "none": None}
+        assert dict(db.iter()) == {"t": "x", "b": b"\xff"}
+        db.upload()
+    with S4DB(
+        s3_server.bucket, prefix, local_dir=str(tmp_path / "b"), values="bytes", **s3_server.client_kwargs()
+    ) as db:
+        assert db.get("t") == b"x"
+        assert db.keys() == ["b", "t"]
+
+
+def test_bad_arguments_raise_before_anything_is_written(tmp_path, s3_server, prefix):
+    kw = s3_server.client_kwargs()
+    with pytest.raises(TypeError, match="config"):
+        S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "x"), config=object(), **kw)
+    with pytest.raises(ValueError, match="values"):
+        S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "x"), values="text", **kw)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="bucket"):
+        S4DB("", prefix, **kw)
+    with S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "d"), **kw) as db:
+        with pytest.raises(TypeError):
+            db.put({"ok": "v", 42: "v"})  # type: ignore[dict-item]
+        with pytest.raises(TypeError):
+            db.put({"ok": 1.5})  # type: ignore[dict-item]
+        with pytest.raises(TypeError):
+            db.put([("k", "v")])  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="single key"):
+            db.delete("abc")
+        with pytest.raises(ValueError, match="exceeds"):
+            db.get("k" * 70_000)
+        assert len(db) == 0 and db.keys() == []
+        assert 42 not in db  # type: ignore[operator]
+
+
+def test_upload_without_rebase_raises_a_conflict_that_is_both_exception_classes(tmp_path, s3_server, prefix):
+    kw = s3_server.client_kwargs()
+    a = S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "a"), **kw)
+    b = S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "b"), **kw)
+    a.put({"a": "1"})
+    a.upload()
+    b.put({"b": "2"})
+    with pytest.raises(compat.ConflictError) as caught:
+        b.upload(rebase=False)
+    assert isinstance(caught.value, s4db_rs.ConflictError)
+    assert isinstance(caught.value, compat.S4DBError)
+    assert b.upload().rebased == 1
+    with pytest.raises(compat.UnsyncedWritesError):
+        a.put({"c": "3"}) or a.download()
+    a.download(force=True)
+    assert a.get("b") == "2" and a.get("c") is None
+    a.close()
+    b.close()
+
+
+def test_reopening_a_directory_shows_the_commit_another_writer_made_meanwhile(tmp_path, s3_server, prefix):
+    kw = s3_server.client_kwargs()
+    with S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "a"), **kw) as a:
+        a.put({"k": "old"})
+        a.upload()
+    with S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "b"), **kw) as b:
+        b.put({"k": "new", "other": "x"})
+        b.upload()
+    with S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "a"), **kw) as a:
+        assert a.get("k") == "new"
+        assert len(a) == 2
+
+
+def test_compact_publishes_and_gc_returns_the_names_of_the_objects_it_deleted(tmp_path, s3_server, prefix):
+    with S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "a"), **s3_server.client_kwargs()) as db:
+        db.put({"k": "1"})
+        db.upload()
+        db.put({"k": "2"})
+        db.upload()
+        with pytest.raises(compat.UnsyncedWritesError):
+            db.put({"x": "y"}) or db.compact()
+        db.upload()
+        before = sorted(n for n in os.listdir(db.local_dir) if n.endswith(".s4db"))
+        db.compact()
+        assert db.gc(grace_seconds=3600) == []
+        deleted = db.gc(grace_seconds=0)
+        assert deleted and set(deleted) <= set(before)
+        assert deleted == sorted(deleted)
+        assert db.get("k") == "2" and db.get("x") == "y"
+
+
+def test_a_temporary_local_dir_is_removed_by_close_and_a_given_one_is_kept(tmp_path, s3_server, prefix):
+    db = S4DB(s3_server.bucket, prefix, **s3_server.client_kwargs())
+    db.put({"k": "v"})
+    made = db.local_dir
+    assert made is not None and os.path.isdir(made)
+    db.close()
+    db.close()
+    assert not os.path.exists(made)
+    with S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "keep"), **s3_server.client_kwargs()):
+        pass
+    assert (tmp_path / "keep").is_dir()
