@@ -39,3 +39,17 @@ for p in range(min(page_count, 2)):
     key = b"key00000001"
     put("page", f"page{p}", bytes([len(key)]) + key + page)
 print("seeds written to", out)
+
+# The Python s4db's files (FORMAT.md §11), for the python_s4db target: the
+# example data file, and version 2 and 1 indexes of its live key.
+import zlib
+py_file = bytes.fromhex(
+    "533444420200000001"
+    "0200000002000000056b3168656c6c6f79656341"
+    "0000000002000000066b322800619a0100e92e2eb0"
+    "0100000002000000006b31ea41cd53"
+)
+put("python_s4db", "datafile", py_file)
+v2 = struct.pack(">BII", 2, 1, 1) + struct.pack(">H", 2) + b"k2" + struct.pack(">QQI", 1, 29, 21)
+put("python_s4db", "index2", v2 + struct.pack(">I", zlib.crc32(v2)))
+put("python_s4db", "index1", struct.pack(">BII", 1, 2, 1) + struct.pack(">H", 2) + b"k2" + struct.pack(">IQI", 1, 29, 21))

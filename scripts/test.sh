@@ -3,7 +3,8 @@
 # Usage: scripts/test.sh            (what CI runs; about 25 minutes on 2 cores from a cold cache)
 # The S3 tests need no install: they start s3s-fs (a real S3 server, SigV4 checked) in-process on loopback.
 # The Python package tests and the comparison smoke run need python3 (with venv) and PyPI; they
-# install maturin, pytest, mypy and the Python s4db into virtual environments under target/.
+# install maturin, pytest, mypy, boto3 and the Python s4db (0.8.0 and 0.10.0) into virtual
+# environments under target/.
 #        S4DB_LONG=1 scripts/test.sh  (the long variants: 5,000 property-test cases, 100 kill rounds,
 #                                      500 crash rounds, 60 s of fuzzing per target)
 set -euo pipefail
@@ -60,8 +61,10 @@ if [ ! -x target/py/bin/python ]; then
 fi
 target/py/bin/python -m pip install --quiet --disable-pip-version-check "pytest>=8,<10" "mypy>=1.10,<2"
 target/py/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python
-# The loopback S3 server the S4DB (compat) tests start.
-cargo build --locked --quiet --example s3_test_server
+# The loopback S3 server the S4DB and migration tests start, and the CLI the
+# killed-migration test runs. The migration tests install the Python s4db
+# 0.8.0 and 0.10.0 from PyPI into target/py-s4db-VERSION themselves.
+cargo build --locked --quiet --example s3_test_server --bin s4db
 # From the top of the repository, so that the installed package (not the
 # python/s4db_rs source folder, which lacks the native module) is imported.
 target/py/bin/pytest -q python/tests --ignore=python/tests/s4db_suite

@@ -300,6 +300,18 @@ impl Db {
         futures::executor::block_on(self.inner.delete_remote())
     }
 
+    /// See [`crate::Db::migrate_from`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::migrate_from`].
+    pub fn migrate_from(
+        &self,
+        source: DbBuilder,
+        from: Option<crate::MigrateFrom>,
+    ) -> Result<crate::MigrateReport> {
+        futures::executor::block_on(self.inner.migrate_from(source, from))
+    }
+
     /// See [`crate::Db::changes`].
     ///
     /// # Errors

@@ -75,3 +75,22 @@ pub fn page(data: &[u8]) {
     // The unchecked view must not panic either, whatever the bytes.
     let _ = PageView::checked_before(page).lookup(key, fp);
 }
+
+/// The Python s4db's decoders, as a migration meets them: its `index.idx`,
+/// and a data file replayed record by record (or one record, when the bytes
+/// do not start with a data file header).
+pub fn python_s4db(data: &[u8]) {
+    use crate::migrate::pyformat::{PY_HEADER_LEN, check_header, parse_index, parse_record};
+    let _ = parse_index(data);
+    if !check_header(data) {
+        let _ = parse_record(data);
+        return;
+    }
+    let mut at = PY_HEADER_LEN as usize;
+    while let Some(rest) = data.get(at..).filter(|r| !r.is_empty()) {
+        match parse_record(rest) {
+            Ok(r) => at += r.len as usize,
+            Err(_) => break,
+        }
+    }
+}

@@ -71,6 +71,7 @@ mod engine;
 mod format;
 mod index;
 mod io;
+mod migrate;
 mod remote;
 mod sync;
 
@@ -96,6 +97,7 @@ pub use format::limits::{
 };
 pub use format::segment_id::SegmentId;
 pub use iter::Iter;
+pub use migrate::{MIGRATE_SOURCE_FILE, MigrateFrom, MigrateReport};
 pub use options::{Options, SyncPolicy};
 pub use remote::{Credentials, RemoteOptions, RemoteStats};
 pub use report::{CompactionReport, DamagedRange, RebuildReport, Stats, VerifyReport};

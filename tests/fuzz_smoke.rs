@@ -72,3 +72,8 @@ fn the_index_decoder_survives_mutations() {
 fn page_lookup_survives_mutations() {
     mutate("page", s4db::fuzzing::page, 3000);
 }
+
+#[test]
+fn the_python_s4db_decoders_survive_mutations() {
+    mutate("python_s4db", s4db::fuzzing::python_s4db, 3000);
+}

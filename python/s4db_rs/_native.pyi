@@ -142,3 +142,21 @@ def open_remote(
     session_token: Optional[str] = None,
 ) -> Db:
     """A read-only handle on the database at ``url``, with no local copy."""
+
+def migrate(
+    source: str,
+    path: Union[str, "os.PathLike[str]"],
+    *,
+    mode: Optional[Literal["index", "replay"]] = None,
+    access_key: Optional[str] = None,
+    secret_key: Optional[str] = None,
+    session_token: Optional[str] = None,
+) -> Report:
+    """Converts the database the Python s4db (0.8 or 0.10) wrote at
+    ``source`` (``s3://BUCKET/PREFIX``, ``https://…`` or its local
+    directory) into the s4db database in ``path`` (new, or an earlier
+    migration of the same source: running it again finishes an interrupted
+    one). Every record's CRC-32 is checked; the source is only read.
+    ``mode``: ``"index"`` (the source's last commit; the default for
+    remotes) or ``"replay"`` (every data file; the default for a local
+    directory). Returns a ``MigrateReport``."""

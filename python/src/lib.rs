@@ -136,10 +136,52 @@ fn open_remote(
     Ok(db::Db::new(handle, keys, values))
 }
 
+/// Converts the database the Python s4db (0.8 or 0.10) wrote at `source`
+/// into the s4db database in directory `path` (see the package README).
+#[pyfunction]
+#[pyo3(signature = (source, path, *, mode=None, access_key=None, secret_key=None, session_token=None))]
+fn migrate(
+    py: Python<'_>,
+    source: String,
+    path: PathBuf,
+    mode: Option<&str>,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    session_token: Option<String>,
+) -> PyResult<report::Report> {
+    let from = match mode {
+        None => None,
+        Some("index") => Some(s4db::MigrateFrom::Index),
+        Some("replay") => Some(s4db::MigrateFrom::Replay),
+        Some(other) => {
+            return Err(value_error(format!(
+                "mode must be \"index\", \"replay\" or None, not {other:?}"
+            )));
+        }
+    };
+    let mut src = s4db::DbBuilder::for_remote(source);
+    if let Some(c) = credentials(access_key, secret_key, session_token)? {
+        src = src.credentials(c);
+    }
+    let r = py
+        .detach(|| {
+            let db = s4db::blocking::Db::builder(&path)
+                .create_if_missing(true)
+                .open_blocking()?;
+            let r = db.migrate_from(src, from);
+            let closed = db.close();
+            let r = r?;
+            closed.map(|()| r)
+        })
+        .map_err(to_py)?;
+    report::from::migrate(py, &r)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(open_remote, m)?)?;
+    m.add_function(wrap_pyfunction!(migrate, m)?)?;
     m.add_class::<db::Db>()?;
     m.add_class::<db::KeyIter>()?;
     m.add_class::<db::ItemIter>()?;

@@ -135,6 +135,27 @@ pub(crate) mod from {
         ))
     }
 
+    pub(crate) fn migrate(py: Python<'_>, r: &s4db::MigrateReport) -> PyResult<Report> {
+        let skipped = r
+            .skipped
+            .iter()
+            .map(|d| damaged(py, d))
+            .collect::<PyResult<Vec<_>>>()?;
+        let mut out = report!(
+            py,
+            "MigrateReport",
+            r,
+            keys,
+            written,
+            unchanged,
+            deleted,
+            files_read,
+            bytes_read
+        );
+        out.fields.push(("skipped", list_of(py, skipped)?));
+        Ok(out)
+    }
+
     pub(crate) fn rebuild(py: Python<'_>, r: &s4db::RebuildReport) -> PyResult<Report> {
         let skipped = r
             .skipped

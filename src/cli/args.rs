@@ -167,6 +167,24 @@ pub enum Command {
         /// it must hold no database. Credentials as for --remote.
         dest: String,
     },
+    /// Convert a database written by the Python s4db (0.8 or 0.10) into the
+    /// database in --dir (new, or an earlier migration of the same SOURCE:
+    /// running it again finishes an interrupted one). Every record's CRC-32 is
+    /// checked; SOURCE is only read.
+    Migrate {
+        /// The Python s4db database: s3://BUCKET/PREFIX (the prefix it was
+        /// given, without its trailing /), https://…, or its local directory.
+        /// Credentials as for --remote.
+        source: String,
+        /// Find the live records by replaying every data file in name order
+        /// (the default for a local directory; includes writes never uploaded).
+        #[arg(long, conflicts_with = "index")]
+        replay: bool,
+        /// Find the live records through SOURCE's index.idx, its last commit
+        /// (the default for s3:// and http(s)://).
+        #[arg(long)]
+        index: bool,
+    },
     /// Delete remote segments no reader can need any more.
     Gc {
         /// Grace period in seconds.

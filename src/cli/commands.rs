@@ -600,6 +600,66 @@ pub async fn run(cli: &Cli) -> Result {
                 ),
             )
         }
+        Command::Migrate {
+            source,
+            replay,
+            index,
+        } => {
+            let db = open(cli, Access::Create, "migrate").await?;
+            let from = match (*replay, *index) {
+                (true, _) => Some(s4db::MigrateFrom::Replay),
+                (_, true) => Some(s4db::MigrateFrom::Index),
+                _ => None,
+            };
+            let pb = spinner(cli, "migrating");
+            let r = db
+                .migrate_from(
+                    DbBuilder::for_remote(source.clone()).remote_options(remote_options(cli)),
+                    from,
+                )
+                .await;
+            drop(pb);
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = db.close().await;
+                    return Err(e.into());
+                }
+            };
+            db.close().await?;
+            for d in &r.skipped {
+                eprintln!(
+                    "s4db: skipped bytes {}..{} of {}: {}",
+                    d.start, d.end, d.file, d.reason
+                );
+            }
+            report(
+                cli,
+                json!({
+                    "keys": r.keys,
+                    "written": r.written,
+                    "unchanged": r.unchanged,
+                    "deleted": r.deleted,
+                    "files_read": r.files_read,
+                    "bytes_read": r.bytes_read,
+                    "skipped": r.skipped.iter().map(|d| json!({"file": d.file, "start": d.start, "end": d.end, "reason": d.reason})).collect::<Vec<_>>(),
+                }),
+                format!(
+                    "migrated {} keys from {} file(s), {} bytes: {} written, {} already there, {} deleted{}",
+                    r.keys,
+                    r.files_read,
+                    r.bytes_read,
+                    r.written,
+                    r.unchanged,
+                    r.deleted,
+                    if r.skipped.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {} damaged range(s) skipped", r.skipped.len())
+                    }
+                ),
+            )
+        }
         Command::Download { force } => {
             let db = open(cli, Access::Create, "download").await?;
             let pb = spinner(cli, "downloading");

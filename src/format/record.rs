@@ -82,22 +82,27 @@ impl<'a> RecordView<'a> {
         if self.flags & FLAG_SNAPPY == 0 {
             return Ok(self.stored.to_vec());
         }
-        let n = snap::raw::decompress_len(self.stored)
-            .map_err(|_| RecordError::Malformed("bad snappy length"))?;
-        // Snappy cannot expand input more than about 22 times (a 3-byte copy
-        // yields at most 64 bytes): a larger claim is refused before allocating.
-        if n > MAX_VALUE_LEN || n > self.stored.len().saturating_mul(32).saturating_add(64) {
-            return Err(RecordError::Malformed("decompressed length over limit"));
-        }
-        let mut out = vec![0u8; n];
-        let got = snap::raw::Decoder::new()
-            .decompress(self.stored, &mut out)
-            .map_err(|_| RecordError::Malformed("bad snappy data"))?;
-        if got != n {
-            return Err(RecordError::Malformed("snappy length mismatch"));
-        }
-        Ok(out)
+        decompress(self.stored).map_err(RecordError::Malformed)
     }
+}
+
+/// Decompresses a raw Snappy block, refusing before it allocates a claimed
+/// length over [`MAX_VALUE_LEN`] or over what the input can expand to.
+pub(crate) fn decompress(stored: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let n = snap::raw::decompress_len(stored).map_err(|_| "bad snappy length")?;
+    // Snappy cannot expand input more than about 22 times (a 3-byte copy
+    // yields at most 64 bytes): a larger claim is refused before allocating.
+    if n > MAX_VALUE_LEN || n > stored.len().saturating_mul(32).saturating_add(64) {
+        return Err("decompressed length over limit");
+    }
+    let mut out = vec![0u8; n];
+    let got = snap::raw::Decoder::new()
+        .decompress(stored, &mut out)
+        .map_err(|_| "bad snappy data")?;
+    if got != n {
+        return Err("snappy length mismatch");
+    }
+    Ok(out)
 }
 
 /// Reads only the lengths in a header: the total record length it claims.
