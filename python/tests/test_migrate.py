@@ -173,3 +173,9 @@ def test_a_damaged_record_is_skipped_by_a_replay_and_an_error_through_the_index(
     # naming the file.
     with pytest.raises(s4db_rs.CorruptionError, match=name):
         s4db_rs.migrate(str(bucket_dir), tmp_path / "dest2", mode="index")
+
+
+def test_opening_a_python_s4db_bucket_directly_says_to_migrate_it(tmp_path, s3_server, python_db):
+    url, _, _ = python_db
+    with pytest.raises(s4db_rs.CorruptionError, match="migrate"):
+        s4db_rs.open_remote(url, **creds(s3_server))

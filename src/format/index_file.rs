@@ -109,6 +109,14 @@ pub(crate) struct IndexMeta {
 impl IndexHeader {
     /// Decodes and checks the 96-byte header.
     pub(crate) fn decode(b: &[u8]) -> Result<Self, (u64, &'static str)> {
+        // The Python s4db's index.idx starts with its version, 1 or 2
+        // (FORMAT.md §11); s4db's with the magic.
+        if matches!(b.first(), Some(1 | 2)) {
+            return Err((
+                0,
+                "not an s4db index: the Python s4db wrote it; convert the database with `s4db migrate` (or s4db_rs.migrate)",
+            ));
+        }
         let b = b
             .get(..INDEX_HEADER_LEN)
             .ok_or((0, "index header truncated"))?;
@@ -534,6 +542,19 @@ mod tests {
                 },
             )],
         )
+    }
+
+    #[test]
+    fn a_python_s4db_index_is_refused_with_a_pointer_to_migrate() {
+        for version in [1u8, 2] {
+            let mut py = vec![version, 0, 0, 0, 1, 0, 0, 0, 0];
+            py.resize(120, 0);
+            let (at, why) = IndexHeader::decode(&py).unwrap_err();
+            assert_eq!(at, 0);
+            assert!(why.contains("s4db migrate"), "{why}");
+        }
+        let (_, why) = IndexHeader::decode(b"XXXX").unwrap_err();
+        assert!(!why.contains("migrate"), "{why}");
     }
 
     /// FORMAT.md §9 prints these bytes; a change here must change it too.
