@@ -7,8 +7,10 @@
 //! cargo run --release --example s3_test_server
 //! ```
 //!
-//! Prints one line, `ENDPOINT BUCKET ACCESS_KEY SECRET_KEY` (test credentials,
-//! valid for this server only), then serves until it is killed. The data is
+//! Prints one line, `ENDPOINT BUCKET ACCESS_KEY SECRET_KEY PUBLIC_ENDPOINT`
+//! (test credentials, valid for this server only; PUBLIC_ENDPOINT serves the
+//! same bucket to unsigned GETs, as a public bucket or a CDN does), then
+//! serves until it is killed. The data is
 //! removed when it stops with Ctrl-C; with SIGKILL the temporary directory
 //! stays behind.
 
@@ -20,11 +22,12 @@ mod s3;
 fn main() {
     let server = s3::TestS3::start();
     println!(
-        "{} {} {} {}",
+        "{} {} {} {} {}",
         server.endpoint,
         s3::BUCKET,
         s3::ACCESS_KEY,
-        s3::SECRET_KEY
+        s3::SECRET_KEY,
+        server.anon_endpoint
     );
     let _ = std::io::stdout().flush();
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -68,7 +68,7 @@ cargo build --locked --quiet --example s3_test_server --bin s4db
 # From the top of the repository, so that the installed package (not the
 # python/s4db_rs source folder, which lacks the native module) is imported.
 target/py/bin/pytest -q python/tests --ignore=python/tests/s4db_suite
-target/py/bin/mypy --strict python/tests/typed_example.py
+target/py/bin/mypy --strict python/tests/typed_example.py python/examples/bulk_load_and_read.py
 echo "== the Python s4db 0.10.0's own test suite against s4db_rs.compat.S4DB (its sdist from PyPI; python/README.md lists the expected differences)"
 bash python/tests/s4db_suite/run.sh target/py/bin/python -q
 echo "== comparison with the Python s4db, smoke run (20,000 records; installs it from PyPI into target/compare/venv)"

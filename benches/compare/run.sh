@@ -71,7 +71,7 @@ for _ in $(seq 1 100); do
   kill -0 "$server_pid" 2>/dev/null || { echo "run.sh: the S3 server did not start" >&2; exit 1; }
   sleep 0.1
 done
-read -r endpoint bucket access_key secret_key < "$out/server.txt" || {
+read -r endpoint bucket access_key secret_key _public < "$out/server.txt" || {
   echo "run.sh: the S3 server printed no endpoint" >&2; exit 1; }
 export AWS_ENDPOINT_URL="$endpoint" AWS_ACCESS_KEY_ID="$access_key" \
   AWS_SECRET_ACCESS_KEY="$secret_key" AWS_REGION=us-east-1

@@ -21,9 +21,14 @@ class S3Server:
     bucket: str
     access_key: str
     secret_key: str
+    public_endpoint: str
 
     def url(self, prefix: str) -> str:
         return f"s3://{self.bucket}/{prefix}?endpoint={self.endpoint}&region=us-east-1"
+
+    def public_url(self, prefix: str) -> str:
+        """The same objects through unsigned GETs (a public bucket)."""
+        return f"{self.public_endpoint}/{self.bucket}/{prefix}"
 
     def client_kwargs(self) -> dict[str, str]:
         """The boto3-style keyword arguments S4DB takes."""
@@ -43,8 +48,8 @@ def s3_server() -> Iterator[S3Server]:
     proc = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        endpoint, bucket, access, secret = proc.stdout.readline().split()
-        yield S3Server(endpoint, bucket, access, secret)
+        endpoint, bucket, access, secret, public = proc.stdout.readline().split()
+        yield S3Server(endpoint, bucket, access, secret, public)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

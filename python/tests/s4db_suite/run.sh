@@ -25,7 +25,7 @@ for _ in $(seq 100); do
   [ -s "$work/server.txt" ] && break
   sleep 0.1
 done
-read -r endpoint bucket access secret < "$work/server.txt"
+read -r endpoint bucket access secret _public < "$work/server.txt"
 # Run from the suite's folder so that the installed s4db (not a source tree) is imported.
 cd "$work/s4db-0.10.0"
 S4DB_SUITE_ENDPOINT=$endpoint S4DB_SUITE_SERVER_BUCKET=$bucket \
