@@ -119,8 +119,10 @@ def _check_key(key: object) -> str:
 
 
 def _remote_url(bucket: str, prefix: str, region: Optional[str], endpoint: Optional[str]) -> str:
-    if not isinstance(bucket, str) or not bucket:
-        raise ValueError("bucket must be a non-empty str")
+    if not isinstance(bucket, str):
+        raise TypeError(f"bucket must be str, got {type(bucket).__name__}")
+    if not bucket:
+        raise ValueError("bucket must not be empty")
     if not isinstance(prefix, str):
         raise TypeError(f"prefix must be str, got {type(prefix).__name__}")
     url = f"s3://{bucket}/{quote(prefix.strip('/'), safe='/')}"

@@ -48,6 +48,12 @@ def test_bad_arguments_raise_before_anything_is_written(tmp_path, s3_server, pre
         S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "x"), values="text", **kw)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="bucket"):
         S4DB("", prefix, **kw)
+    with pytest.raises(TypeError, match="bucket"):
+        S4DB(None, prefix, **kw)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="prefix"):
+        S4DB(s3_server.bucket, 7, **kw)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="max_file_size"):
+        S4DB(s3_server.bucket, prefix, max_file_size="big", **kw)  # type: ignore[arg-type]
     with S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "d"), **kw) as db:
         with pytest.raises(TypeError):
             db.put({"ok": "v", 42: "v"})  # type: ignore[dict-item]
@@ -125,3 +131,30 @@ def test_a_temporary_local_dir_is_removed_by_close_and_a_given_one_is_kept(tmp_p
     with S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "keep"), **s3_server.client_kwargs()):
         pass
     assert (tmp_path / "keep").is_dir()
+
+
+def test_a_closed_s4db_raises_closed_error_and_threads_share_one_safely(tmp_path, s3_server, prefix):
+    import threading
+
+    db = S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "a"), **s3_server.client_kwargs())
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(200):
+                db.put({f"t{t}-{i}": str(i)})
+                assert db.get(f"t{t}-{i}") == str(i)
+        except BaseException as e:  # noqa: BLE001 (collected and asserted below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == [] and len(db) == 800
+    db.close()
+    with pytest.raises(s4db_rs.ClosedError):
+        db.get("t0-0")
+    with pytest.raises(s4db_rs.ClosedError):
+        db.put({"k": "v"})

@@ -140,3 +140,17 @@ def test_the_gil_is_released_while_the_engine_works(tmp_path):
             th.join()
             sys.setswitchinterval(interval)
         assert during > 10, f"the counting thread ran {during} times during compact()"
+
+
+def test_migrate_rejects_bad_arguments_cleanly(tmp_path):
+    with pytest.raises(TypeError):
+        s4db_rs.migrate(123, tmp_path / "d")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        s4db_rs.migrate("/x", None)  # type: ignore[arg-type]
+    with pytest.raises(s4db_rs.InvalidArgumentError):
+        s4db_rs.migrate("ftp://nowhere/x", tmp_path / "d")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(s4db_rs.NotFoundError, match="data files"):
+        s4db_rs.migrate(str(tmp_path / "empty"), tmp_path / "d")
+    with pytest.raises(s4db_rs.NotFoundError, match="index.idx"):
+        s4db_rs.migrate(str(tmp_path / "empty"), tmp_path / "d", mode="index")
