@@ -76,6 +76,46 @@ pub struct MigrateReport {
     pub skipped: Vec<DamagedRange>,
 }
 
+/// Migration is a [`Db`] method that lives beside its procedure.
+impl Db {
+    /// Migrates the database the Python s4db (0.8 or 0.10) wrote at the
+    /// remote of `source` (a builder made with [`crate::DbBuilder::for_remote`]:
+    /// `s3://…`, `http(s)://…`, or a local directory) into this one
+    /// (FORMAT.md §11). Every record's CRC-32 and key are checked; the source
+    /// is only read. `from` picks where the live records are found (default:
+    /// the source's `index.idx` for a remote, a replay of every data file for
+    /// a local directory).
+    ///
+    /// This database ends up holding exactly the source's live keys and
+    /// values; it must be empty at the first run. An interrupted migration
+    /// is finished by running it again: a run puts only the keys whose value
+    /// differs and deletes the keys the source lacks. The file
+    /// `migrate.source` in the directory names the source. Cost: the
+    /// source's index and every data file it lists are read once; the
+    /// writes grow with what differs.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if this directory holds a database that is
+    /// not a migration of `source`; [`Error::NotFound`] if the source has no
+    /// index (or, replayed, no data files) or lacks a file its index lists;
+    /// [`Error::Corruption`] (file and offset) for a record the index points
+    /// at that fails its checks: keys of files read before it are already
+    /// written, and a second run after a repair finishes the migration;
+    /// [`Error::ReadOnly`] for a read-only handle; [`Error::Remote`] for
+    /// network failures.
+    pub async fn migrate_from(
+        &self,
+        source: crate::DbBuilder,
+        from: Option<MigrateFrom>,
+    ) -> Result<MigrateReport> {
+        let src = source.remote_alone(
+            "migrate's source",
+            "a builder made with DbBuilder::for_remote",
+        )?;
+        migrate(self, &src, from).await
+    }
+}
+
 /// Migrates the Python s4db database at `src` into `db`.
 pub(crate) async fn migrate(
     db: &Db,
