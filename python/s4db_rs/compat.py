@@ -222,16 +222,26 @@ class S4DB:
                 shutil.rmtree(path, ignore_errors=True)
             raise
         self.local_dir: Optional[str] = path
-        if not fresh and not self._has_unsynced_writes():
+        if not fresh:
             # Like the Python s4db, show the remote's latest commit.
-            with contextlib.suppress(_errors.NotFoundError), _translated():
-                self._db.download()
+            self._catch_up()
 
     # ------------------------------------------------------------ state
 
     def _has_unsynced_writes(self) -> bool:
         c = self._db.changes()
         return bool(c.puts or c.deletes or c.compacted)
+
+    def _download_if_committed(self) -> None:
+        """Downloads the remote's latest commit, if it has one (only the
+        segments the directory lacks)."""
+        with contextlib.suppress(_errors.NotFoundError), _translated():
+            self._db.download()
+
+    def _catch_up(self) -> None:
+        """Takes the remote's latest commit unless there are unsynced writes."""
+        if not self._has_unsynced_writes():
+            self._download_if_committed()
 
     def _require_synced(self, what: str) -> None:
         if self._has_unsynced_writes():
@@ -317,9 +327,8 @@ class S4DB:
         (only the segments it lacks, and only when there are no unsynced
         writes), so that iterating makes no requests.
         """
-        if local and not self._has_unsynced_writes():
-            with contextlib.suppress(_errors.NotFoundError), _translated():
-                self._db.download()
+        if local:
+            self._catch_up()
         with _translated():
             it = self._db.items()
         for key, raw in it:
@@ -389,8 +398,7 @@ class S4DB:
                 published.
         """
         self._require_synced("compact()")
-        with contextlib.suppress(_errors.NotFoundError), _translated():
-            self._db.download()
+        self._download_if_committed()
         with _translated():
             report = self._db.compact()
         try:
@@ -412,9 +420,8 @@ class S4DB:
         Warns (``UserWarning``) for each damaged byte range it skipped; the
         report lists them too.
         """
-        if from_s3 and not self._has_unsynced_writes():
-            with contextlib.suppress(_errors.NotFoundError), _translated():
-                self._db.download()
+        if from_s3:
+            self._catch_up()
         with _translated():
             report = self._db.rebuild_index()
         damaged = list(report.skipped) + ([report.torn_tail] if report.torn_tail else [])

@@ -135,12 +135,16 @@ pub(crate) mod from {
         ))
     }
 
-    pub(crate) fn migrate(py: Python<'_>, r: &s4db::MigrateReport) -> PyResult<Report> {
-        let skipped = r
-            .skipped
+    /// Damaged ranges as a list of `DamagedRange` reports.
+    fn damaged_list(py: Python<'_>, ranges: &[s4db::DamagedRange]) -> PyResult<Py<PyAny>> {
+        let reports = ranges
             .iter()
             .map(|d| damaged(py, d))
             .collect::<PyResult<Vec<_>>>()?;
+        list_of(py, reports)
+    }
+
+    pub(crate) fn migrate(py: Python<'_>, r: &s4db::MigrateReport) -> PyResult<Report> {
         let mut out = report!(
             py,
             "MigrateReport",
@@ -152,16 +156,11 @@ pub(crate) mod from {
             files_read,
             bytes_read
         );
-        out.fields.push(("skipped", list_of(py, skipped)?));
+        out.fields.push(("skipped", damaged_list(py, &r.skipped)?));
         Ok(out)
     }
 
     pub(crate) fn rebuild(py: Python<'_>, r: &s4db::RebuildReport) -> PyResult<Report> {
-        let skipped = r
-            .skipped
-            .iter()
-            .map(|d| damaged(py, d))
-            .collect::<PyResult<Vec<_>>>()?;
         let torn_tail = match &r.torn_tail {
             Some(d) => Py::new(py, damaged(py, d)?)?.into_any(),
             None => py.None(),
@@ -175,7 +174,7 @@ pub(crate) mod from {
             records,
             keys
         );
-        out.fields.push(("skipped", list_of(py, skipped)?));
+        out.fields.push(("skipped", damaged_list(py, &r.skipped)?));
         out.fields.push(("torn_tail", torn_tail));
         Ok(out)
     }

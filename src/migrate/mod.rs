@@ -155,20 +155,20 @@ pub(crate) async fn migrate(
     report.keys = live.len() as u64;
 
     // Read each data file once, in name order, and write its keys.
-    let mut by_file: BTreeMap<String, Vec<PyEntry>> = BTreeMap::new();
+    let mut by_file: BTreeMap<&str, Vec<&PyEntry>> = BTreeMap::new();
     for e in live.values() {
-        by_file.entry(e.file.clone()).or_default().push(e.clone());
+        by_file.entry(e.file.as_str()).or_default().push(e);
     }
     for (file, entries) in by_file {
-        let body = fetch(src, &file).await?;
+        let body = fetch(src, file).await?;
         report.files_read += 1;
         report.bytes_read += body.len() as u64;
         let mut batch = Vec::new();
         let mut batch_bytes = 0;
         for e in entries {
-            let value = value_at(&file, &body, &e)?;
+            let value = value_at(file, &body, e)?;
             batch_bytes += value.len();
-            batch.push((e.key, value));
+            batch.push((e.key.clone(), value));
             if batch.len() >= BATCH_RECORDS || batch_bytes >= BATCH_BYTES {
                 write_changed(db, std::mem::take(&mut batch), &mut report).await?;
                 batch_bytes = 0;

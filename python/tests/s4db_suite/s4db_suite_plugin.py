@@ -145,15 +145,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     import s4db_rs.compat as compat
 
-    for name in (
-        "S4DB",
-        "S4DBError",
-        "ConflictError",
-        "CorruptEntryError",
-        "CorruptIndexError",
-        "CompactionError",
-        "UnsyncedWritesError",
-    ):
+    # The Python s4db's whole public API (S4DB and its exceptions).
+    for name in s4db.__all__:
         setattr(s4db, name, getattr(compat, name))
 
 
