@@ -109,13 +109,20 @@ fn main() -> s4db::Result<()> {
     );
     drop(db);
 
+    let rss = resident_mb();
     let t = Instant::now();
     let db = Db::open(&dir)?;
-    println!("reopen:     {:>8.3} s", t.elapsed().as_secs_f64());
+    let el = t.elapsed();
+    println!(
+        "reopen:     {:>8.2} ms {}",
+        el.as_secs_f64() * 1e3,
+        grew(rss, "resident memory")
+    );
     let stats = db.stats()?;
     println!(
-        "index mem:  {:>8.1} bytes/key after reopen; {} segments, {:.1} MB on disk",
+        "index mem:  {:>8.1} bytes/key on the heap and {:.1} mapped after reopen; {} segments, {:.1} MB on disk",
         stats.index_memory_bytes as f64 / n as f64,
+        stats.index_mapped_bytes as f64 / n as f64,
         stats.segments,
         stats.total_bytes as f64 / 1e6
     );
@@ -137,9 +144,10 @@ fn main() -> s4db::Result<()> {
         }
     }
     println!(
-        "random get: {:>8.3} s  {:>10.0} gets/s (one thread; values checked after the clock)",
+        "random get: {:>8.3} s  {:>10.0} gets/s (one thread; values checked after the clock; {} since reopen)",
         el.as_secs_f64(),
-        gets as f64 / el.as_secs_f64()
+        gets as f64 / el.as_secs_f64(),
+        grew(rss, "resident memory")
     );
     db.close()?;
     drop(db);
@@ -166,4 +174,20 @@ fn main() -> s4db::Result<()> {
     );
     db.close()?;
     Ok(())
+}
+
+/// This process's resident memory in MB (Linux; `None` elsewhere).
+fn resident_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1e3)
+}
+
+/// "+N MB what", the growth of resident memory since `before`.
+fn grew(before: Option<f64>, what: &str) -> String {
+    match (before, resident_mb()) {
+        (Some(a), Some(b)) => format!("{:+.1} MB {what}", b - a),
+        _ => format!("({what} not measurable here)"),
+    }
 }

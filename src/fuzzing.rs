@@ -52,11 +52,19 @@ pub fn index(data: &[u8]) {
     }
     if let Ok(b) = BaseIndex::decode(Bytes::copy_from_slice(data)) {
         let mut n = 0u64;
-        b.for_each(|k, _| {
+        let _ = b.for_each(|k, _| {
             n += 1;
             let _ = b.lookup(k, key_hash(k));
         });
         let _ = b.lookup(b"key00000001", key_hash(b"key00000001"));
+    }
+    // As a local open meets it: pages are checked on first use.
+    if let Ok(b) = BaseIndex::decode_lazy(Bytes::copy_from_slice(data), false) {
+        let _ = b.lookup(b"key00000001", key_hash(b"key00000001"));
+        let _ = b.for_each(|k, _| {
+            let _ = b.lookup(k, key_hash(k));
+        });
+        let _ = b.check_all();
     }
 }
 

@@ -14,8 +14,16 @@ pub struct Stats {
     pub total_bytes: u64,
     /// Keys changed since `index.idx` was last written.
     pub unindexed_changes: u64,
-    /// Heap bytes held by the in-memory index.
+    /// Heap bytes held by the index: the changes since `index.idx` was
+    /// written, a small table per index page, and `index.idx` itself when it
+    /// is not mapped (a remote index loaded whole, or a just-built one the
+    /// system could not map).
     pub index_memory_bytes: u64,
+    /// Bytes of `index.idx` mapped read-only into memory. The kernel reads
+    /// them in as gets touch their pages, and can drop them again under
+    /// memory pressure, so they count towards resident memory only as they
+    /// are used.
+    pub index_mapped_bytes: u64,
     /// Segments that are not on the remote as far as this directory knows
     /// (all of them when it never synced); 0 without a remote.
     pub unuploaded_segments: u64,

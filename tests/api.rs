@@ -576,3 +576,51 @@ async fn prefix_and_range_deletes_are_refused_by_a_read_only_handle() {
     ));
     assert_eq!(r.len(), 1);
 }
+
+#[tokio::test]
+async fn the_index_is_mapped_not_loaded_at_open_and_after_every_checkpoint() {
+    let d = tmp();
+    let db = Db::open(d.path()).await.unwrap();
+    let mut batch = WriteBatch::new();
+    for i in 0..20_000 {
+        batch.put(key_for(i), value_for(i, 20)).unwrap();
+    }
+    db.write(batch).await.unwrap();
+    db.close().await.unwrap();
+    let file_len =
+        |d: &tempfile::TempDir| std::fs::metadata(d.path().join("index.idx")).unwrap().len();
+
+    let db = Db::open(d.path()).await.unwrap();
+    let reader = Db::builder(d.path()).read_only(true).open().await.unwrap();
+    let s = db.stats().await.unwrap();
+    assert_eq!(s.index_mapped_bytes, file_len(&d));
+    assert!(
+        s.index_memory_bytes * 50 < s.index_mapped_bytes,
+        "heap {} of a {}-byte index",
+        s.index_memory_bytes,
+        s.index_mapped_bytes
+    );
+    // A checkpoint writes a new index.idx and maps it in place of the heap
+    // copy it built; the reader keeps its map of the replaced file.
+    for i in 0..20_000 {
+        db.put(key_for(i), value_for(i + 1, 20)).await.unwrap();
+    }
+    db.checkpoint().await.unwrap();
+    let s = db.stats().await.unwrap();
+    assert_eq!(
+        (s.index_mapped_bytes, s.unindexed_changes),
+        (file_len(&d), 0)
+    );
+    assert!(s.index_memory_bytes * 50 < s.index_mapped_bytes);
+    for i in (0..20_000).step_by(97) {
+        assert_eq!(
+            db.get(key_for(i)).await.unwrap().unwrap(),
+            value_for(i + 1, 20)
+        );
+        assert_eq!(
+            reader.get(key_for(i)).await.unwrap().unwrap(),
+            value_for(i, 20)
+        );
+    }
+    assert!(db.verify().await.unwrap().problems.is_empty());
+}

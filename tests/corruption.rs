@@ -78,8 +78,22 @@ fn rebuild_index_skips_the_damaged_record_and_keeps_the_rest() {
     );
 }
 
+/// `err` is corruption in `index.idx` whose message says how to repair.
+fn assert_index_damage(err: &Error, offset: usize) {
+    match err {
+        Error::Corruption { location, detail } => {
+            assert_eq!(location.file, INDEX_FILE_NAME);
+            assert!(
+                detail.contains("rebuild"),
+                "the message says how to repair: {detail}"
+            );
+        }
+        other => panic!("offset {offset}: expected corruption, got {other:?}"),
+    }
+}
+
 #[test]
-fn a_flipped_bit_in_index_idx_fails_open_and_rebuild_recovers_everything() {
+fn a_flipped_bit_in_index_idx_is_reported_at_open_or_first_use_and_rebuild_recovers_everything() {
     let d = tempfile::tempdir().unwrap();
     sample(d.path());
     let want = contents(&Db::open(d.path()).unwrap());
@@ -89,16 +103,34 @@ fn a_flipped_bit_in_index_idx_fails_open_and_rebuild_recovers_everything() {
         let t = tempfile::tempdir().unwrap();
         crash_image(d.path(), t.path());
         flip(&t.path().join(INDEX_FILE_NAME), offset);
-        let err = Db::open(t.path()).unwrap_err();
-        match &err {
-            Error::Corruption { location, detail } => {
-                assert_eq!(location.file, INDEX_FILE_NAME);
-                assert!(
-                    detail.contains("rebuild"),
-                    "the message says how to repair: {detail}"
-                );
+        match Db::open(t.path()) {
+            // The header, the tables and the directory are checked at open.
+            Err(err) => {
+                assert!(offset <= 100, "offset {offset} failed open: {err}");
+                assert_index_damage(&err, offset);
             }
-            other => panic!("offset {offset}: expected corruption, got {other:?}"),
+            // A page is checked when first used: every read of it, the
+            // iteration and verify report it; nothing reads it wrongly.
+            Ok(db) => {
+                assert!(offset > 100, "offset {offset} opened");
+                assert_index_damage(&db.iter().unwrap_err(), offset);
+                assert_index_damage(&db.verify().unwrap_err(), offset);
+                let mut failed = 0;
+                for (k, v) in &want {
+                    match db.get(k) {
+                        Ok(got) => assert_eq!(got.as_deref(), Some(v.as_slice())),
+                        Err(e) => {
+                            assert_index_damage(&e, offset);
+                            // A write to such a key is refused before it is
+                            // written: the rebuild below finds the old value.
+                            assert_index_damage(&db.put(k, b"new").unwrap_err(), offset);
+                            failed += 1;
+                        }
+                    }
+                }
+                assert!(failed > 0, "offset {offset}: the damaged page was read");
+                db.close().unwrap();
+            }
         }
         let db = Db::builder(t.path())
             .rebuild_index(true)

@@ -118,6 +118,7 @@ pub(crate) mod from {
             total_bytes,
             unindexed_changes,
             index_memory_bytes,
+            index_mapped_bytes,
             unuploaded_segments
         ))
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use crate::engine::segment::Segment;
 use crate::engine::{Engine, Snapshot, create_segment_file};
 use crate::error::{Error, IoContext, Result};
-use crate::format::index_file::{self, INDEX_FILE_NAME, IndexMeta, SEGTAB_SEALED, SegmentEntry};
+use crate::format::index_file::{self, IndexMeta, SEGTAB_SEALED, SegmentEntry};
 use crate::format::record::{self, FLAG_BATCH_CONT};
 use crate::format::segment_header::{
     SEG_FLAG_COMPACTED, SEG_FLAG_RUN_LAST, SEGMENT_HEADER_LEN, SegmentHeader,
@@ -29,7 +29,7 @@ use crate::format::segment_id::SegmentId;
 use crate::index::base::BaseIndex;
 use crate::index::live::Index;
 use crate::index::loc::Loc;
-use crate::io::fsutil::{atomic_write_with, sync_dir};
+use crate::io::fsutil::sync_dir;
 use crate::report::CompactionReport;
 
 const WRITE_CHUNK: usize = 1 << 20;
@@ -199,15 +199,8 @@ pub(crate) fn compact(engine: &Engine) -> Result<CompactionReport> {
             .collect(),
         obsolete: w.obsolete.clone(),
     };
-    let committed = BaseIndex::from_built(index_file::build(&meta, &entries)).and_then(|base| {
-        atomic_write_with(
-            &engine.options().fs,
-            engine.dir(),
-            INDEX_FILE_NAME,
-            base.bytes(),
-        )
-        .map(|()| base)
-    });
+    let committed = BaseIndex::from_built(index_file::build(&meta, &entries))
+        .and_then(|base| engine.publish_index(base));
     let base = match committed {
         Ok(b) => b,
         Err(e) => {

@@ -43,7 +43,7 @@ use crate::index::base::BaseIndex;
 use crate::index::live::Index;
 use crate::index::loc::Loc;
 use crate::io::fs::Fs;
-use crate::io::fsutil::{atomic_write_with, sync_dir};
+use crate::io::fsutil::{atomic_write_keeping, sync_dir};
 use crate::io::lock::DirLock;
 use crate::options::{Options, SyncPolicy};
 use crate::remote::ctx::RemoteCtx;
@@ -435,7 +435,7 @@ impl Engine {
     pub(crate) fn contains(&self, key: &[u8]) -> Result<bool> {
         self.check_open()?;
         check_key(key)?;
-        Ok(self.state.read().index.get(key).is_some())
+        Ok(self.state.read().index.get(key)?.is_some())
     }
 
     pub(crate) fn len(&self) -> u64 {
@@ -452,8 +452,16 @@ impl Engine {
     /// locations, unsorted.
     pub(crate) fn capture(&self, prefix: Option<&[u8]>) -> Result<Snapshot> {
         self.check_open()?;
-        let snap = self.state.read().capture(prefix);
-        Ok(snap)
+        self.state.read().capture(prefix)
+    }
+
+    /// Every check of the index's base ([`BaseIndex::check_all`]).
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] at the first failed check.
+    pub(crate) fn check_index(&self) -> Result<()> {
+        let base = self.state.read().index.base().clone();
+        base.check_all()
     }
 
     pub(crate) fn stats(&self) -> Result<Stats> {
@@ -494,7 +502,7 @@ impl Engine {
         self.check_writable()?;
         let mut w = self.writer.lock();
         self.check_writable()?;
-        let snap = self.state.read().capture(prefix);
+        let snap = self.state.read().capture(prefix)?;
         let mut batch = WriteBatch::new();
         for (key, _) in snap.items.iter().filter(|(k, _)| doomed(k)) {
             let before = batch.len();
@@ -516,6 +524,12 @@ impl Engine {
             return Ok(None);
         }
         batch.finish();
+        // Indexing after the append must not fail: check the index pages
+        // the batch's keys live in before writing anything.
+        self.state
+            .read()
+            .index
+            .check_pages_for(batch.ops.iter().map(|op| batch.key(op)))?;
         let seg = self
             .append_batch(w, &batch)
             .inspect_err(|e| self.poison_on_io("a write", e))?;
@@ -546,7 +560,9 @@ impl Engine {
         batch.retain(|i, key| {
             let exists = match live.get(key) {
                 Some(e) => *e,
-                None => st.index.get(key).is_some(),
+                // A page that fails its checks keeps the delete; the write
+                // then reports the page (`write_locked`).
+                None => !matches!(st.index.get(key), Ok(None)),
             };
             live.insert(key.to_vec(), !tombstones[i]);
             !tombstones[i] || exists
@@ -565,7 +581,14 @@ impl Engine {
                 offset: (at + op.offset as u64) as u32,
                 len: op.len as u32,
             });
-            st.index.apply(batch.key(op), loc);
+            if let Err(e) = st.index.apply(batch.key(op), loc) {
+                // Unreachable: `write_locked` checked these pages. Should it
+                // happen, the batch is written but not wholly indexed.
+                self.group.fail(format!(
+                    "indexing a written batch failed, so this handle takes no more writes; reopen the database ({e})"
+                ));
+                return Err(e);
+            }
         }
         w.dirty = true;
         Ok(seg)
@@ -664,16 +687,37 @@ impl Engine {
         let bytes = {
             let st = self.state.read();
             let mut entries = Vec::with_capacity(st.index.live_keys() as usize);
-            st.index.for_each_live(|k, l| entries.push((k, l)));
+            st.index.for_each_live(|k, l| entries.push((k, l)))?;
             index_file::build(&self.meta(w, &st.segments), &entries)
         };
-        let base = BaseIndex::from_built(bytes)?;
-        atomic_write_with(&self.opts.fs, &self.dir, INDEX_FILE_NAME, base.bytes())
+        let base = self
+            .publish_index(BaseIndex::from_built(bytes)?)
             .inspect_err(|e| self.poison_on_io("writing index.idx", e))?;
         w.generation += 1;
         self.state.write().index = Index::new(Arc::new(base));
         w.dirty = false;
         self.delete_pending(w)
+    }
+
+    /// Makes `base` the durable `index.idx` (FORMAT.md §5) and returns it
+    /// over a map of the file just written, so that its heap copy is freed
+    /// (kept as it is if the system cannot map the file).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the write fails; the old `index.idx` is then in place.
+    pub(crate) fn publish_index(&self, base: BaseIndex) -> Result<BaseIndex> {
+        let len = base.bytes().len() as u64;
+        let map = atomic_write_keeping(
+            &self.opts.fs,
+            &self.dir,
+            INDEX_FILE_NAME,
+            base.bytes(),
+            |file| crate::io::mmap::map_whole(file, len).ok().flatten(),
+        )?;
+        Ok(match map {
+            Some(map) => base.remapped(map),
+            None => base,
+        })
     }
 
     /// Deletes files that the durable index no longer needs.

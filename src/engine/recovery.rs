@@ -102,6 +102,8 @@ pub(crate) fn apply_batch(
     seg_name: &str,
     batch: &[Item<'_>],
 ) -> Result<()> {
+    // All or nothing: check the pages first, so no apply below can fail.
+    index.check_pages_for(batch.iter().map(|(_, rec)| rec.key))?;
     for (off, rec) in batch {
         let offset = u32::try_from(*off).map_err(|_| {
             Error::corruption(seg_name, *off, "record beyond the 4 GiB segment limit")
@@ -111,7 +113,7 @@ pub(crate) fn apply_batch(
             offset,
             len: rec.len as u32,
         });
-        index.apply(rec.key, loc);
+        index.apply(rec.key, loc)?;
     }
     Ok(())
 }
@@ -152,20 +154,30 @@ pub(crate) fn cut_tail(
     Ok(range)
 }
 
-/// Loads `index.idx` from `dir`. `Ok(None)` when there is none.
+/// Opens `index.idx` in `dir`, mapped when the system allows (else read),
+/// with its header, tables and directory checked; pages are checked as they
+/// are used. `Ok(None)` when there is none.
 pub(crate) fn load_index(dir: &Path) -> Result<Option<BaseIndex>> {
     let path = dir.join(INDEX_FILE_NAME);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
+    let io = |e| Error::io(format!("reading {}", path.display()), e);
+    let mut file = match fs::File::open(&path) {
+        Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        Err(e) => return Err(io(e)),
     };
-    BaseIndex::decode(bytes.into()).map(Some).map_err(|e| match e {
+    let len = file.metadata().map_err(io)?.len();
+    let decoded = match crate::io::mmap::map_whole(&file, len) {
+        Ok(Some(map)) => BaseIndex::decode_lazy(map, true),
+        Ok(None) | Err(_) => {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).map_err(io)?;
+            BaseIndex::decode_lazy(bytes.into(), false)
+        }
+    };
+    decoded.map(Some).map_err(|e| match e {
         Error::Corruption { location, detail } => Error::Corruption {
             location,
-            detail: format!(
-                "{detail} (the segments are intact: rebuild it with CLI: s4db rebuild-index; library: DbBuilder::rebuild_index)"
-            ),
+            detail: format!("{detail} ({})", crate::index::base::REBUILD_HINT),
         },
         other => other,
     })

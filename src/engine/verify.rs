@@ -24,9 +24,15 @@ use crate::report::VerifyReport;
 const MAX_LISTED: usize = 100;
 
 /// Verifies the local database behind `engine`; writers wait meanwhile.
+/// `index.idx` gets every check first (opening checks only its header,
+/// tables and directory, and gets check the pages they touch).
+///
+/// # Errors
+/// [`crate::Error::Corruption`] if `index.idx` fails a check.
 pub(crate) fn verify(engine: &Engine) -> Result<VerifyReport> {
     engine.check_open()?;
     let _w = engine.writer();
+    engine.check_index()?;
     verify_with(engine.capture(None)?, Segment::contents)
 }
 
@@ -83,7 +89,7 @@ pub(crate) fn verify_with(
         }
     }
     for (key, loc) in &live {
-        match replayed.get(key) {
+        match replayed.get(key)? {
             Some(l) if l == *loc => {}
             Some(_) => problems.push(format!(
                 "key {:?}: the index points at another record than the segments' latest",

@@ -51,7 +51,7 @@ impl View {
     /// # Errors
     /// [`Error::Corruption`] if the index names a segment it does not hold.
     pub(crate) fn locate(&self, key: &[u8]) -> Result<Option<(Arc<Segment>, Loc)>> {
-        let Some(loc) = self.index.get(key) else {
+        let Some(loc) = self.index.get(key)? else {
             return Ok(None);
         };
         Ok(Some((self.segment(loc)?.clone(), loc)))
@@ -67,7 +67,10 @@ impl View {
 
     /// Every live key (only those starting with `prefix`, if given) with its
     /// location, in no particular order.
-    pub(crate) fn capture(&self, prefix: Option<&[u8]>) -> Snapshot {
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] if an index page fails its checks.
+    pub(crate) fn capture(&self, prefix: Option<&[u8]>) -> Result<Snapshot> {
         let mut items = Vec::with_capacity(if prefix.is_none() {
             self.index.live_keys() as usize
         } else {
@@ -77,11 +80,11 @@ impl View {
             if prefix.is_none_or(|p| k.starts_with(p)) {
                 items.push((Bytes::copy_from_slice(k), l));
             }
-        });
-        Snapshot {
+        })?;
+        Ok(Snapshot {
             items,
             segments: self.segments.clone(),
-        }
+        })
     }
 
     /// Sizes and counts (`unuploaded_segments` is left 0).
@@ -93,6 +96,7 @@ impl View {
             total_bytes: self.segments.iter().map(|s| s.len()).sum(),
             unindexed_changes: self.index.delta_len() as u64,
             index_memory_bytes: self.index.memory_bytes() as u64,
+            index_mapped_bytes: self.index.mapped_bytes() as u64,
             unuploaded_segments: 0,
         }
     }

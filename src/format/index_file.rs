@@ -153,7 +153,7 @@ impl IndexHeader {
         })
     }
 
-    fn encode(&self) -> [u8; INDEX_HEADER_LEN] {
+    pub(crate) fn encode(&self) -> [u8; INDEX_HEADER_LEN] {
         let mut b = [0u8; INDEX_HEADER_LEN];
         b[..8].copy_from_slice(MAGIC);
         b[8..10].copy_from_slice(&VERSION.to_le_bytes());

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::error::Result;
 use crate::format::hash::key_hash;
 use crate::index::base::BaseIndex;
 use crate::index::delta::{Delta, DeltaValue};
@@ -31,32 +32,53 @@ impl Index {
         }
     }
 
+    /// Where `key`'s record is.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`](crate::Error::Corruption) if the base page that
+    /// can hold the key fails its checks.
     #[inline]
-    pub(crate) fn get(&self, key: &[u8]) -> Option<Loc> {
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Loc>> {
         self.get_hashed(key, key_hash(key))
     }
 
     #[inline]
-    fn get_hashed(&self, key: &[u8], h: u64) -> Option<Loc> {
+    fn get_hashed(&self, key: &[u8], h: u64) -> Result<Option<Loc>> {
         match self.delta.get(key, h) {
-            Some(DeltaValue::Put(l)) => Some(l),
-            Some(DeltaValue::Deleted) => None,
+            Some(DeltaValue::Put(l)) => Ok(Some(l)),
+            Some(DeltaValue::Deleted) => Ok(None),
             None => self.base.lookup(key, h),
         }
     }
 
-    /// Records a put (`Some`) or delete (`None`) of `key`.
-    pub(crate) fn apply(&mut self, key: &[u8], loc: Option<Loc>) {
+    /// Checks the base pages that [`Index::apply`] will read for `keys`, so
+    /// that applying them after their records are written cannot fail.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`](crate::Error::Corruption) for the first such
+    /// page that fails its checks.
+    pub(crate) fn check_pages_for<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> Result<()> {
+        keys.into_iter()
+            .try_for_each(|k| self.base.check_page_of(key_hash(k)))
+    }
+
+    /// Records a put (`Some`) or delete (`None`) of `key`. On an error the
+    /// index is unchanged.
+    ///
+    /// # Errors
+    /// As [`Index::get`]; none for keys passed to [`Index::check_pages_for`]
+    /// first.
+    pub(crate) fn apply(&mut self, key: &[u8], loc: Option<Loc>) -> Result<()> {
         let h = key_hash(key);
+        let prev = self.get_hashed(key, h)?;
         let value = match loc {
             Some(l) => DeltaValue::Put(l),
             None => DeltaValue::Deleted,
         };
-        let prev = match self.delta.insert(key, h, value) {
-            Some(DeltaValue::Put(l)) => Some(l),
-            Some(DeltaValue::Deleted) => None,
-            None => self.base.lookup(key, h),
-        };
+        self.delta.insert(key, h, value);
         if let Some(p) = prev {
             self.live_keys -= 1;
             self.live_bytes -= u64::from(p.len);
@@ -65,25 +87,29 @@ impl Index {
             self.live_keys += 1;
             self.live_bytes += u64::from(l.len);
         }
+        Ok(())
     }
 
     /// Calls `f` for every live key, in no particular order.
-    pub(crate) fn for_each_live<'a>(&'a self, mut f: impl FnMut(&'a [u8], Loc)) {
+    ///
+    /// # Errors
+    /// As [`BaseIndex::for_each`].
+    pub(crate) fn for_each_live<'a>(&'a self, mut f: impl FnMut(&'a [u8], Loc)) -> Result<()> {
         let h = |k: &[u8]| key_hash(k);
         if self.delta.is_empty() {
-            self.base.for_each(f);
-            return;
+            return self.base.for_each(f);
         }
         self.base.for_each(|k, l| {
             if self.delta.get(k, h(k)).is_none() {
                 f(k, l)
             }
-        });
+        })?;
         for (k, v) in self.delta.iter() {
             if let DeltaValue::Put(l) = v {
                 f(k, l)
             }
         }
+        Ok(())
     }
 
     pub(crate) fn live_keys(&self) -> u64 {
@@ -102,8 +128,14 @@ impl Index {
         &self.base
     }
 
-    /// Heap bytes of the index: the base file's bytes plus the delta.
+    /// Heap bytes of the index: the base's (see [`BaseIndex::heap_bytes`])
+    /// plus the delta.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.base.bytes().len() + self.delta.memory_bytes()
+        self.base.heap_bytes() + self.delta.memory_bytes()
+    }
+
+    /// Bytes of `index.idx` mapped into memory.
+    pub(crate) fn mapped_bytes(&self) -> usize {
+        self.base.mapped_bytes()
     }
 }

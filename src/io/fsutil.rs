@@ -51,6 +51,19 @@ pub(crate) fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
 /// [`atomic_write`] through the file operations `fs`. On failure the old
 /// file is in place and the temporary file is removed.
 pub(crate) fn atomic_write_with(fs: &Fs, dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    atomic_write_keeping(fs, dir, name, bytes, |_| ())
+}
+
+/// [`atomic_write_with`], calling `keep` on the written and fsynced file just
+/// before it is renamed into place (to map it: the map then shows exactly
+/// the file that was published). Returns what `keep` returned.
+pub(crate) fn atomic_write_keeping<T>(
+    fs: &Fs,
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    keep: impl FnOnce(&File) -> T,
+) -> Result<T> {
     use std::os::unix::fs::PermissionsExt;
     let target = dir.join(name);
     let tmp = tempfile::Builder::new()
@@ -62,10 +75,12 @@ pub(crate) fn atomic_write_with(fs: &Fs, dir: &Path, name: &str, bytes: &[u8]) -
     fs.write_all_at(tmp.as_file(), bytes, 0)
         .and_then(|()| fs.sync_all(tmp.as_file()))
         .ctx(|| format!("writing {}", tmp.path().display()))?;
+    let kept = keep(tmp.as_file());
     // Dropping `tmp` on an error removes the temporary file.
     fs.rename(tmp.path(), &target)
         .ctx(|| format!("renaming into {}", target.display()))?;
     // Renamed: nothing is left at the temporary path to remove.
     let _ = tmp.into_temp_path().keep();
-    sync_dir(dir)
+    sync_dir(dir)?;
+    Ok(kept)
 }

@@ -1,8 +1,14 @@
-//! Read-only memory maps of segment files: the one module with `unsafe`.
+//! Read-only memory maps of segment files and of `index.idx`: the one
+//! module with `unsafe`.
 //!
-//! Why: a random `get` through `pread` costs a syscall plus a copy, about
-//! 400 ns of the 1.1 µs a get took; through a map it is a memory load. The
-//! README's benchmark table shows both (measured, not assumed).
+//! Why segments: a random `get` through `pread` costs a syscall plus a copy,
+//! about 400 ns of the 1.1 µs a get took; through a map it is a memory load.
+//! The README's benchmark table shows both (measured, not assumed).
+//!
+//! Why `index.idx`: reading it whole at open costs time and heap memory in
+//! proportion to the database (31 bytes per key); mapped, open reads only
+//! its header, tables and directory, and the kernel pages in what gets
+//! touch (README, "Opening a large database", has the numbers).
 //!
 //! Safety contract. `memmap2::Mmap::map` is unsafe because the mapped bytes
 //! can change underneath the program if the file is modified or truncated.
@@ -15,6 +21,10 @@
 //! - files are truncated only past every acknowledged byte (a torn tail at
 //!   open, before any map exists; a failed append) and deleted only by
 //!   unlinking, which leaves existing maps valid;
+//! - `index.idx` is never written in place: every new version is written to
+//!   a temporary file, fsynced, mapped, and only then renamed over the old
+//!   name ([`crate::io::fsutil::atomic_write_keeping`]); a map always shows
+//!   one complete version, which stays valid after it is replaced;
 //! - the directory lock keeps other s4db writers out;
 //! - mapped bytes handed out as `Bytes` (`Segment::contents`, for uploads,
 //!   compaction and verify) own an `Arc` of their segment, so the map
@@ -27,6 +37,7 @@
 
 use std::fs::File;
 
+use bytes::Bytes;
 use memmap2::{Mmap, MmapOptions};
 
 /// Maps `len` bytes of `file` read-only. `len` may exceed the file's current
@@ -36,4 +47,21 @@ pub(crate) fn map(file: &File, len: usize) -> std::io::Result<Mmap> {
     // SAFETY: see the module documentation: mapped bytes below the
     // acknowledged length never change while mapped, and only those are read.
     unsafe { MmapOptions::new().len(len).map(file) }
+}
+
+/// Maps the whole of `file`, `len` bytes long, read-only as [`Bytes`]; the map
+/// lives as long as any slice of it. `Ok(None)` for an empty file, which
+/// cannot be mapped. For files that are never written again once mapped
+/// (`index.idx`, see the module documentation).
+///
+/// # Errors
+/// The system's, when it cannot map the file (the caller may read it instead).
+pub(crate) fn map_whole(file: &File, len: u64) -> std::io::Result<Option<Bytes>> {
+    let Ok(len) = usize::try_from(len) else {
+        return Err(std::io::Error::other("file larger than the address space"));
+    };
+    if len == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Bytes::from_owner(map(file, len)?)))
 }

@@ -148,6 +148,7 @@ impl RemoteReader {
                 total_bytes: lazy.segment_table.iter().map(|s| s.indexed_len).sum(),
                 unindexed_changes: 0,
                 index_memory_bytes: 0,
+                index_mapped_bytes: 0,
                 unuploaded_segments: 0,
             },
             Loaded::Whole(view) => view.stats(),
@@ -160,7 +161,7 @@ impl RemoteReader {
         crate::batch::check_key(key)?;
         for _ in 0..ATTEMPTS {
             match self.loaded() {
-                Loaded::Whole(view) => return Ok(view.index.get(key).is_some()),
+                Loaded::Whole(view) => return Ok(view.index.get(key)?.is_some()),
                 Loaded::Lazy(lazy, _) => match lazy.lookup(&self.ctx, key).await? {
                     Ok(loc) => return Ok(loc.is_some()),
                     Err(Changed) => self.reload().await?,
@@ -246,7 +247,7 @@ impl RemoteReader {
     pub(crate) async fn snapshot(&self, prefix: Option<Vec<u8>>) -> Result<Snapshot> {
         self.check_open()?;
         let view = self.whole().await?;
-        offload(move || Ok(view.capture(prefix.as_deref()).sorted())).await
+        offload(move || Ok(view.capture(prefix.as_deref())?.sorted())).await
     }
 
     /// The whole index, loading it if it is read by byte ranges.
