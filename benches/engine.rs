@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use s4db::blocking::Db;
-use s4db::{SyncPolicy, WriteBatch};
+use s4db::{CompactOptions, SyncPolicy, WriteBatch};
 
 fn n() -> u64 {
     std::env::var("S4DB_BENCH_N")
@@ -222,12 +222,42 @@ fn compact(c: &mut Criterion) {
                     db.put_many(ks.iter().zip(vs.iter().rev())).unwrap();
                 }
                 let start = Instant::now();
-                db.compact().unwrap();
+                db.compact_with(CompactOptions::default().full(true))
+                    .unwrap();
                 total += start.elapsed();
             }
             total
         })
     });
+    // The first 60% of the keys overwritten: they fill the first 64 MiB
+    // segment, which becomes wholly dead; the others stay live. Selective
+    // rewrites that one segment (its overwrites moved into the others), full
+    // rewrites every live record.
+    for (name, full) in [
+        ("selective_after_overwriting_the_first_60_percent", false),
+        ("full_after_overwriting_the_first_60_percent", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let t = tempfile::tempdir().unwrap();
+                    let db = load(t.path(), &d.keys, &d.values);
+                    let n = d.keys.len() * 6 / 10;
+                    for (ks, vs) in d.keys[..n].chunks(1000).zip(d.values[..n].chunks(1000)) {
+                        db.put_many(ks.iter().zip(vs.iter().rev())).unwrap();
+                    }
+                    let start = Instant::now();
+                    let r = db
+                        .compact_with(CompactOptions::default().full(full))
+                        .unwrap();
+                    total += start.elapsed();
+                    assert!(full || r.segments_rewritten < r.segments_before, "{r:?}");
+                }
+                total
+            })
+        });
+    }
     g.finish();
 }
 

@@ -89,6 +89,14 @@ impl Db {
         DbBuilder::new(path)
     }
 
+    /// Opens a new, empty in-memory database: see [`DbBuilder::memory`].
+    ///
+    /// # Errors
+    /// As [`crate::DbBuilder::open`].
+    pub fn memory() -> Result<Db> {
+        DbBuilder::memory().open_blocking()
+    }
+
     /// The async handle sharing this database.
     pub fn to_async(&self) -> crate::Db {
         self.inner.clone()
@@ -250,6 +258,14 @@ impl Db {
     /// As [`crate::Db::compact`].
     pub fn compact(&self) -> Result<CompactionReport> {
         futures::executor::block_on(self.inner.compact())
+    }
+
+    /// See [`crate::Db::compact_with`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::compact_with`].
+    pub fn compact_with(&self, opts: crate::CompactOptions) -> Result<CompactionReport> {
+        futures::executor::block_on(self.inner.compact_with(opts))
     }
 
     /// See [`crate::Db::rebuild_index`].

@@ -42,6 +42,15 @@ impl Db {
         DbBuilder::new(path)
     }
 
+    /// Opens a new, empty in-memory database with default options: see
+    /// [`DbBuilder::memory`].
+    ///
+    /// # Errors
+    /// As [`DbBuilder::open`].
+    pub async fn memory() -> Result<Db> {
+        DbBuilder::memory().open().await
+    }
+
     /// Opens a read-only handle over the remote at `url` alone: no local
     /// directory, nothing downloaded but the index; every get reads its
     /// record with one range request. Works anonymously over `http(s)://`.
@@ -68,6 +77,8 @@ pub struct DbBuilder {
     load_index: LoadIndex,
     /// A store in place of the one the remote URL names (tests only).
     store: Option<Arc<dyn crate::remote::ObjectStore>>,
+    /// An in-memory database ([`DbBuilder::memory`]).
+    memory: bool,
 }
 
 impl DbBuilder {
@@ -81,6 +92,26 @@ impl DbBuilder {
             remote_opts: RemoteOptions::default(),
             load_index: LoadIndex::default(),
             store: None,
+            memory: false,
+        }
+    }
+
+    /// A builder for a new, empty in-memory database: no directory of the
+    /// caller's, nothing kept after the last handle is dropped, the same API.
+    /// For tests and caches. It can still attach a remote: it then starts
+    /// from the remote's index like an empty directory does (reads go to the
+    /// remote until [`Db::download`]), and [`Db::upload`] publishes to it.
+    ///
+    /// Its files live in a private directory in RAM: under `/dev/shm` (a
+    /// memory file system on Linux), else in the system's temporary
+    /// directory; [`Db::path`] names it. [`Db::close`], or dropping the last
+    /// handle, removes it: the data is gone (iterators made before keep
+    /// reading theirs). Memory use is the database's size on disk, counted
+    /// by the system as shared memory.
+    pub fn memory() -> Self {
+        DbBuilder {
+            memory: true,
+            ..DbBuilder::new("")
         }
     }
 
@@ -98,6 +129,7 @@ impl DbBuilder {
             remote_opts: RemoteOptions::default(),
             load_index: LoadIndex::default(),
             store: None,
+            memory: false,
         }
     }
 
@@ -268,7 +300,21 @@ impl DbBuilder {
             )?)),
             None => None,
         };
-        let Some(path) = self.path.clone() else {
+        let scratch = if self.memory {
+            if self.opts.read_only {
+                return Err(Error::InvalidArgument(
+                    "an in-memory database starts empty, so it cannot be read-only".into(),
+                ));
+            }
+            Some(crate::io::fsutil::memory_dir()?)
+        } else {
+            None
+        };
+        let path = match &scratch {
+            Some(dir) => Some(dir.path().to_path_buf()),
+            None => self.path.clone(),
+        };
+        let Some(path) = path else {
             let ctx = remote.ok_or_else(|| {
                 Error::InvalidArgument("a remote-only handle needs a remote URL".into())
             })?;
@@ -290,7 +336,10 @@ impl DbBuilder {
             .await?;
         }
         offload(move || {
-            let (engine, rebuilt) = Engine::open(&path, self.opts, remote)?;
+            let (mut engine, rebuilt) = Engine::open(&path, self.opts, remote)?;
+            if let Some(dir) = scratch {
+                engine.remove_dir_on_close(dir);
+            }
             Ok(Db::local(Arc::new(engine), rebuilt.map(Arc::new)))
         })
         .await

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::batch::WriteBatch;
+use crate::engine::compaction::CompactOptions;
 use crate::engine::{Engine, Snapshot};
 use crate::error::{Error, Result};
 use crate::io::offload::offload;
@@ -346,17 +347,38 @@ impl Db {
         offload(move || e.checkpoint()).await
     }
 
-    /// Rewrites every live record into new segments, dropping overwritten
-    /// records and tombstones; the new index is durable before anything is
-    /// deleted. Readers keep working; writers wait.
+    /// Selective compaction with the default options: rewrites the
+    /// segments of which at least half the record bytes are dead
+    /// (overwritten, deleted, tombstones) and leaves the others alone. See
+    /// [`Db::compact_with`].
     ///
     /// # Errors
-    /// [`Error::Corruption`] if a live record fails its checks (nothing is
-    /// changed then), [`Error::Io`], [`Error::ReadOnly`], [`Error::Closed`].
+    /// As [`Db::compact_with`].
     pub async fn compact(&self) -> Result<CompactionReport> {
+        self.compact_with(CompactOptions::default()).await
+    }
+
+    /// Rewrites the live records of the segments whose dead fraction reaches
+    /// [`CompactOptions::min_dead_percent`] (of every segment with
+    /// [`CompactOptions::full`]) into new segments, then deletes the
+    /// segments it replaced; the new index is durable before anything is
+    /// deleted. Readers keep working; writers wait.
+    ///
+    /// Cost: one pass over the index (to count live bytes per segment), then
+    /// reading and writing only the rewritten segments; the next upload
+    /// sends only the new ones. A selective compaction keeps the tombstones
+    /// that older segments it left alone may still need; a full one drops
+    /// every tombstone (FORMAT.md §5).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a `min_dead_percent` outside 1 to 100;
+    /// [`Error::Corruption`] if a record to copy fails its checks, or a
+    /// segment a selective compaction would rewrite is damaged (nothing is
+    /// changed then); [`Error::Io`], [`Error::ReadOnly`], [`Error::Closed`].
+    pub async fn compact_with(&self, opts: CompactOptions) -> Result<CompactionReport> {
         let e = self.engine()?.clone();
         crate::sync::download::hydrate(&e).await?;
-        offload(move || crate::engine::compaction::compact(&e)).await
+        offload(move || crate::engine::compaction::compact(&e, opts)).await
     }
 
     /// Rebuilds the index from the segment files alone, checking every

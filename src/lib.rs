@@ -28,8 +28,10 @@
 //! db.flush().await?;
 //! assert_eq!(db.len(), 2);
 //! assert_eq!(db.get("banana").await?.as_deref(), Some(&b"yellow"[..]));
-//! let report = db.compact().await?;
-//! assert_eq!(report.records_written, 2);
+//! // Selective (the default): less than half of the segment is dead.
+//! assert_eq!(db.compact().await?.segments_rewritten, 0);
+//! let full = s4db::CompactOptions::default().full(true);
+//! assert_eq!(db.compact_with(full).await?.records_written, 2);
 //! db.close().await?;
 //! # Ok(()) }
 //! ```
@@ -89,6 +91,7 @@ mod report;
 pub use batch::WriteBatch;
 pub use builder::{DbBuilder, LoadIndex};
 pub use db::Db;
+pub use engine::compaction::CompactOptions;
 pub use error::{Error, Location, Result};
 pub use format::index_file::INDEX_FILE_NAME;
 pub use format::limits::{

@@ -41,8 +41,12 @@ pub struct CompactionReport {
     pub bytes_before: u64,
     /// Bytes of all segment files after.
     pub bytes_after: u64,
-    /// Live records rewritten.
+    /// Records rewritten: the live records of the rewritten segments, and
+    /// the tombstones a selective compaction carried over.
     pub records_written: u64,
+    /// Segments rewritten (all of them in a full compaction; 0 when no
+    /// segment reached the threshold and nothing was done).
+    pub segments_rewritten: u64,
 }
 
 /// A damaged byte range found while scanning segments.

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{crash_image, key_for, segment_files, value_for};
-use s4db::{Db, Error, MAX_KEY_LEN, SyncPolicy, WriteBatch};
+use s4db::{CompactOptions, Db, Error, MAX_KEY_LEN, SyncPolicy, WriteBatch};
 
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -328,8 +328,12 @@ async fn compaction_drops_dead_records_keeps_live_ones_and_never_reuses_numbers(
         db.delete(key_for(i)).await.unwrap();
     }
     let names_before: Vec<_> = segment_files(d.path());
-    let report = db.compact().await.unwrap();
+    let report = db
+        .compact_with(CompactOptions::default().full(true))
+        .await
+        .unwrap();
     assert_eq!(report.records_written, 150);
+    assert_eq!(report.segments_rewritten, names_before.len() as u64);
     assert!(report.bytes_after < report.bytes_before / 2, "{report:?}");
     assert_eq!(report.segments_before, names_before.len() as u64);
     let names_after = segment_files(d.path());
@@ -451,7 +455,8 @@ fn the_blocking_handle_mirrors_the_async_one() {
     assert_eq!(db.len(), 2);
     let all: Vec<_> = db.iter().unwrap().map(|kv| kv.unwrap().0).collect();
     assert_eq!(all, vec!["a", "b"]);
-    assert_eq!(db.compact().unwrap().records_written, 2);
+    let full = CompactOptions::default().full(true);
+    assert_eq!(db.compact_with(full).unwrap().records_written, 2);
     assert!(db.verify().unwrap().is_ok());
     db.put_many([("p1", "x"), ("p2", "y"), ("q", "z")]).unwrap();
     assert_eq!(db.delete_prefix("p").unwrap(), 2);
@@ -623,4 +628,166 @@ async fn the_index_is_mapped_not_loaded_at_open_and_after_every_checkpoint() {
         );
     }
     assert!(db.verify().await.unwrap().problems.is_empty());
+}
+
+/// Every key and value of `db`.
+async fn all_of(db: &Db) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut it = db.iter().await.unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    while let Some(kv) = it.next().await {
+        let (k, v) = kv.unwrap();
+        out.insert(k.to_vec(), v.to_vec());
+    }
+    out
+}
+
+/// 400 keys in 4 KiB segments, then the first 100 overwritten twice: the
+/// early segments are mostly dead, the later ones wholly live.
+async fn early_segments_mostly_dead(dir: &std::path::Path) -> Db {
+    let db = small_segments(dir).await;
+    for i in 0..400 {
+        db.put(key_for(i), value_for(i, 60)).await.unwrap();
+    }
+    for round in 1..3 {
+        for i in 0..100 {
+            db.put(key_for(i), value_for(i + round * 1000, 60))
+                .await
+                .unwrap();
+        }
+    }
+    db
+}
+
+#[tokio::test]
+async fn selective_compaction_rewrites_only_segments_past_the_threshold() {
+    let d = tmp();
+    let db = early_segments_mostly_dead(d.path()).await;
+    let want = all_of(&db).await;
+    db.checkpoint().await.unwrap();
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> = segment_files(d.path())
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
+        .collect();
+    let r = db.compact().await.unwrap();
+    assert!(
+        r.segments_rewritten > 0 && r.segments_rewritten < r.segments_before,
+        "{r:?}"
+    );
+    // Every segment left alone is still there, byte for byte.
+    let after = segment_files(d.path());
+    let untouched = before
+        .iter()
+        .filter(|(p, bytes)| after.contains(p) && std::fs::read(p).unwrap() == *bytes)
+        .count() as u64;
+    assert_eq!(untouched, r.segments_before - r.segments_rewritten);
+    assert_eq!(all_of(&db).await, want);
+    assert!(db.verify().await.unwrap().is_ok());
+    // A second pass finds nothing dead enough.
+    let again = db.compact().await.unwrap();
+    assert_eq!((again.segments_rewritten, again.records_written), (0, 0));
+    assert_eq!(again.segments_after, again.segments_before);
+    // The directory reopens, and rebuilds from its segments, to the same.
+    db.close().await.unwrap();
+    let db = Db::open(d.path()).await.unwrap();
+    assert_eq!(all_of(&db).await, want);
+    db.rebuild_index().await.unwrap();
+    assert_eq!(all_of(&db).await, want);
+}
+
+#[tokio::test]
+async fn a_selective_compaction_keeps_the_tombstones_older_segments_still_need() {
+    let d = tmp();
+    let db = small_segments(d.path()).await;
+    // Segment 1 (wholly live, left alone) holds "victim"; later segments
+    // hold filler that is then overwritten, and the delete of "victim".
+    db.put("victim", "old value").await.unwrap();
+    for i in 0..40 {
+        db.put(key_for(i), value_for(i, 60)).await.unwrap();
+    }
+    db.delete("victim").await.unwrap();
+    for i in 40..200 {
+        db.put(key_for(i), value_for(i, 60)).await.unwrap();
+    }
+    for i in 40..200 {
+        db.put(key_for(i), value_for(i + 7, 60)).await.unwrap();
+    }
+    let r = db.compact().await.unwrap();
+    assert!(r.segments_rewritten > 0, "{r:?}");
+    assert_eq!(db.get("victim").await.unwrap(), None);
+    // A rebuild replays the segments left alone, then the run: the carried
+    // tombstone keeps the old put from coming back.
+    db.rebuild_index().await.unwrap();
+    assert_eq!(db.get("victim").await.unwrap(), None);
+    assert_eq!(db.len(), 200);
+}
+
+#[tokio::test]
+async fn compaction_thresholds_outside_1_to_100_percent_are_refused() {
+    let d = tmp();
+    let db = early_segments_mostly_dead(d.path()).await;
+    for p in [0u8, 101, 255] {
+        let err = db
+            .compact_with(CompactOptions::default().min_dead_percent(p))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{p}: {err}");
+    }
+    // 100 %: only wholly dead segments (the first ones here), replaced by
+    // one empty output.
+    let r = db
+        .compact_with(CompactOptions::default().min_dead_percent(100))
+        .await
+        .unwrap();
+    assert!(r.segments_rewritten > 0, "{r:?}");
+    assert_eq!(r.records_written, 0);
+    assert_eq!(
+        r.segments_after,
+        r.segments_before - r.segments_rewritten + 1
+    );
+    assert_eq!(db.len(), 400);
+}
+
+#[tokio::test]
+async fn an_in_memory_database_has_the_same_api_and_leaves_nothing_behind() {
+    let db = Db::memory().await.unwrap();
+    let dir = db.path().to_path_buf();
+    if std::path::Path::new("/dev/shm").is_dir() {
+        assert!(dir.starts_with("/dev/shm"), "{}", dir.display());
+    }
+    db.put("a", "1").await.unwrap();
+    db.put_many([("b", "2"), ("c", "3")]).await.unwrap();
+    db.delete("c").await.unwrap();
+    assert_eq!(db.get("a").await.unwrap().unwrap(), "1");
+    assert_eq!(db.len(), 2);
+    let full = CompactOptions::default().full(true);
+    assert_eq!(db.compact_with(full).await.unwrap().records_written, 2);
+    db.checkpoint().await.unwrap();
+    assert!(db.verify().await.unwrap().is_ok());
+    assert_eq!(all_of(&db).await.len(), 2);
+    // Every clone shares it; an iterator made before close keeps reading;
+    // close removes the directory.
+    let other = db.clone();
+    drop(db);
+    assert_eq!(other.get("b").await.unwrap().unwrap(), "2");
+    let mut it = other.iter().await.unwrap();
+    other.close().await.unwrap();
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+    assert!(matches!(other.get("b").await, Err(Error::Closed(_))));
+    assert_eq!(it.next().await.unwrap().unwrap().0, "a");
+    drop(other);
+    // Dropped without close: the same.
+    let dropped = Db::memory().await.unwrap();
+    dropped.put("k", "v").await.unwrap();
+    let dir = dropped.path().to_path_buf();
+    drop(dropped);
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+    // Each one is new and empty.
+    let (x, y) = (Db::memory().await.unwrap(), Db::memory().await.unwrap());
+    x.put("k", "v").await.unwrap();
+    assert_ne!(x.path(), y.path());
+    assert_eq!(y.len(), 0);
+    assert!(matches!(
+        s4db::DbBuilder::memory().read_only(true).open().await,
+        Err(Error::InvalidArgument(_))
+    ));
 }

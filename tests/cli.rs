@@ -319,7 +319,10 @@ fn upload_download_gc_and_remote_only_reads_against_s3() {
         b"2"
     );
 
-    with_creds(s4db(c.path())).arg("compact").assert().success();
+    with_creds(s4db(c.path()))
+        .args(["compact", "--full"])
+        .assert()
+        .success();
     with_creds(s4db(c.path())).arg("upload").assert().success();
     let gc: serde_json::Value = serde_json::from_str(&stdout(
         with_creds(s4db(c.path())).args(["--json", "gc", "--grace", "0"]),
@@ -486,4 +489,43 @@ fn status_lists_unsynced_changes_and_discard_drops_them() {
     with_remote().args(["discard", "--all"]).assert().success();
     assert_eq!(stdout(s4db(d.path()).arg("keys")), "a\n");
     assert_eq!(json(with_remote().args(["--json", "status"]))["changes"], 0);
+}
+
+#[test]
+fn compact_is_selective_unless_full_and_refuses_thresholds_outside_1_to_100() {
+    let d = tempfile::tempdir().unwrap();
+    let db = s4db::blocking::Db::builder(d.path())
+        .max_segment_size(4096)
+        .open_blocking()
+        .unwrap();
+    for i in 0..400 {
+        db.put(format!("k{i:04}"), [b'v'; 60]).unwrap();
+    }
+    for i in 0..100 {
+        db.put(format!("k{i:04}"), [b'w'; 60]).unwrap();
+    }
+    db.close().unwrap();
+    drop(db);
+    for bad in ["0", "101", "x"] {
+        s4db(d.path())
+            .args(["compact", "--min-dead", bad])
+            .assert()
+            .code(2);
+    }
+    s4db(d.path())
+        .args(["compact", "--full", "--min-dead", "30"])
+        .assert()
+        .code(2);
+    let json = |args: &[&str]| -> serde_json::Value {
+        serde_json::from_str(&stdout(s4db(d.path()).args(args))).unwrap()
+    };
+    let c = json(&["--json", "compact"]);
+    let (before, rewritten) = (
+        c["segments_before"].as_u64().unwrap(),
+        c["segments_rewritten"].as_u64().unwrap(),
+    );
+    assert!(rewritten > 0 && rewritten < before, "{c}");
+    let c = json(&["--json", "compact", "--full"]);
+    assert_eq!(c["segments_rewritten"], c["segments_before"], "{c}");
+    assert_eq!(c["records_written"], 400, "{c}");
 }

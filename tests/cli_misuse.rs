@@ -62,9 +62,15 @@ fn a_segment_with_a_damaged_header_is_reported_and_never_deleted_without_an_inde
     let aside = PathBuf::from(format!("{}.damaged", seg.display()));
     assert_eq!(fs::read(&aside).unwrap(), bytes);
     // ...and nothing after it deletes it.
-    s4db(d.path()).arg("compact").assert().success();
+    s4db(d.path())
+        .args(["compact", "--full"])
+        .assert()
+        .success();
     s4db(d.path()).args(["put", "x", "1"]).assert().success();
-    s4db(d.path()).arg("compact").assert().success();
+    s4db(d.path())
+        .args(["compact", "--full"])
+        .assert()
+        .success();
     assert_eq!(fs::read(&aside).unwrap(), bytes);
 }
 
@@ -72,7 +78,10 @@ fn a_segment_with_a_damaged_header_is_reported_and_never_deleted_without_an_inde
 fn an_unlisted_segment_with_a_damaged_header_below_the_next_number_stops_the_open() {
     let d = tempfile::tempdir().unwrap();
     import(d.path(), 3_000);
-    s4db(d.path()).arg("compact").assert().success();
+    s4db(d.path())
+        .args(["compact", "--full"])
+        .assert()
+        .success();
     // A file named like an old segment (number 1, superseded) whose header
     // is damaged: it may hold anything; s4db must not delete it.
     let name = fs::read_dir(d.path())
@@ -423,7 +432,8 @@ fn a_reader_process_sees_a_prefix_of_whole_batches_while_a_writer_appends() {
                     db.checkpoint().unwrap();
                 }
                 if n % 3000 == 2999 {
-                    db.compact().unwrap();
+                    db.compact_with(s4db::CompactOptions::default().full(true))
+                        .unwrap();
                 }
                 n += 1;
             }
@@ -509,7 +519,8 @@ fn verify_prints_one_problem_per_line_and_json() {
     let d = tempfile::tempdir().unwrap();
     import(d.path(), 2_000);
     let db = s4db::blocking::Db::open(d.path()).unwrap();
-    db.compact().unwrap();
+    db.compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
     db.put("x", "1").unwrap();
     db.close().unwrap();
     drop(db);

@@ -164,7 +164,9 @@ fn the_reader_stays_correct_across_another_writers_uploads() {
 
     // Compaction and garbage collection remove the segments the reader's
     // pages point at: it reloads on 404 and answers from the new index.
-    writer.compact().unwrap();
+    writer
+        .compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
     writer.upload().unwrap();
     writer.gc(std::time::Duration::ZERO).unwrap();
     for i in [0, 10, 1999] {

@@ -70,7 +70,9 @@ async fn readers_never_see_a_wrong_value_while_a_writer_puts_and_compacts() {
             }
         }
         if version.is_multiple_of(5) {
-            db.compact().await.unwrap();
+            db.compact_with(s4db::CompactOptions::default().full(true))
+                .await
+                .unwrap();
         }
         if version.is_multiple_of(7) {
             db.checkpoint().await.unwrap();

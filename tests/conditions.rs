@@ -71,7 +71,8 @@ fn single_writer_mode_uploads_and_round_trips_on_such_a_server() {
     copy.download().unwrap();
     assert_eq!(contents(&copy), contents(&db));
     // Compaction, then single-writer gc: obsolete segments of this writer go.
-    db.compact().unwrap();
+    db.compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
     db.upload_with(single).unwrap();
     let gc = db
         .gc_with(

@@ -229,7 +229,8 @@ fn a_crash_on_either_side_of_the_compaction_commit_loses_and_resurrects_nothing(
     db.checkpoint().unwrap();
     let want = contents(&db);
     crash_image(live.path(), before.path());
-    db.compact().unwrap();
+    db.compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
     crash_image(live.path(), after.path());
     let old_segs = segment_files(before.path());
     let new_segs = segment_files(after.path());

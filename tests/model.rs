@@ -1,5 +1,6 @@
 //! Property test: random sequences of puts, deletes, batches, flushes,
-//! checkpoints, compactions, index rebuilds, reopens and crash-reopens,
+//! checkpoints, full and selective compactions, index rebuilds, reopens and
+//! crash-reopens,
 //! checked after every step against a BTreeMap model.
 //! `PROPTEST_CASES` raises the number of sequences (default 200).
 
@@ -8,8 +9,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use s4db::WriteBatch;
 use s4db::blocking::Db;
+use s4db::{CompactOptions, WriteBatch};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -18,7 +19,8 @@ enum Op {
     Batch(Vec<(u8, Option<Vec<u8>>)>),
     Flush,
     Checkpoint,
-    Compact,
+    /// `None`: full; `Some(p)`: selective at `p` percent dead.
+    Compact(Option<u8>),
     Rebuild,
     Reopen,
     CrashReopen,
@@ -47,7 +49,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => proptest::collection::vec((0u8..40, proptest::option::of(value())), 1..8).prop_map(Op::Batch),
         1 => Just(Op::Flush),
         1 => Just(Op::Checkpoint),
-        1 => Just(Op::Compact),
+        2 => proptest::option::of(1u8..=100).prop_map(Op::Compact),
         1 => Just(Op::Rebuild),
         1 => Just(Op::Reopen),
         1 => Just(Op::CrashReopen),
@@ -95,7 +97,13 @@ proptest! {
                 }
                 Op::Flush => db.flush().unwrap(),
                 Op::Checkpoint => db.checkpoint().unwrap(),
-                Op::Compact => { db.compact().unwrap(); }
+                Op::Compact(how) => {
+                    let opts = match how {
+                        None => CompactOptions::default().full(true),
+                        Some(p) => CompactOptions::default().min_dead_percent(p),
+                    };
+                    db.compact_with(opts).unwrap();
+                }
                 Op::Rebuild => {
                     let r = db.rebuild_index().unwrap();
                     prop_assert!(r.skipped.is_empty() && r.torn_tail.is_none());

@@ -127,7 +127,9 @@ fn readers_keep_working_while_another_handle_compacts_uploads_and_collects() {
         writer
             .put_many((0..500).step_by(5).map(|i| (key_for(i), value_for(i, 50))))
             .unwrap();
-        writer.compact().unwrap();
+        writer
+            .compact_with(s4db::CompactOptions::default().full(true))
+            .unwrap();
         writer.upload().unwrap();
         writer.gc(std::time::Duration::from_secs(3600)).unwrap(); // within the grace period: nothing goes
     }

@@ -27,6 +27,15 @@ fn two_dirs_and_a_remote() -> (
     (a, b, r, url)
 }
 
+/// The database in `dir`, attached to `url`, in 4 KiB segments.
+fn in_4_kib_segments(dir: &std::path::Path, url: &str) -> Db {
+    Db::builder(dir)
+        .remote(url)
+        .max_segment_size(4096)
+        .open_blocking()
+        .unwrap()
+}
+
 /// A directory attached to `url` holding 300 records over several segments.
 fn three_hundred_records_in_8_kib_segments(dir: &std::path::Path, url: &str) -> Db {
     let db = Db::builder(dir)
@@ -150,11 +159,7 @@ fn download_refuses_to_discard_unuploaded_writes_unless_forced() {
 fn compaction_then_upload_marks_old_segments_obsolete_and_gc_waits_for_the_grace_period() {
     let (a, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let url = remote_url(r.path());
-    let db = Db::builder(a.path())
-        .remote(&url)
-        .max_segment_size(4096)
-        .open_blocking()
-        .unwrap();
+    let db = in_4_kib_segments(a.path(), &url);
     for i in 0..200 {
         db.put(key_for(i % 50), value_for(i, 80)).unwrap();
     }
@@ -163,7 +168,8 @@ fn compaction_then_upload_marks_old_segments_obsolete_and_gc_waits_for_the_grace
     let want = contents(&db);
     let on_remote_before = common::segment_files(r.path());
 
-    db.compact().unwrap();
+    db.compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
     let up = db.upload().unwrap();
     assert_eq!(up.segments_obsoleted, on_remote_before.len() as u64);
     // Within the grace period nothing is deleted: the old reader still works.
@@ -186,6 +192,39 @@ fn compaction_then_upload_marks_old_segments_obsolete_and_gc_waits_for_the_grace
     // A later upload still works (gc moved this directory to the new tag).
     db.put("after-gc", "x").unwrap();
     db.upload().unwrap();
+}
+
+#[test]
+fn an_upload_after_a_selective_compaction_sends_only_the_rewritten_segments() {
+    let (a, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let url = remote_url(r.path());
+    let db = in_4_kib_segments(a.path(), &url);
+    for i in 0..400 {
+        db.put(key_for(i), value_for(i, 60)).unwrap();
+    }
+    for i in 0..100 {
+        db.put(key_for(i), value_for(i + 1000, 60)).unwrap();
+    }
+    db.upload().unwrap();
+    let remote_before = common::segment_files(r.path()).len() as u64;
+    let c = db.compact().unwrap();
+    assert!(
+        c.segments_rewritten > 0 && c.segments_rewritten < c.segments_before,
+        "{c:?}"
+    );
+    let up = db.upload().unwrap();
+    let outputs = c.segments_after - (c.segments_before - c.segments_rewritten);
+    assert_eq!(up.segments_uploaded, outputs, "{up:?}");
+    assert_eq!(up.segments_obsoleted, c.segments_rewritten);
+    assert!(up.segment_bytes < c.bytes_after / 2, "{up:?} {c:?}");
+    assert_eq!(
+        common::segment_files(r.path()).len() as u64,
+        remote_before + outputs,
+        "the replaced segments wait for gc"
+    );
+    let reader = Db::open_remote(&url).unwrap();
+    assert_eq!(contents(&reader), contents(&db));
+    assert!(reader.verify().unwrap().is_ok());
 }
 
 /// The objects of a `file://` remote (its lock file and temporaries aside).
@@ -483,8 +522,39 @@ fn discard_is_refused_when_the_synced_state_is_unknown_or_gone() {
     let (c, _d, _r2, url2) = two_dirs_and_a_remote();
     let db = synced_abc(c.path(), &url2);
     db.put("a", "mine").unwrap();
-    db.compact().unwrap();
+    db.compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
     assert!(db.changes().unwrap().compacted);
     assert!(matches!(db.discard(["a"]), Err(Error::Conflict(_))));
     assert_eq!(db.get("a").unwrap().unwrap(), "mine");
+}
+
+#[test]
+fn an_in_memory_database_uploads_to_a_remote_and_starts_from_one() {
+    let r = tempfile::tempdir().unwrap();
+    let url = remote_url(r.path());
+    let db = s4db::DbBuilder::memory()
+        .remote(&url)
+        .open_blocking()
+        .unwrap();
+    for i in 0..100 {
+        db.put(key_for(i), value_for(i, 40)).unwrap();
+    }
+    assert_eq!(db.upload().unwrap().segments_uploaded, 1);
+    let want = contents(&db);
+    drop(db);
+    let reader = Db::open_remote(&url).unwrap();
+    assert_eq!(contents(&reader), want);
+    // A second in-memory database over the same remote starts from its index.
+    let again = s4db::DbBuilder::memory()
+        .remote(&url)
+        .open_blocking()
+        .unwrap();
+    assert_eq!(contents(&again), want);
+    again.put("more", "x").unwrap();
+    assert_eq!(again.upload().unwrap().segments_uploaded, 1);
+    assert_eq!(
+        Db::open_remote(&url).unwrap().get("more").unwrap().unwrap(),
+        "x"
+    );
 }

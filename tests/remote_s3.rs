@@ -142,7 +142,8 @@ fn compaction_and_gc_keep_an_old_reader_working_until_the_grace_period_ends() {
     assert_eq!(contents(&reader), want);
     let old = s3.objects("g");
 
-    db.compact().unwrap();
+    db.compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
     db.upload().unwrap();
     assert_eq!(
         db.gc(Duration::from_secs(3600)).unwrap().obsolete_deleted,
@@ -382,7 +383,9 @@ fn compaction_of_a_remote_backed_directory_fetches_what_it_lacks_first() {
         .open_blocking()
         .unwrap();
     reader.delete(key_for(5)).unwrap();
-    let report = reader.compact().unwrap();
+    let report = reader
+        .compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
     assert_eq!(report.records_written, 99);
     assert!(reader.verify().unwrap().is_ok());
     assert_eq!(reader.get(key_for(6)).unwrap().unwrap(), value_for(7, 60));

@@ -77,7 +77,7 @@ def run(a, n, local_dir):
     upload_changes_s = time.perf_counter() - t
 
     t = time.perf_counter()
-    db.compact()
+    db.compact(full=True)  # as the Python s4db's compact (see workload.rs)
     compact_s = time.perf_counter() - t
     db.upload()
     compact_and_upload_s = time.perf_counter() - t

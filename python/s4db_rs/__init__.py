@@ -12,7 +12,17 @@ See the package README for the whole API, and FORMAT.md for the files.
 from collections.abc import MutableMapping
 
 from . import errors
-from ._native import Db, ItemIterator, KeyIterator, Report, __version__, migrate, open, open_remote
+from ._native import (
+    Db,
+    ItemIterator,
+    KeyIterator,
+    Report,
+    __version__,
+    memory,
+    migrate,
+    open,
+    open_remote,
+)
 from .compat import S4DB
 from .errors import *  # noqa: F403 (the exception classes, listed in errors.__all__)
 from .errors import __all__ as _errors_all
@@ -27,6 +37,7 @@ __all__ = [
     "__version__",
     "open",
     "open_remote",
+    "memory",
     "migrate",
     "S4DB",
     "errors",

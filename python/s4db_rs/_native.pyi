@@ -77,8 +77,11 @@ class Db:
         """Makes every write so far durable."""
     def checkpoint(self) -> None:
         """Writes the index, so that the next open replays nothing."""
-    def compact(self) -> Report:
-        """Drops overwritten records and tombstones (a ``CompactionReport``)."""
+    def compact(self, full: bool = False, min_dead_percent: int = 50) -> Report:
+        """Rewrites the segments of which at least ``min_dead_percent`` (1 to
+        100) of the bytes are dead, leaving the others alone; ``full=True``
+        rewrites every segment and drops every tombstone (a
+        ``CompactionReport``; ``segments_rewritten`` says how many)."""
     def rebuild_index(self) -> Report:
         """Rebuilds the index from the segments (a ``RebuildReport``)."""
     def verify(self) -> Report:
@@ -142,6 +145,22 @@ def open_remote(
     session_token: Optional[str] = None,
 ) -> Db:
     """A read-only handle on the database at ``url``, with no local copy."""
+
+def memory(
+    remote: Optional[str] = None,
+    *,
+    keys: _Mode = "bytes",
+    values: _Mode = "bytes",
+    max_segment_size: Optional[int] = None,
+    sync: Optional[str] = None,
+    access_key: Optional[str] = None,
+    secret_key: Optional[str] = None,
+    session_token: Optional[str] = None,
+) -> Db:
+    """A new, empty in-memory database with the same API: its files live in
+    a private directory in RAM (``/dev/shm`` on Linux), removed when the
+    handle is closed and dropped. With ``remote``, it starts from the
+    remote's index and ``upload()`` publishes to it."""
 
 def migrate(
     source: str,

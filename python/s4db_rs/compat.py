@@ -400,7 +400,7 @@ class S4DB:
         self._require_synced("compact()")
         self._download_if_committed()
         with _translated():
-            report = self._db.compact()
+            report = self._db.compact(full=True)
         try:
             with _translated():
                 self._db.upload(rebase=False, single_writer=not self.fenced)

@@ -234,9 +234,19 @@ impl Db {
         unlocked(py, || self.db.checkpoint())
     }
 
-    /// Rewrites the segments without overwritten records and tombstones.
-    fn compact(&self, py: Python<'_>) -> PyResult<Report> {
-        let r = unlocked(py, || self.db.compact())?;
+    /// Rewrites the segments of which at least `min_dead_percent` is dead
+    /// (every segment with `full`).
+    #[pyo3(signature = (full = false, min_dead_percent = 50))]
+    fn compact(&self, py: Python<'_>, full: bool, min_dead_percent: i64) -> PyResult<Report> {
+        let percent = u8::try_from(min_dead_percent).map_err(|_| {
+            to_py(s4db::Error::InvalidArgument(format!(
+                "min_dead_percent must be 1 to 100, not {min_dead_percent}"
+            )))
+        })?;
+        let opts = s4db::CompactOptions::default()
+            .full(full)
+            .min_dead_percent(percent);
+        let r = unlocked(py, || self.db.compact_with(opts))?;
         from::compaction(py, &r)
     }
 

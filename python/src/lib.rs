@@ -75,10 +75,72 @@ fn open(
             "flag \"n\" empties a local database and cannot be combined with a remote",
         ));
     }
+    let b = configure(
+        b,
+        remote,
+        credentials(access_key, secret_key, session_token)?,
+        max_segment_size,
+        sync,
+        lock_wait,
+    )?;
+    let handle = py
+        .detach(|| {
+            let db = b.open_blocking()?;
+            if flag == "n" && !db.is_empty() {
+                db.delete_range::<&[u8]>(..)?;
+                db.compact_with(s4db::CompactOptions::default().full(true))?;
+            }
+            Ok(db)
+        })
+        .map_err(to_py)?;
+    Ok(db::Db::new(handle, keys, values))
+}
+
+/// Opens a new, empty in-memory database (files in a private directory in
+/// RAM, removed when the handle is closed and dropped).
+#[pyfunction]
+#[pyo3(signature = (
+    remote=None, *, keys="bytes", values="bytes", max_segment_size=None, sync=None,
+    access_key=None, secret_key=None, session_token=None,
+))]
+#[allow(clippy::too_many_arguments)]
+fn memory(
+    py: Python<'_>,
+    remote: Option<String>,
+    keys: &str,
+    values: &str,
+    max_segment_size: Option<u64>,
+    sync: Option<&str>,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    session_token: Option<String>,
+) -> PyResult<db::Db> {
+    let (keys, values) = (Mode::parse("keys", keys)?, Mode::parse("values", values)?);
+    let b = configure(
+        s4db::DbBuilder::memory(),
+        remote,
+        credentials(access_key, secret_key, session_token)?,
+        max_segment_size,
+        sync,
+        None,
+    )?;
+    let handle = py.detach(|| b.open_blocking()).map_err(to_py)?;
+    Ok(db::Db::new(handle, keys, values))
+}
+
+/// The options `open` and `memory` share, applied to `b`.
+fn configure(
+    mut b: s4db::DbBuilder,
+    remote: Option<String>,
+    credentials: Option<s4db::Credentials>,
+    max_segment_size: Option<u64>,
+    sync: Option<&str>,
+    lock_wait: Option<f64>,
+) -> PyResult<s4db::DbBuilder> {
     if let Some(url) = remote {
         b = b.remote(url);
     }
-    if let Some(c) = credentials(access_key, secret_key, session_token)? {
+    if let Some(c) = credentials {
         b = b.credentials(c);
     }
     if let Some(n) = max_segment_size {
@@ -101,17 +163,7 @@ fn open(
             .map_err(|_| value_error("lock_wait must be a number of seconds, 0 or more"))?;
         b = b.lock_wait(wait);
     }
-    let handle = py
-        .detach(|| {
-            let db = b.open_blocking()?;
-            if flag == "n" && !db.is_empty() {
-                db.delete_range::<&[u8]>(..)?;
-                db.compact()?;
-            }
-            Ok(db)
-        })
-        .map_err(to_py)?;
-    Ok(db::Db::new(handle, keys, values))
+    Ok(b)
 }
 
 /// Opens a read-only handle on the database at a remote URL, with no local
@@ -181,6 +233,7 @@ fn migrate(
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(open_remote, m)?)?;
+    m.add_function(wrap_pyfunction!(memory, m)?)?;
     m.add_function(wrap_pyfunction!(migrate, m)?)?;
     m.add_class::<db::Db>()?;
     m.add_class::<db::KeyIter>()?;

@@ -132,7 +132,8 @@ pub(crate) mod from {
             segments_after,
             bytes_before,
             bytes_after,
-            records_written
+            records_written,
+            segments_rewritten
         ))
     }
 

@@ -76,9 +76,16 @@ def test_reports_have_the_rust_fields_and_compare_by_value(tmp_path):
         assert stats.kind == "Stats"
         assert stats.keys == 300
         assert stats.segments > 1
-        compaction = db.compact()
+        for bad in (0, 101, 1000, -1):
+            with pytest.raises(s4db_rs.InvalidArgumentError):
+                db.compact(min_dead_percent=bad)
+        compaction = db.compact(full=True)
         assert compaction.segments_after < compaction.segments_before
+        assert compaction.segments_rewritten == compaction.segments_before
         assert compaction.records_written == 300
+        # Nothing is dead now: a selective pass leaves every segment alone.
+        again = db.compact()
+        assert (again.segments_rewritten, again.records_written) == (0, 0)
         verify = db.verify()
         assert verify.problems == []
         assert verify.keys == 300

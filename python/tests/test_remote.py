@@ -1,5 +1,7 @@
 """Sync with a remote (a file:// remote here; the Rust tests cover S3)."""
 
+import os
+
 import pytest
 
 import s4db_rs
@@ -91,3 +93,27 @@ def test_copy_remote_copies_a_commit_and_delete_remote_removes_every_object(tmp_
         assert len(copy) == 50 and copy[b"k7"] == b"v"
     with pytest.raises(s4db_rs.NotFoundError):
         s4db_rs.open_remote(src)
+
+
+def test_an_in_memory_database_works_like_a_local_one_and_uploads(tmp_path):
+    remote = (tmp_path / "remote").as_uri()
+    def ours() -> set[str]:
+        if not os.path.isdir("/dev/shm"):
+            return set()
+        return {n for n in os.listdir("/dev/shm") if n.startswith("s4db-memory-")}
+
+    before = ours()
+    with s4db_rs.memory(remote=remote, values="str") as db:
+        db["a"] = "1"
+        db.put_many({"b": "2", "c": "3"})
+        del db["c"]
+        assert dict(db.items()) == {b"a": "1", b"b": "2"}
+        assert db.compact(full=True).records_written == 2
+        assert db.upload().segments_uploaded >= 1
+    assert ours() == before, "closing removes the RAM directory"
+    with s4db_rs.open_remote(remote) as reader:
+        assert reader[b"b"] == b"2"
+    with s4db_rs.memory() as empty:
+        assert len(empty) == 0
+    with pytest.raises(TypeError):
+        s4db_rs.memory(flag="r")  # type: ignore[call-arg]

@@ -112,8 +112,17 @@ pub enum Command {
     /// Check every checksum and that the index and segments agree (exit 4 if
     /// not); one problem per line (--json: a "problems" list).
     Verify,
-    /// Rewrite live records, dropping overwritten ones and tombstones.
-    Compact,
+    /// Rewrite the segments of which at least --min-dead percent (default 50) is
+    /// dead (overwritten, deleted), leaving the others alone; --full rewrites every
+    /// segment and drops every tombstone.
+    Compact {
+        /// Rewrite every segment.
+        #[arg(long, conflicts_with = "min_dead")]
+        full: bool,
+        /// Rewrite a segment when at least this percentage of its bytes is dead (1-100).
+        #[arg(long, value_name = "PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
+        min_dead: u8,
+    },
     /// Rebuild the index from the segments (the repair path for a damaged index.idx).
     RebuildIndex,
     /// Upload new segments, then commit the index (exit 3 on a conflict).

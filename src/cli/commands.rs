@@ -384,7 +384,7 @@ pub async fn run(cli: &Cli) -> Result {
                 changes.puts,
                 changes.deletes,
                 if changes.compacted {
-                    " (compacted since the last sync: every live key is re-sent)"
+                    " (compacted since the last sync: the keys it rewrote are re-sent)"
                 } else {
                     ""
                 }
@@ -513,19 +513,23 @@ pub async fn run(cli: &Cli) -> Result {
                 ),
             )
         }
-        Command::Compact => {
+        Command::Compact { full, min_dead } => {
             let db = open(cli, Access::Write, "compact").await?;
             let pb = spinner(cli, "compacting");
-            let r = db.compact().await?;
+            let opts = s4db::CompactOptions::default()
+                .full(*full)
+                .min_dead_percent(*min_dead);
+            let r = db.compact_with(opts).await?;
             db.close().await?;
             drop(pb);
             report(
                 cli,
-                json!({ "segments_before": r.segments_before, "segments_after": r.segments_after, "bytes_before": r.bytes_before, "bytes_after": r.bytes_after, "records_written": r.records_written }),
+                json!({ "segments_before": r.segments_before, "segments_after": r.segments_after, "segments_rewritten": r.segments_rewritten, "bytes_before": r.bytes_before, "bytes_after": r.bytes_after, "records_written": r.records_written }),
                 format!(
-                    "{} -> {} segments, {} -> {} bytes, {} live records",
+                    "{} -> {} segments ({} rewritten), {} -> {} bytes, {} records written",
                     r.segments_before,
                     r.segments_after,
+                    r.segments_rewritten,
                     r.bytes_before,
                     r.bytes_after,
                     r.records_written

@@ -1,42 +1,90 @@
-//! Compaction: rewrite every live record into new segments and drop the rest
+//! Compaction: rewrite live records into new segments and drop the rest
 //! (FORMAT.md §5).
 //!
-//! Compaction is always full: the active segment is sealed, every live
-//! record (checksum and key checked) is copied into a new *run* of segments
-//! with new numbers, flagged as compaction output with the run's first
-//! number, the last flagged as the run's end. Because the run holds every
-//! live key, nothing older is needed afterwards, so every overwritten record
-//! and every tombstone is dropped.
+//! **Selective** (the default): only segments whose dead fraction (bytes no
+//! live key points to) is at least [`CompactOptions::min_dead_percent`] are
+//! rewritten; the others stay as they are. The live records of the chosen
+//! segments, and those of their tombstones that an older segment left alone
+//! may still need, are copied into a new *run* flagged selective, which
+//! supersedes nothing (§5.2). Its cost: one pass over the index to count
+//! live bytes per segment, then reading and writing only the chosen
+//! segments; an upload afterwards sends only the run's segments.
 //!
-//! Crash safety, in order: (1) the run is written and fsynced, (2) the new
-//! `index.idx` is committed atomically, (3) only then are the old segments
-//! deleted. A crash before (2) leaves an unfinished run that the next open
-//! removes; a crash after (2) leaves old segments that the next open deletes
-//! as obsolete. Readers keep working throughout: they hold handles to the old
-//! segments until they look up through the new index.
+//! **Full**: the active segment is sealed and every live record (checksum
+//! and key checked) is copied into a run that holds every live key, so
+//! nothing older is needed afterwards: every overwritten record and every
+//! tombstone is dropped. A selective compaction that chose every segment is
+//! a full one.
+//!
+//! Either way the outputs have new numbers above every existing segment, and
+//! the active segment is sealed first, so that later writes replay after
+//! the copies. Crash safety, in order: (1) the run is written and fsynced,
+//! (2) the new `index.idx` is committed atomically, (3) only then are the
+//! replaced segments deleted. A crash before (2) leaves an unfinished run
+//! that the next open removes; a crash after (2) leaves replaced segments
+//! that the next open deletes as obsolete. Readers keep working throughout:
+//! they hold handles to the old segments until they look up through the new
+//! index.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::engine::segment::Segment;
-use crate::engine::{Engine, Snapshot, create_segment_file};
+use crate::engine::{Engine, View, create_segment_file};
 use crate::error::{Error, IoContext, Result};
 use crate::format::index_file::{self, IndexMeta, SEGTAB_SEALED, SegmentEntry};
 use crate::format::record::{self, FLAG_BATCH_CONT};
+use crate::format::scan;
 use crate::format::segment_header::{
-    SEG_FLAG_COMPACTED, SEG_FLAG_RUN_LAST, SEGMENT_HEADER_LEN, SegmentHeader,
+    SEG_FLAG_COMPACTED, SEG_FLAG_RUN_LAST, SEG_FLAG_SELECTIVE, SEGMENT_HEADER_LEN, SegmentHeader,
 };
 use crate::format::segment_id::SegmentId;
 use crate::index::base::BaseIndex;
 use crate::index::live::Index;
 use crate::index::loc::Loc;
 use crate::io::fsutil::sync_dir;
+use crate::options::setters;
 use crate::report::CompactionReport;
 
 const WRITE_CHUNK: usize = 1 << 20;
 
+/// How to compact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompactOptions {
+    /// Rewrite every segment, dropping every tombstone, instead of only the
+    /// segments at or above `min_dead_percent`. Default `false`.
+    pub full: bool,
+    /// A segment is rewritten when at least this percentage of its record
+    /// bytes is dead (overwritten, deleted, or a tombstone); 1 to 100,
+    /// default 50, which bounds the space the sealed segments take at about
+    /// twice their live bytes.
+    pub min_dead_percent: u8,
+}
+
+impl Default for CompactOptions {
+    fn default() -> Self {
+        CompactOptions {
+            full: false,
+            min_dead_percent: 50,
+        }
+    }
+}
+
+setters!(CompactOptions {
+    /// Sets `full`.
+    full: bool,
+    /// Sets `min_dead_percent`.
+    min_dead_percent: u8,
+});
+
 /// Writes the output run.
 struct RunWriter<'a> {
     engine: &'a Engine,
+    /// The run rewrites only some segments (flag `0x4`).
+    selective: bool,
     run_first: u64,
     next_number: u64,
     outputs: Vec<Segment>,
@@ -47,7 +95,13 @@ struct RunWriter<'a> {
 
 impl RunWriter<'_> {
     fn header(&self, number: u64, last: bool) -> SegmentHeader {
-        let flags = SEG_FLAG_COMPACTED | if last { SEG_FLAG_RUN_LAST } else { 0 };
+        let flags = SEG_FLAG_COMPACTED
+            | if last { SEG_FLAG_RUN_LAST } else { 0 }
+            | if self.selective {
+                SEG_FLAG_SELECTIVE
+            } else {
+                0
+            };
         SegmentHeader {
             id: SegmentId {
                 number,
@@ -140,35 +194,56 @@ impl RunWriter<'_> {
     }
 }
 
-/// Compacts the database behind `engine`.
-pub(crate) fn compact(engine: &Engine) -> Result<CompactionReport> {
+/// Compacts the database behind `engine` as `opts` says.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a `min_dead_percent` outside 1 to 100;
+/// [`Error::Corruption`] if a record to copy fails its checks (nothing is
+/// changed then); [`Error::Io`].
+pub(crate) fn compact(engine: &Engine, opts: CompactOptions) -> Result<CompactionReport> {
+    if !(1..=100).contains(&opts.min_dead_percent) {
+        return Err(Error::InvalidArgument(format!(
+            "min_dead_percent must be 1 to 100, not {}",
+            opts.min_dead_percent
+        )));
+    }
     engine.check_writable()?;
     let mut w = engine.writer();
-    engine.seal_active(&mut w)?;
-    let mut snap = engine.capture(None)?;
-    snap.items
-        .sort_unstable_by_key(|(_, l)| (l.segment, l.offset));
-    let (old, live) = (&snap.segments, &snap.items);
+    engine.check_open()?;
+    // No write can land while the writer lock is held: the index seen here
+    // is the one the new index replaces.
+    let snap = engine.with_view(|v| plan(v, opts))?;
+    let chosen = &snap.chosen;
+    let old = snap.segments.clone();
     let mut report = CompactionReport {
         segments_before: old.len() as u64,
         bytes_before: old.iter().map(|s| s.len()).sum(),
         ..CompactionReport::default()
     };
+    if !chosen.contains(&true) {
+        report.segments_after = report.segments_before;
+        report.bytes_after = report.bytes_before;
+        return Ok(report);
+    }
+    // Later writes must go to a segment numbered after the run.
+    engine.seal_active(&mut w)?;
+    let selective = chosen.contains(&false);
 
     let mut run = RunWriter {
         engine,
+        selective,
         run_first: w.next_number,
         next_number: w.next_number,
         outputs: Vec::new(),
         buf: Vec::with_capacity(WRITE_CHUNK + (64 << 10)),
         cur_len: 0,
     };
-    let result = copy_live(&mut run, &snap).and_then(|locs| {
+    let result = copy(&mut run, engine, &snap).and_then(|copied| {
         run.finish()?;
-        Ok(locs)
+        Ok(copied)
     });
-    let new_locs = match result {
-        Ok(l) => l,
+    let copied = match result {
+        Ok(c) => c,
         Err(e) => {
             run.abandon();
             return Err(e);
@@ -180,16 +255,19 @@ pub(crate) fn compact(engine: &Engine) -> Result<CompactionReport> {
         .collect();
     let next_number = run.next_number;
 
-    let entries: Vec<(&[u8], Loc)> = live
+    // The new table: the segments left alone, in order, then the run.
+    let kept: Vec<Arc<Segment>> = old
         .iter()
-        .zip(&new_locs)
-        .map(|((k, _), l)| (k.as_ref(), *l))
+        .zip(chosen)
+        .filter(|(_, c)| !**c)
+        .map(|(s, _)| s.clone())
         .collect();
+    let table: Vec<Arc<Segment>> = kept.iter().chain(&outputs).cloned().collect();
     let meta = IndexMeta {
         writer_id: engine.writer_id(),
         generation: w.generation + 1,
         next_segment_number: next_number,
-        segments: outputs
+        segments: table
             .iter()
             .map(|s| SegmentEntry {
                 id: s.id(),
@@ -199,7 +277,9 @@ pub(crate) fn compact(engine: &Engine) -> Result<CompactionReport> {
             .collect(),
         obsolete: w.obsolete.clone(),
     };
-    let committed = BaseIndex::from_built(index_file::build(&meta, &entries))
+    let committed = engine
+        .with_view(|v| new_index(v, &snap, &copied.locs, kept.len() as u32, &meta))
+        .and_then(BaseIndex::from_built)
         .and_then(|base| engine.publish_index(base));
     let base = match committed {
         Ok(b) => b,
@@ -210,55 +290,229 @@ pub(crate) fn compact(engine: &Engine) -> Result<CompactionReport> {
             return Err(e);
         }
     };
-    // The new index is durable: switch readers over, then delete the old files.
+    // The new index is durable: switch readers over, then delete the
+    // replaced files.
     w.generation += 1;
     w.next_number = next_number;
     w.active = None;
     w.dirty = false;
-    engine.replace_view(Index::new(Arc::new(base)), outputs.clone());
-    w.pending_delete.extend(old.iter().map(|s| s.path.clone()));
+    engine.replace_view(Index::new(Arc::new(base)), table.clone());
+    w.pending_delete.extend(
+        old.iter()
+            .zip(chosen)
+            .filter(|(_, c)| **c)
+            .map(|(s, _)| s.path.clone()),
+    );
     engine.delete_pending(&mut w)?;
 
-    report.records_written = live.len() as u64;
-    report.segments_after = outputs.len() as u64;
-    report.bytes_after = outputs.iter().map(|s| s.len()).sum();
+    report.segments_rewritten = chosen.iter().filter(|c| **c).count() as u64;
+    report.records_written = (copied.locs.len() + copied.tombstones) as u64;
+    report.segments_after = table.len() as u64;
+    report.bytes_after = table.iter().map(|s| s.len()).sum();
     Ok(report)
 }
 
-fn copy_live(run: &mut RunWriter<'_>, snap: &Snapshot) -> Result<Vec<Loc>> {
-    let live = &snap.items;
-    run.start_segment()?;
-    let mut locs = Vec::with_capacity(live.len());
-    let mut i = 0;
-    while i < live.len() {
-        let first = live[i].1;
-        let end = live[i..]
-            .iter()
-            .position(|(_, l)| l.segment != first.segment)
-            .map_or(live.len(), |n| i + n);
-        let seg = snap.segment(first)?;
-        let data = seg.contents()?;
-        for (key, loc) in &live[i..end] {
-            let (off, len) = (loc.offset as usize, loc.len as usize);
-            let bytes = data.get(off..off + len).ok_or_else(|| {
-                Error::corruption(
-                    seg.name(),
-                    off as u64,
-                    "record runs past the end of the segment",
-                )
-            })?;
-            let rec = record::decode(bytes)
-                .map_err(|e| Error::corruption(seg.name(), off as u64, e.describe()))?;
-            if rec.key != key.as_ref() || rec.len != len || rec.is_tombstone() {
-                return Err(Error::corruption(
-                    seg.name(),
-                    off as u64,
-                    "record does not match its index entry",
-                ));
-            }
-            locs.push(run.push(bytes)?);
+/// What a compaction will do, decided from one view of the index.
+struct Plan {
+    /// The segments, by table position.
+    segments: Vec<Arc<Segment>>,
+    /// Per table position: whether the segment is rewritten.
+    chosen: Vec<bool>,
+    /// The live keys whose records lie in rewritten segments, with their
+    /// locations, sorted by location.
+    moving: Vec<(Bytes, Loc)>,
+}
+
+/// Picks the segments to rewrite (all with `opts.full`; else those with at
+/// least `min_dead_percent` of their record bytes dead, empty ones aside)
+/// and the live keys in them. One pass over the index; keys are copied only
+/// for the rewritten segments.
+fn plan(v: &View, opts: CompactOptions) -> Result<Plan> {
+    let mut live = vec![0u64; v.segments.len()];
+    v.index.for_each_live(|_, loc| {
+        if let Some(l) = live.get_mut(loc.segment as usize) {
+            *l += u64::from(loc.len);
         }
-        i = end;
+    })?;
+    let chosen: Vec<bool> = v
+        .segments
+        .iter()
+        .zip(live)
+        .map(|(seg, live)| {
+            let records = seg.len().saturating_sub(SEGMENT_HEADER_LEN as u64);
+            let dead = records.saturating_sub(live);
+            opts.full || (records > 0 && dead * 100 >= records * u64::from(opts.min_dead_percent))
+        })
+        .collect();
+    let mut moving = Vec::new();
+    if chosen.contains(&true) {
+        v.index.for_each_live(|k, loc| {
+            if chosen.get(loc.segment as usize).copied().unwrap_or(false) {
+                moving.push((Bytes::copy_from_slice(k), loc));
+            }
+        })?;
     }
-    Ok(locs)
+    moving.sort_unstable_by_key(|(_, l)| (l.segment, l.offset));
+    Ok(Plan {
+        segments: v.segments.clone(),
+        chosen,
+        moving,
+    })
+}
+
+/// The bytes of the new `index.idx`: every live key of `v`, those that moved
+/// at `moved` (aligned with `plan.moving`, in the run, which follows the
+/// `kept` segments left alone), the others at their segment's new position.
+fn new_index(v: &View, plan: &Plan, moved: &[Loc], kept: u32, meta: &IndexMeta) -> Result<Vec<u8>> {
+    let mut position = vec![0u32; plan.chosen.len()];
+    let mut next = 0u32;
+    for (p, c) in position.iter_mut().zip(&plan.chosen) {
+        if !*c {
+            *p = next;
+            next += 1;
+        }
+    }
+    let mut entries: Vec<(&[u8], Loc)> = Vec::with_capacity(v.index.live_keys() as usize);
+    let mut lost = false;
+    v.index.for_each_live(|key, loc| {
+        let at = loc.segment as usize;
+        let new = if plan.chosen.get(at).copied().unwrap_or(false) {
+            let found = plan
+                .moving
+                .binary_search_by_key(&(loc.segment, loc.offset), |(_, l)| (l.segment, l.offset))
+                .ok()
+                .and_then(|i| moved.get(i));
+            match found {
+                Some(l) => Loc {
+                    segment: l.segment + kept,
+                    ..*l
+                },
+                None => {
+                    lost = true;
+                    return;
+                }
+            }
+        } else {
+            Loc {
+                segment: position.get(at).copied().unwrap_or(0),
+                ..loc
+            }
+        };
+        entries.push((key, new));
+    })?;
+    if lost {
+        return Err(Error::corruption(
+            "index.idx",
+            0,
+            "the index changed during compaction (a bug: writers wait for it)",
+        ));
+    }
+    Ok(index_file::build(meta, &entries))
+}
+
+/// What [`copy`] wrote: the new location of every record of `plan.moving`,
+/// in its order, and how many tombstones it kept.
+struct Copied {
+    locs: Vec<Loc>,
+    tombstones: usize,
+}
+
+/// Copies the live records of the chosen segments into the run, and, when
+/// some segments are left alone, the tombstones they may still need: a
+/// tombstone of a key that is absent now, from a chosen segment with an
+/// older segment left alone (which may hold a put of that key that a
+/// rebuild would otherwise replay; FORMAT.md §5.2).
+fn copy(run: &mut RunWriter<'_>, engine: &Engine, plan: &Plan) -> Result<Copied> {
+    let live = &plan.moving;
+    run.start_segment()?;
+    let mut copied = Copied {
+        locs: Vec::with_capacity(live.len()),
+        tombstones: 0,
+    };
+    let mut kept_tombstones: HashSet<Vec<u8>> = HashSet::new();
+    let first_kept = plan.chosen.iter().position(|c| !c);
+    let mut i = 0;
+    for (pos, seg) in plan.segments.iter().enumerate() {
+        if !plan.chosen.get(pos).copied().unwrap_or(false) {
+            continue;
+        }
+        let start = i;
+        while i < live.len() && live[i].1.segment as usize == pos {
+            i += 1;
+        }
+        let data = seg.contents()?;
+        for (key, loc) in &live[start..i] {
+            let bytes = checked_record(seg, &data, key, *loc)?;
+            copied.locs.push(run.push(bytes)?);
+        }
+        if first_kept.is_some_and(|k| k < pos) {
+            copy_tombstones(run, engine, seg, &data, &mut kept_tombstones, &mut copied)?;
+        }
+    }
+    Ok(copied)
+}
+
+/// The bytes of the live record at `loc` in `data` (segment `seg`), its
+/// checksum checked and its key `key`.
+fn checked_record<'d>(seg: &Segment, data: &'d [u8], key: &[u8], loc: Loc) -> Result<&'d [u8]> {
+    let (off, len) = (loc.offset as usize, loc.len as usize);
+    let bytes = data.get(off..off + len).ok_or_else(|| {
+        Error::corruption(
+            seg.name(),
+            off as u64,
+            "record runs past the end of the segment",
+        )
+    })?;
+    let rec = record::decode(bytes)
+        .map_err(|e| Error::corruption(seg.name(), off as u64, e.describe()))?;
+    if rec.key != key || rec.len != len || rec.is_tombstone() {
+        return Err(Error::corruption(
+            seg.name(),
+            off as u64,
+            "record does not match its index entry",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Copies the tombstones of `seg` (contents `data`) whose keys are absent
+/// now, each key once. Damage in the segment stops the compaction: a
+/// tombstone in it could not be carried over.
+fn copy_tombstones(
+    run: &mut RunWriter<'_>,
+    engine: &Engine,
+    seg: &Segment,
+    data: &[u8],
+    kept: &mut HashSet<Vec<u8>>,
+    copied: &mut Copied,
+) -> Result<()> {
+    let body = data.get(SEGMENT_HEADER_LEN..).unwrap_or_default();
+    let mut wanted: Vec<(u64, usize)> = Vec::new();
+    let scanned = scan::scan(body, SEGMENT_HEADER_LEN as u64, false, |batch| {
+        for (off, rec) in batch {
+            if rec.is_tombstone() && !kept.contains(rec.key) && !engine.contains(rec.key)? {
+                kept.insert(rec.key.to_vec());
+                wanted.push((*off, rec.len));
+            }
+        }
+        Ok::<(), Error>(())
+    })?;
+    if let Some(t) = scanned.tail {
+        return Err(Error::corruption(
+            seg.name(),
+            t.offset,
+            format!(
+                "{}; a selective compaction must read every tombstone of the segments it rewrites (repair it with rebuild-index, or compact with full)",
+                t.reason
+            ),
+        ));
+    }
+    for (off, len) in wanted {
+        let bytes = data
+            .get(off as usize..off as usize + len)
+            .unwrap_or_default();
+        run.push(bytes)?;
+        copied.tombstones += 1;
+    }
+    Ok(())
 }

@@ -52,7 +52,7 @@ use group_commit::GroupCommit;
 use recovery::Recovered;
 use segment::{Segment, segment_path};
 pub(crate) use view::Snapshot;
-use view::View;
+pub(crate) use view::View;
 
 /// Fold the delta into a new `index.idx` once it holds this many keys, or as
 /// many as the base, whichever is more (so rewrites cost O(1) per write).
@@ -89,6 +89,9 @@ pub(crate) struct Engine {
     sync_lock: tokio::sync::Mutex<()>,
     /// Released by `close()`, so the directory can be reopened at once.
     lock: Mutex<Option<DirLock>>,
+    /// The directory of an in-memory database, removed by `close()` (and so
+    /// when the engine is dropped).
+    scratch: Mutex<Option<tempfile::TempDir>>,
 }
 
 /// The error for a directory that holds no database.
@@ -301,6 +304,7 @@ impl Engine {
             remote,
             sync_lock: tokio::sync::Mutex::new(()),
             lock: Mutex::new(lock),
+            scratch: Mutex::new(None),
         }
     }
 
@@ -453,6 +457,18 @@ impl Engine {
     pub(crate) fn capture(&self, prefix: Option<&[u8]>) -> Result<Snapshot> {
         self.check_open()?;
         self.state.read().capture(prefix)
+    }
+
+    /// Makes `dir` (the engine's own directory) an in-memory database's:
+    /// `close()`, or dropping the engine, removes it with everything in it.
+    pub(crate) fn remove_dir_on_close(&mut self, dir: tempfile::TempDir) {
+        *self.scratch.get_mut() = Some(dir);
+    }
+
+    /// Runs `f` on the current index and segments, holding the state's read
+    /// lock: readers go on, writers wait.
+    pub(crate) fn with_view<R>(&self, f: impl FnOnce(&View) -> R) -> R {
+        f(&self.state.read())
     }
 
     /// Every check of the index's base ([`BaseIndex::check_all`]).
@@ -879,11 +895,19 @@ impl Engine {
         if self.closed.load(Ordering::Acquire) {
             return Ok(());
         }
-        if !self.opts.read_only && self.group.check().is_ok() && w.dirty {
+        let scratch = self.scratch.lock().take();
+        if !self.opts.read_only && self.group.check().is_ok() && w.dirty && scratch.is_none() {
             self.checkpoint_locked(&mut w)?;
         }
         self.closed.store(true, Ordering::Release);
         self.lock.lock().take();
+        // An in-memory database ends here: its files go (iterators still
+        // reading hold their segments open, which unlinking leaves intact).
+        if let Some(dir) = scratch {
+            let path = dir.path().to_path_buf();
+            dir.close()
+                .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+        }
         Ok(())
     }
 }

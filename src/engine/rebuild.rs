@@ -1,11 +1,13 @@
 //! Rebuilding the index from the segment files alone (FORMAT.md §6.3).
 //!
 //! Segments are replayed in segment order, every checksum checked. A
-//! complete compaction run (its segments `run_first..=last` all present, the
-//! last flagged as such) holds every live key as of that compaction, so every
-//! segment numbered below the newest complete run is superseded and skipped.
-//! Replaying them would resurrect keys deleted before the compaction.
-//! Outputs of an unfinished compaction run are skipped too.
+//! complete full compaction run (its segments `run_first..=last` all present,
+//! the last flagged as such) holds every live key as of that compaction, so
+//! every segment numbered below the newest one is superseded and skipped.
+//! Replaying them would resurrect keys deleted before the compaction. A
+//! complete selective run supersedes nothing: it is replayed in its place,
+//! after the older segments it left alone (FORMAT.md §5.2). Outputs of an
+//! unfinished run of either kind are skipped.
 //!
 //! Damage in the middle of a segment is skipped by resynchronising record by
 //! record at the next valid record; every record whose own checksum is good
@@ -62,7 +64,11 @@ fn supersession(headers: &[(SegmentHeader, PathBuf)]) -> (u64, Vec<SegmentId>) {
                 .skip(1)
                 .all(|h| h.flags & SEG_FLAG_RUN_LAST == 0);
         if complete {
-            floor = floor.max(*first);
+            // A selective run rewrote only some segments: the others below
+            // it still hold live keys and tombstones (FORMAT.md §5.2).
+            if segs.iter().all(|h| !h.is_selective()) {
+                floor = floor.max(*first);
+            }
         } else {
             unfinished.extend(segs.iter().map(|h| h.id));
         }

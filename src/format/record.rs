@@ -387,5 +387,24 @@ mod vectors {
                 "cee02468"
             )
         );
+        // The last output of a selective compaction run (FORMAT.md §5.2).
+        let h = SegmentHeader {
+            id: SegmentId {
+                number: 5,
+                writer: 0x0102_0304_0506_0708,
+            },
+            flags: 0x7,
+            run_first: 5,
+        };
+        assert!(h.is_compacted() && h.is_selective());
+        assert_eq!(
+            hex(&h.encode()),
+            concat!(
+                "5334444253454700010007000000000008070605040302010500000000000000",
+                "0500000000000000",
+                "00000000",
+                "0c7fbe3c"
+            )
+        );
     }
 }

@@ -3,7 +3,8 @@
 //! ```text
 //! 0  magic      "S4DBSEG\0"
 //! 8  version    u16 = 1
-//! 10 flags      u16  0x1 compaction output, 0x2 last segment of its compaction run
+//! 10 flags      u16  0x1 compaction output, 0x2 last segment of its compaction run,
+//!                    0x4 the run is selective (it supersedes nothing)
 //! 12 reserved   u32 = 0
 //! 16 writer     u64
 //! 24 number     u64
@@ -21,7 +22,10 @@ const VERSION: u16 = 1;
 pub(crate) const SEG_FLAG_COMPACTED: u16 = 0x1;
 /// The segment is the last one of its compaction run.
 pub(crate) const SEG_FLAG_RUN_LAST: u16 = 0x2;
-const KNOWN: u16 = SEG_FLAG_COMPACTED | SEG_FLAG_RUN_LAST;
+/// The segment's compaction run rewrote only some segments (FORMAT.md §5.2):
+/// it supersedes no older segment. Readers older than this flag reject it.
+pub(crate) const SEG_FLAG_SELECTIVE: u16 = 0x4;
+const KNOWN: u16 = SEG_FLAG_COMPACTED | SEG_FLAG_RUN_LAST | SEG_FLAG_SELECTIVE;
 
 /// A decoded segment header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +46,11 @@ impl SegmentHeader {
 
     pub(crate) fn is_compacted(&self) -> bool {
         self.flags & SEG_FLAG_COMPACTED != 0
+    }
+
+    /// Output of a selective compaction (FORMAT.md §5.2).
+    pub(crate) fn is_selective(&self) -> bool {
+        self.flags & SEG_FLAG_SELECTIVE != 0
     }
 
     pub(crate) fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {

@@ -33,6 +33,33 @@ pub(crate) fn ensure_dir_writable(dir: &Path) -> Result<()> {
         })
 }
 
+/// A new private directory in RAM for an in-memory database: under
+/// `/dev/shm` where it is a writable directory (a memory file system on
+/// Linux), else in the system's temporary directory. Removed on drop.
+///
+/// # Errors
+/// [`crate::Error::Io`] if neither can hold a new directory.
+pub(crate) fn memory_dir() -> Result<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    let make = |root: &Path| {
+        tempfile::Builder::new()
+            .prefix("s4db-memory-")
+            .tempdir_in(root)
+    };
+    match make(shm) {
+        Ok(dir) => Ok(dir),
+        Err(_) => {
+            let tmp = std::env::temp_dir();
+            make(&tmp).ctx(|| {
+                format!(
+                    "creating a directory for an in-memory database in {}",
+                    tmp.display()
+                )
+            })
+        }
+    }
+}
+
 /// fsyncs a directory, making creations, renames and removals in it durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

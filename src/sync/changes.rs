@@ -46,9 +46,11 @@ pub struct Changes {
     pub puts: u64,
     /// Keys whose latest change is a delete.
     pub deletes: u64,
-    /// The directory compacted since its last sync: compaction rewrote every
-    /// live key into new segments, so the next upload re-sends them all and
-    /// every live key is listed (as a put).
+    /// The directory compacted since its last sync: compaction rewrote live
+    /// keys into new segments (every one, for a full compaction; those of
+    /// the rewritten segments, for a selective one), so the next upload
+    /// re-sends them and they are listed (as puts; a carried-over tombstone
+    /// as a delete).
     pub compacted: bool,
     list: Vec<Change>,
 }
