@@ -329,11 +329,13 @@ struct Plan {
 /// for the rewritten segments.
 fn plan(v: &View, opts: CompactOptions) -> Result<Plan> {
     let mut live = vec![0u64; v.segments.len()];
-    v.index.for_each_live(|_, loc| {
-        if let Some(l) = live.get_mut(loc.segment as usize) {
-            *l += u64::from(loc.len);
-        }
-    })?;
+    if !opts.full {
+        v.index.for_each_live(|_, loc| {
+            if let Some(l) = live.get_mut(loc.segment as usize) {
+                *l += u64::from(loc.len);
+            }
+        })?;
+    }
     let chosen: Vec<bool> = v
         .segments
         .iter()
@@ -360,9 +362,10 @@ fn plan(v: &View, opts: CompactOptions) -> Result<Plan> {
     })
 }
 
-/// The bytes of the new `index.idx`: every live key of `v`, those that moved
-/// at `moved` (aligned with `plan.moving`, in the run, which follows the
-/// `kept` segments left alone), the others at their segment's new position.
+/// The bytes of the new `index.idx`: the keys that moved at `moved`
+/// (aligned with `plan.moving`; in the run, which follows the `kept`
+/// segments left alone), then every other live key of `v` at its segment's
+/// new position. No per-key lookup: the moved keys come from the plan.
 fn new_index(v: &View, plan: &Plan, moved: &[Loc], kept: u32, meta: &IndexMeta) -> Result<Vec<u8>> {
     let mut position = vec![0u32; plan.chosen.len()];
     let mut next = 0u32;
@@ -372,35 +375,33 @@ fn new_index(v: &View, plan: &Plan, moved: &[Loc], kept: u32, meta: &IndexMeta) 
             next += 1;
         }
     }
+    if moved.len() != plan.moving.len() {
+        return Err(Error::corruption(
+            "index.idx",
+            0,
+            "compaction lost track of a live record (a bug)",
+        ));
+    }
     let mut entries: Vec<(&[u8], Loc)> = Vec::with_capacity(v.index.live_keys() as usize);
-    let mut lost = false;
-    v.index.for_each_live(|key, loc| {
-        let at = loc.segment as usize;
-        let new = if plan.chosen.get(at).copied().unwrap_or(false) {
-            let found = plan
-                .moving
-                .binary_search_by_key(&(loc.segment, loc.offset), |(_, l)| (l.segment, l.offset))
-                .ok()
-                .and_then(|i| moved.get(i));
-            match found {
-                Some(l) => Loc {
-                    segment: l.segment + kept,
-                    ..*l
-                },
-                None => {
-                    lost = true;
-                    return;
-                }
-            }
-        } else {
+    for ((key, _), l) in plan.moving.iter().zip(moved) {
+        entries.push((
+            key.as_ref(),
             Loc {
-                segment: position.get(at).copied().unwrap_or(0),
-                ..loc
+                segment: l.segment + kept,
+                ..*l
+            },
+        ));
+    }
+    if kept > 0 {
+        v.index.for_each_live(|key, loc| {
+            let at = loc.segment as usize;
+            if !plan.chosen.get(at).copied().unwrap_or(false) {
+                let segment = position.get(at).copied().unwrap_or(0);
+                entries.push((key, Loc { segment, ..loc }));
             }
-        };
-        entries.push((key, new));
-    })?;
-    if lost {
+        })?;
+    }
+    if entries.len() as u64 != v.index.live_keys() {
         return Err(Error::corruption(
             "index.idx",
             0,
