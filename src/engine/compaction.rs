@@ -212,9 +212,9 @@ pub(crate) fn compact(engine: &Engine, opts: CompactOptions) -> Result<Compactio
     engine.check_open()?;
     // No write can land while the writer lock is held: the index seen here
     // is the one the new index replaces.
-    let snap = engine.with_view(|v| plan(v, opts))?;
-    let chosen = &snap.chosen;
-    let old = snap.segments.clone();
+    let planned = engine.with_view(|v| plan(v, opts))?;
+    let chosen = &planned.chosen;
+    let old = planned.segments.clone();
     let mut report = CompactionReport {
         segments_before: old.len() as u64,
         bytes_before: old.iter().map(|s| s.len()).sum(),
@@ -238,7 +238,7 @@ pub(crate) fn compact(engine: &Engine, opts: CompactOptions) -> Result<Compactio
         buf: Vec::with_capacity(WRITE_CHUNK + (64 << 10)),
         cur_len: 0,
     };
-    let result = copy(&mut run, engine, &snap).and_then(|copied| {
+    let result = copy(&mut run, engine, &planned).and_then(|copied| {
         run.finish()?;
         Ok(copied)
     });
@@ -278,7 +278,7 @@ pub(crate) fn compact(engine: &Engine, opts: CompactOptions) -> Result<Compactio
         obsolete: w.obsolete.clone(),
     };
     let committed = engine
-        .with_view(|v| new_index(v, &snap, &copied.locs, kept.len() as u32, &meta))
+        .with_view(|v| new_index(v, &planned, &copied.locs, kept.len() as u32, &meta))
         .and_then(BaseIndex::from_built)
         .and_then(|base| engine.publish_index(base));
     let base = match committed {
