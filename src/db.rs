@@ -364,9 +364,10 @@ impl Db {
     /// segments it replaced; the new index is durable before anything is
     /// deleted. Readers keep working; writers wait.
     ///
-    /// Cost: one pass over the index (to count live bytes per segment), then
-    /// reading and writing only the rewritten segments; the next upload
-    /// sends only the new ones. A selective compaction keeps the tombstones
+    /// Cost: reading and writing only the rewritten segments, plus passes
+    /// over the index (to count live bytes per segment, collect the keys
+    /// that move, and build the new `index.idx`, which is written whole);
+    /// the next upload sends only the new segments and `index.idx`. A selective compaction keeps the tombstones
     /// that older segments it left alone may still need; a full one drops
     /// every tombstone (FORMAT.md §5).
     ///

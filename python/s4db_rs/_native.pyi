@@ -158,8 +158,8 @@ def memory(
     session_token: Optional[str] = None,
 ) -> Db:
     """A new, empty in-memory database with the same API: its files live in
-    a private directory in RAM (``/dev/shm`` on Linux), removed when the
-    handle is closed and dropped. With ``remote``, it starts from the
+    a private directory in RAM (``/dev/shm`` on Linux), removed by
+    ``close()`` (or when the last reference is dropped). With ``remote``, it starts from the
     remote's index and ``upload()`` publishes to it."""
 
 def migrate(

@@ -97,7 +97,7 @@ fn open(
 }
 
 /// Opens a new, empty in-memory database (files in a private directory in
-/// RAM, removed when the handle is closed and dropped).
+/// RAM, removed by `close()` or when the handle is dropped).
 #[pyfunction]
 #[pyo3(signature = (
     remote=None, *, keys="bytes", values="bytes", max_segment_size=None, sync=None,

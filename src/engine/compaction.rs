@@ -6,9 +6,11 @@
 //! rewritten; the others stay as they are. The live records of the chosen
 //! segments, and those of their tombstones that an older segment left alone
 //! may still need, are copied into a new *run* flagged selective, which
-//! supersedes nothing (§5.2). Its cost: one pass over the index to count
-//! live bytes per segment, then reading and writing only the chosen
-//! segments; an upload afterwards sends only the run's segments.
+//! supersedes nothing (§5.2). Its cost: reading and writing only the chosen
+//! segments, plus three passes over the index (count live bytes per
+//! segment, collect the moving keys, build the new `index.idx`, which is
+//! written whole); an upload afterwards sends only the run's segments and
+//! the new `index.idx`.
 //!
 //! **Full**: the active segment is sealed and every live record (checksum
 //! and key checked) is copied into a run that holds every live key, so
@@ -278,7 +280,7 @@ pub(crate) fn compact(engine: &Engine, opts: CompactOptions) -> Result<Compactio
         obsolete: w.obsolete.clone(),
     };
     let committed = engine
-        .with_view(|v| new_index(v, &planned, &copied.locs, kept.len() as u32, &meta))
+        .with_view(|v| new_index(v, &planned, &copied.locs, &meta))
         .and_then(BaseIndex::from_built)
         .and_then(|base| engine.publish_index(base));
     let base = match committed {
@@ -325,8 +327,9 @@ struct Plan {
 
 /// Picks the segments to rewrite (all with `opts.full`; else those with at
 /// least `min_dead_percent` of their record bytes dead, empty ones aside)
-/// and the live keys in them. One pass over the index; keys are copied only
-/// for the rewritten segments.
+/// and the live keys in them: a pass over the index to count live bytes per
+/// segment (skipped for a full compaction), and one more to collect the
+/// moving keys (copied only for the rewritten segments).
 fn plan(v: &View, opts: CompactOptions) -> Result<Plan> {
     let mut live = vec![0u64; v.segments.len()];
     if !opts.full {
@@ -363,16 +366,17 @@ fn plan(v: &View, opts: CompactOptions) -> Result<Plan> {
 }
 
 /// The bytes of the new `index.idx`: the keys that moved at `moved`
-/// (aligned with `plan.moving`; in the run, which follows the `kept`
-/// segments left alone), then every other live key of `v` at its segment's
-/// new position. No per-key lookup: the moved keys come from the plan.
-fn new_index(v: &View, plan: &Plan, moved: &[Loc], kept: u32, meta: &IndexMeta) -> Result<Vec<u8>> {
+/// (aligned with `plan.moving`; in the run, which follows the segments left
+/// alone), then every other live key of `v` at its segment's new position.
+/// No per-key lookup: the moved keys come from the plan.
+fn new_index(v: &View, plan: &Plan, moved: &[Loc], meta: &IndexMeta) -> Result<Vec<u8>> {
+    // New table positions of the segments left alone; `kept` of them.
     let mut position = vec![0u32; plan.chosen.len()];
-    let mut next = 0u32;
+    let mut kept = 0u32;
     for (p, c) in position.iter_mut().zip(&plan.chosen) {
         if !*c {
-            *p = next;
-            next += 1;
+            *p = kept;
+            kept += 1;
         }
     }
     if moved.len() != plan.moving.len() {

@@ -140,9 +140,7 @@ impl BaseIndex {
             slice(&bytes, o0, o1).ok_or_else(|| corrupt(o0, "obsolete table truncated"))?;
         let obsolete = decode_obsolete_table(obs_bytes).map_err(|d| corrupt(o0, d))?;
         let page_offsets = page_offsets(&bytes, &header).map_err(|(o, d)| corrupt(o, d))?;
-        let checked = (0..header.page_count)
-            .map(|_| AtomicBool::new(false))
-            .collect();
+        let checked = unchecked(header.page_count);
         Ok(BaseIndex {
             bytes,
             mapped,
@@ -161,9 +159,7 @@ impl BaseIndex {
         if bytes.len() != self.bytes.len() {
             return self;
         }
-        let checked = (0..self.header.page_count)
-            .map(|_| AtomicBool::new(false))
-            .collect();
+        let checked = unchecked(self.header.page_count);
         BaseIndex {
             bytes,
             mapped: true,
@@ -331,6 +327,11 @@ impl BaseIndex {
     pub(crate) fn mapped_bytes(&self) -> usize {
         if self.mapped { self.bytes.len() } else { 0 }
     }
+}
+
+/// A "checked" flag, not yet set, for each of `pages` pages.
+fn unchecked(pages: u32) -> Box<[AtomicBool]> {
+    (0..pages).map(|_| AtomicBool::new(false)).collect()
 }
 
 fn slice(b: &[u8], start: u64, end: u64) -> Option<&[u8]> {
