@@ -644,7 +644,11 @@ impl Db {
 
     /// Requests and bytes sent through the remote so far; `None` without one.
     pub fn remote_stats(&self) -> Option<RemoteStats> {
-        self.remote_ctx().map(|r| r.stats())
+        let mut stats = self.remote_ctx().map(|r| r.stats())?;
+        if let Handle::Remote(r) = &self.handle {
+            stats.cached_index_pages = r.cached_pages() as u64;
+        }
+        Some(stats)
     }
 
     /// The options the database was opened with.

@@ -123,6 +123,18 @@ impl Error {
         }
     }
 
+    /// A corruption error that the index-file decoder reported against
+    /// `index.idx`, re-pointed at `name` (an index run uses the same codec);
+    /// any other error as it is.
+    pub(crate) fn in_file(self, name: &str) -> Self {
+        match self {
+            Error::Corruption { location, detail } if location.file == "index.idx" => {
+                Error::corruption(name, location.offset, detail)
+            }
+            other => other,
+        }
+    }
+
     /// True for [`Error::Corruption`].
     pub fn is_corruption(&self) -> bool {
         matches!(self, Error::Corruption { .. })

@@ -38,8 +38,13 @@ fn remote_of(n: u64, dir: &std::path::Path, remote: &std::path::Path) -> String 
 fn a_cold_get_on_a_million_keys_takes_three_requests_and_little_data() {
     let (d, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let url = remote_of(1_000_000, d.path(), r.path());
-    let index_size = std::fs::metadata(r.path().join("index.idx")).unwrap().len();
+    let index_size: u64 = common::run_files(r.path())
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
     assert!(index_size > 20 << 20, "a big index: {index_size} bytes");
+    let root_size = std::fs::metadata(r.path().join("index.idx")).unwrap().len();
+    assert!(root_size < 64 << 10, "a small root: {root_size} bytes");
 
     let reader = Db::open_remote(&url).unwrap();
     assert_eq!(reader.len(), 1_000_000);
@@ -152,14 +157,20 @@ fn the_reader_stays_correct_across_another_writers_uploads() {
     writer.put(key_for(10), "v2-10").unwrap();
     writer.put("new-key", "new").unwrap();
     writer.upload().unwrap();
-    // Until it refreshes, the reader keeps its consistent older view...
+    // Until it refreshes, the reader keeps its consistent older view: the
+    // runs its root names never change, so a page it had not read yet is
+    // still of that commit.
     assert_eq!(reader.get(key_for(10)).unwrap().unwrap(), "v1-10");
-    // ...and a page it had not read yet is never mixed in from the new file:
-    // the tag changed, so it reloads and answers from the new index.
-    let fresh_page_answer = reader.get("new-key").unwrap();
-    assert_eq!(fresh_page_answer.as_deref(), Some(&b"new"[..]));
-    assert!(reader.refresh().is_ok());
+    assert_eq!(reader.get("new-key").unwrap(), None);
+    let cached = reader.remote_stats().unwrap().cached_index_pages;
+    assert!(reader.refresh().unwrap());
+    assert_eq!(
+        reader.remote_stats().unwrap().cached_index_pages,
+        cached,
+        "the pages of the runs the new commit keeps stay cached"
+    );
     assert_eq!(reader.get(key_for(10)).unwrap().unwrap(), "v2-10");
+    assert_eq!(reader.get("new-key").unwrap().as_deref(), Some(&b"new"[..]));
     assert!(!reader.refresh().unwrap());
 
     // Compaction and garbage collection remove the segments the reader's

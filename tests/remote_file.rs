@@ -167,6 +167,8 @@ fn compaction_then_upload_marks_old_segments_obsolete_and_gc_waits_for_the_grace
     let reader = Db::open_remote(&url).unwrap();
     let want = contents(&db);
     let on_remote_before = common::segment_files(r.path());
+    let runs_before = common::run_files(r.path());
+    assert!(!runs_before.is_empty());
 
     db.compact_with(s4db::CompactOptions::default().full(true))
         .unwrap();
@@ -179,8 +181,12 @@ fn compaction_then_upload_marks_old_segments_obsolete_and_gc_waits_for_the_grace
     // After it (grace 0), the old segments go, and the old reader recovers
     // through its reload on 404.
     let gc = db.gc(std::time::Duration::ZERO).unwrap();
-    assert_eq!(gc.obsolete_deleted, on_remote_before.len() as u64);
-    for f in &on_remote_before {
+    assert_eq!(
+        gc.obsolete_deleted,
+        (on_remote_before.len() + runs_before.len()) as u64,
+        "the old segments and the index runs the full compaction replaced"
+    );
+    for f in on_remote_before.iter().chain(&runs_before) {
         assert!(!f.exists(), "{} still on the remote", f.display());
     }
     for i in 0..50 {
@@ -247,12 +253,12 @@ fn delete_remote_run_again_after_a_crash_that_left_only_the_root_gone_deletes_th
     // A first run that died right after deleting the root.
     std::fs::remove_file(remote_dir.path().join("index.idx")).unwrap();
     let left = remote_objects(remote_dir.path());
-    assert_eq!(left.len() as u64, up.segments_uploaded);
+    assert_eq!(left.len() as u64, up.segments_uploaded + up.runs_uploaded);
     let r = s4db::DbBuilder::for_remote(&url)
         .delete_remote_blocking()
         .unwrap();
     assert!(!r.had_root);
-    assert_eq!(r.objects_deleted, up.segments_uploaded);
+    assert_eq!(r.objects_deleted, up.segments_uploaded + up.runs_uploaded);
     assert_eq!(remote_objects(remote_dir.path()), Vec::<String>::new());
     // And once more: nothing to do is not an error.
     let r = s4db::DbBuilder::for_remote(&url)
@@ -266,7 +272,7 @@ fn delete_remote_run_again_after_a_crash_that_left_only_the_root_gone_deletes_th
     assert_eq!(again.segments_uploaded, up.segments_uploaded, "{again:?}");
     assert_eq!(
         remote_objects(remote_dir.path()).len() as u64,
-        up.segments_uploaded + 1
+        up.segments_uploaded + up.runs_uploaded + 1
     );
 }
 
@@ -310,7 +316,10 @@ fn copy_remote_run_again_after_a_crash_copies_only_what_is_missing() {
     assert_eq!(first.segments_present, 0);
     // A first run that died before its root and after half of the segments.
     std::fs::remove_file(dest.join("index.idx")).unwrap();
-    let segments: Vec<String> = remote_objects(&dest);
+    let segments: Vec<String> = remote_objects(&dest)
+        .into_iter()
+        .filter(|n| n.ends_with(".s4db"))
+        .collect();
     let lost = segments.len() / 2;
     for name in &segments[..lost] {
         std::fs::remove_file(dest.join(name)).unwrap();

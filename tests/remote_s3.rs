@@ -34,8 +34,8 @@ fn upload_download_round_trip_through_s3() {
     assert!(up.segments_uploaded >= 3, "{up:?}");
     assert_eq!(
         s3.objects("db1").len() as u64,
-        up.segments_uploaded + 1,
-        "segments plus index.idx"
+        up.segments_uploaded + up.runs_uploaded + 1,
+        "segments, index runs and index.idx"
     );
     let copy = s3.builder(b.path(), "db1").open_blocking().unwrap();
     copy.download().unwrap();
@@ -414,7 +414,11 @@ fn delete_remote_leaves_no_object_and_the_next_upload_sends_everything_again() {
 
     let r = db.delete_remote().unwrap();
     assert!(r.had_root);
-    assert_eq!(r.objects_deleted, up.segments_uploaded + 1, "{r:?}");
+    assert_eq!(
+        r.objects_deleted,
+        up.segments_uploaded + up.runs_uploaded + 1,
+        "{r:?}"
+    );
     assert_eq!(s3.objects("gone"), Vec::<String>::new());
     assert_eq!(s3.objects("kept"), kept_before);
     let cold = s3.remote("gone").open_blocking();
@@ -448,8 +452,11 @@ fn copy_remote_on_one_s3_endpoint_is_done_by_the_server_and_the_copy_verifies() 
     assert_eq!(r.copied_server_side, r.segments_copied, "{r:?}");
     assert_eq!(r.keys, 400);
     assert!(!r.already_complete);
-    // Only the index passed through s4db.
-    assert_eq!(r.bytes_copied, s3.object_size("src", "index.idx"));
+    // Only the index (its root and runs) passed through s4db.
+    assert_eq!(
+        r.bytes_copied,
+        s3.object_size("src", "index.idx") + up.run_bytes
+    );
 
     let copy = s3.remote("dst").open_blocking().unwrap();
     let v = copy.verify().unwrap();

@@ -202,6 +202,8 @@ pub(crate) mod from {
             segments_uploaded,
             segment_bytes,
             index_bytes,
+            runs_uploaded,
+            run_bytes,
             segments_obsoleted,
             rebased
         ))

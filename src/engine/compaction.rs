@@ -36,14 +36,13 @@ use bytes::Bytes;
 use crate::engine::segment::Segment;
 use crate::engine::{Engine, View, create_segment_file};
 use crate::error::{Error, IoContext, Result};
-use crate::format::index_file::{self, IndexMeta, SEGTAB_SEALED, SegmentEntry};
+use crate::format::index_file::{IndexMeta, SEGTAB_SEALED, SegmentEntry};
 use crate::format::record::{self, FLAG_BATCH_CONT};
 use crate::format::scan;
 use crate::format::segment_header::{
     SEG_FLAG_COMPACTED, SEG_FLAG_RUN_LAST, SEG_FLAG_SELECTIVE, SEGMENT_HEADER_LEN, SegmentHeader,
 };
-use crate::format::segment_id::SegmentId;
-use crate::index::base::BaseIndex;
+use crate::format::segment_id::{SegmentId, next_number as next_segment_number};
 use crate::index::live::Index;
 use crate::index::loc::Loc;
 use crate::io::fsutil::sync_dir;
@@ -279,10 +278,25 @@ pub(crate) fn compact(engine: &Engine, opts: CompactOptions) -> Result<Compactio
             .collect(),
         obsolete: w.obsolete.clone(),
     };
-    let committed = engine
-        .with_view(|v| new_index(v, &planned, &copied.locs, &meta))
-        .and_then(BaseIndex::from_built)
-        .and_then(|base| engine.publish_index(base));
+    // The new index is one base run, numbered after the output segments.
+    let committed = next_segment_number(next_number).and_then(|after| {
+        let meta = IndexMeta {
+            next_segment_number: after,
+            ..meta
+        };
+        engine.with_view(|v| {
+            let entries = new_index(v, &planned, &copied.locs)?;
+            let counts = (v.index.live_keys(), v.index.live_bytes());
+            engine.publish(
+                &mut w,
+                v.index.base(),
+                0,
+                Some((next_number, entries)),
+                meta,
+                counts,
+            )
+        })
+    });
     let base = match committed {
         Ok(b) => b,
         Err(e) => {
@@ -295,7 +309,7 @@ pub(crate) fn compact(engine: &Engine, opts: CompactOptions) -> Result<Compactio
     // The new index is durable: switch readers over, then delete the
     // replaced files.
     w.generation += 1;
-    w.next_number = next_number;
+    w.next_number = next_segment_number(next_number)?;
     w.active = None;
     w.dirty = false;
     engine.replace_view(Index::new(Arc::new(base)), table.clone());
@@ -369,7 +383,7 @@ fn plan(v: &View, opts: CompactOptions) -> Result<Plan> {
 /// (aligned with `plan.moving`; in the run, which follows the segments left
 /// alone), then every other live key of `v` at its segment's new position.
 /// No per-key lookup: the moved keys come from the plan.
-fn new_index(v: &View, plan: &Plan, moved: &[Loc], meta: &IndexMeta) -> Result<Vec<u8>> {
+fn new_index<'a>(v: &'a View, plan: &'a Plan, moved: &[Loc]) -> Result<Vec<(&'a [u8], Loc)>> {
     // New table positions of the segments left alone; `kept` of them.
     let mut position = vec![0u32; plan.chosen.len()];
     let mut kept = 0u32;
@@ -412,7 +426,7 @@ fn new_index(v: &View, plan: &Plan, moved: &[Loc], meta: &IndexMeta) -> Result<V
             "the index changed during compaction (a bug: writers wait for it)",
         ));
     }
-    Ok(index_file::build(meta, &entries))
+    Ok(entries)
 }
 
 /// What [`copy`] wrote: the new location of every record of `plan.moving`,

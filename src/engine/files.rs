@@ -14,14 +14,22 @@ use crate::io::fsutil::PROBE_PREFIX;
 
 /// Segment files in `dir`, in segment order.
 pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(SegmentId, PathBuf)>> {
+    list_named(dir, SegmentId::parse_file_name)
+}
+
+/// Index run files in `dir` (FORMAT.md §4.7), in number order.
+pub(crate) fn list_runs(dir: &Path) -> Result<Vec<(SegmentId, PathBuf)>> {
+    list_named(dir, SegmentId::parse_run_file_name)
+}
+
+fn list_named(
+    dir: &Path,
+    parse: fn(&str) -> Option<SegmentId>,
+) -> Result<Vec<(SegmentId, PathBuf)>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
         let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
-        if let Some(id) = entry
-            .file_name()
-            .to_str()
-            .and_then(SegmentId::parse_file_name)
-        {
+        if let Some(id) = entry.file_name().to_str().and_then(parse) {
             out.push((id, entry.path()));
         }
     }
@@ -32,7 +40,11 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(SegmentId, PathBuf)>> {
 /// Removes temporary files a crash left behind: of an index write, or of a
 /// writer's check that it may create files (FORMAT.md §2).
 pub(crate) fn remove_stale_temp_files(dir: &Path) -> Result<()> {
-    let prefixes = [format!(".{INDEX_FILE_NAME}."), PROBE_PREFIX.to_string()];
+    let prefixes = [
+        format!(".{INDEX_FILE_NAME}."),
+        ".index_".to_string(),
+        PROBE_PREFIX.to_string(),
+    ];
     for entry in fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
         let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
         let name = entry.file_name();

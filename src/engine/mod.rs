@@ -12,6 +12,7 @@
 //! checkpoint fsyncs the active segment, then replaces `index.idx`
 //! atomically, then deletes files the new index no longer needs.
 
+pub(crate) mod checkpoint;
 pub(crate) mod compaction;
 #[cfg(test)]
 mod fault_tests;
@@ -34,16 +35,16 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use crate::batch::{WriteBatch, check_key};
 use crate::error::{Error, IoContext, Result};
 use crate::format::index_file::{
-    self, INDEX_FILE_NAME, IndexMeta, ObsoleteEntry, SEGTAB_SEALED, SegmentEntry,
+    INDEX_FILE_NAME, IndexMeta, ObsoleteEntry, SEGTAB_SEALED, SegmentEntry,
 };
 use crate::format::limits::{MAX_SEGMENT_SIZE_LIMIT, MIN_SEGMENT_SIZE_LIMIT};
 use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::format::segment_id::SegmentId;
-use crate::index::base::BaseIndex;
+use crate::index::layers::Layers;
 use crate::index::live::Index;
 use crate::index::loc::Loc;
 use crate::io::fs::Fs;
-use crate::io::fsutil::{atomic_write_keeping, sync_dir};
+use crate::io::fsutil::sync_dir;
 use crate::io::lock::DirLock;
 use crate::options::{Options, SyncPolicy};
 use crate::remote::ctx::RemoteCtx;
@@ -70,6 +71,8 @@ pub(crate) struct Writer {
     pub generation: u64,
     /// Segments dropped from the index that remote readers may still need.
     pub obsolete: Vec<ObsoleteEntry>,
+    /// Index runs dropped likewise.
+    pub obsolete_runs: Vec<ObsoleteEntry>,
     pub pending_delete: Vec<PathBuf>,
     /// The state differs from what `index.idx` describes.
     pub dirty: bool,
@@ -274,11 +277,12 @@ impl Engine {
         Ok(Recovered {
             writer_id,
             segments: Vec::new(),
-            index: Index::new(Arc::new(BaseIndex::empty(&meta)?)),
+            index: Index::new(Arc::new(Layers::empty(meta))),
             active: None,
             next_number: 1,
             generation: 0,
             obsolete: Vec::new(),
+            obsolete_runs: Vec::new(),
             pending_delete: Vec::new(),
             dirty: true,
             rebuild: None,
@@ -329,6 +333,7 @@ impl Engine {
                     next_number: rec.next_number,
                     generation: rec.generation,
                     obsolete: rec.obsolete,
+                    obsolete_runs: rec.obsolete_runs,
                     pending_delete: rec.pending_delete,
                     dirty,
                 },
@@ -377,7 +382,7 @@ impl Engine {
     }
 
     /// The base index (the loaded `index.idx`) at this moment.
-    pub(crate) fn base_index(&self) -> Arc<BaseIndex> {
+    pub(crate) fn base_index(&self) -> Arc<Layers> {
         self.state.read().index.base().clone()
     }
 
@@ -471,7 +476,7 @@ impl Engine {
         f(&self.state.read())
     }
 
-    /// Every check of the index's base ([`BaseIndex::check_all`]).
+    /// Every check of the committed index ([`Layers::check_all`]).
     ///
     /// # Errors
     /// [`Error::Corruption`] at the first failed check.
@@ -552,10 +557,7 @@ impl Engine {
         let seq = self.group.note_written(&seg, batch.buf.len() as u64);
         let (delta, base) = {
             let st = self.state.read();
-            (
-                st.index.delta_len(),
-                st.index.base().header().key_count as usize,
-            )
+            (st.index.delta_len(), st.index.base().key_count() as usize)
         };
         if delta >= CHECKPOINT_MIN_DELTA.max(base) {
             self.checkpoint_locked(w)?;
@@ -694,48 +696,6 @@ impl Engine {
         }
     }
 
-    /// Writes `index.idx` for the current state and folds the delta into it.
-    pub(crate) fn checkpoint_locked(&self, w: &mut Writer) -> Result<()> {
-        if let Some((a, _)) = &w.active {
-            self.sync_segment(a)?;
-        }
-        self.group.note_all_synced();
-        let bytes = {
-            let st = self.state.read();
-            let mut entries = Vec::with_capacity(st.index.live_keys() as usize);
-            st.index.for_each_live(|k, l| entries.push((k, l)))?;
-            index_file::build(&self.meta(w, &st.segments), &entries)
-        };
-        let base = self
-            .publish_index(BaseIndex::from_built(bytes)?)
-            .inspect_err(|e| self.poison_on_io("writing index.idx", e))?;
-        w.generation += 1;
-        self.state.write().index = Index::new(Arc::new(base));
-        w.dirty = false;
-        self.delete_pending(w)
-    }
-
-    /// Makes `base` the durable `index.idx` (FORMAT.md §5) and returns it
-    /// over a map of the file just written, so that its heap copy is freed
-    /// (kept as it is if the system cannot map the file).
-    ///
-    /// # Errors
-    /// [`Error::Io`] if the write fails; the old `index.idx` is then in place.
-    pub(crate) fn publish_index(&self, base: BaseIndex) -> Result<BaseIndex> {
-        let len = base.bytes().len() as u64;
-        let map = atomic_write_keeping(
-            &self.opts.fs,
-            &self.dir,
-            INDEX_FILE_NAME,
-            base.bytes(),
-            |file| crate::io::mmap::map_whole(file, len).ok().flatten(),
-        )?;
-        Ok(match map {
-            Some(map) => base.remapped(map),
-            None => base,
-        })
-    }
-
     /// Deletes files that the durable index no longer needs.
     pub(crate) fn delete_pending(&self, w: &mut Writer) -> Result<()> {
         if w.pending_delete.is_empty() {
@@ -808,11 +768,12 @@ impl Engine {
     /// Seals the active segment and writes the index, then returns the index
     /// and segments that describe everything written so far: what an upload
     /// sends. Later writes go to new segments and are not part of it.
-    pub(crate) fn upload_snapshot(&self) -> Result<(Arc<BaseIndex>, Vec<Arc<Segment>>)> {
+    pub(crate) fn upload_snapshot(&self) -> Result<(Arc<Layers>, Vec<Arc<Segment>>)> {
         self.check_writable()?;
         let mut w = self.writer.lock();
         self.seal_active(&mut w)?;
-        if w.dirty {
+        // A version-1 index is committed as a root and runs (FORMAT.md §8).
+        if w.dirty || self.state.read().index.base().is_v1() {
             self.checkpoint_locked(&mut w)?;
         }
         let st = self.state.read();
@@ -834,10 +795,11 @@ impl Engine {
     }
 
     /// Records the obsolete list a commit wrote, so local index writes carry it.
-    pub(crate) fn set_obsolete(&self, obsolete: Vec<ObsoleteEntry>) {
+    pub(crate) fn set_obsolete(&self, obsolete: Vec<ObsoleteEntry>, runs: Vec<ObsoleteEntry>) {
         let mut w = self.writer.lock();
-        if w.obsolete != obsolete {
+        if w.obsolete != obsolete || w.obsolete_runs != runs {
             w.obsolete = obsolete;
+            w.obsolete_runs = runs;
             w.dirty = true;
         }
     }
@@ -846,7 +808,7 @@ impl Engine {
     /// this directory's own) and the files in the directory, then writes it
     /// as `index.idx`. Unlisted segments numbered below `base`'s next number
     /// are obsolete and deleted; those at or above it are replayed.
-    pub(crate) fn adopt_index(&self, w: &mut Writer, base: BaseIndex) -> Result<()> {
+    pub(crate) fn adopt_index(&self, w: &mut Writer, base: Layers) -> Result<()> {
         let disk = files::list_segments(&self.dir)?;
         let rec = recovery::recover_with_index(
             &self.dir,

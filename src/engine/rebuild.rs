@@ -34,7 +34,7 @@ use crate::format::index_file::IndexMeta;
 use crate::format::scan;
 use crate::format::segment_header::{SEG_FLAG_RUN_LAST, SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::format::segment_id::SegmentId;
-use crate::index::base::BaseIndex;
+use crate::index::layers::Layers;
 use crate::index::live::Index;
 use crate::io::fs::Fs;
 use crate::report::{DamagedRange, RebuildReport};
@@ -152,7 +152,7 @@ pub(crate) fn rebuild(
         segments: Vec::new(),
         obsolete: Vec::new(),
     };
-    let mut index = Index::new(Arc::new(BaseIndex::empty(&meta)?));
+    let mut index = Index::new(Arc::new(Layers::empty(meta)));
     let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(live.len());
     let count = live.len();
     for (pos, (h, path)) in live.into_iter().enumerate() {
@@ -224,6 +224,7 @@ pub(crate) fn rebuild(
         next_number,
         generation,
         obsolete: Vec::new(),
+        obsolete_runs: Vec::new(),
         pending_delete: Vec::new(),
         dirty: true,
         rebuild: Some(report),

@@ -27,13 +27,13 @@ use std::sync::Arc;
 use crate::engine::files::read_header;
 use crate::engine::segment::Segment;
 use crate::error::{Error, IoContext, Result};
-use crate::format::index_file::{
-    INDEX_FILE_NAME, INDEX_HEADER_LEN, IndexHeader, ObsoleteEntry, SEGTAB_SEALED,
-};
+use crate::format::index_file::{INDEX_FILE_NAME, INDEX_HEADER_LEN, ObsoleteEntry, SEGTAB_SEALED};
+use crate::format::root;
 use crate::format::scan::{self, Item};
 use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::format::segment_id::SegmentId;
-use crate::index::base::BaseIndex;
+use crate::index::base::{BaseIndex, REBUILD_HINT};
+use crate::index::layers::Layers;
 use crate::index::live::Index;
 use crate::index::loc::Loc;
 use crate::io::fs::Fs;
@@ -51,6 +51,9 @@ pub(crate) struct Recovered {
     pub generation: u64,
     /// Segments dropped by earlier commits, awaiting remote garbage collection.
     pub obsolete: Vec<ObsoleteEntry>,
+    /// Index runs dropped by earlier commits, awaiting remote garbage
+    /// collection.
+    pub obsolete_runs: Vec<ObsoleteEntry>,
     /// Files to delete once an index that does not need them is durable.
     pub pending_delete: Vec<PathBuf>,
     /// The index on disk does not describe this state; write one soon.
@@ -154,11 +157,48 @@ pub(crate) fn cut_tail(
     Ok(range)
 }
 
-/// Opens `index.idx` in `dir`, mapped when the system allows (else read),
-/// with its header, tables and directory checked; pages are checked as they
-/// are used. `Ok(None)` when there is none.
-pub(crate) fn load_index(dir: &Path) -> Result<Option<BaseIndex>> {
-    let path = dir.join(INDEX_FILE_NAME);
+/// Opens `index.idx` in `dir` and the runs it names (FORMAT.md §4.7, §4.8),
+/// each run mapped when the system allows (else read), with its header,
+/// tables and directory checked; pages are checked as they are used. A
+/// version-1 `index.idx` is mapped and is its own only run. `Ok(None)` when
+/// there is no `index.idx`.
+///
+/// # Errors
+/// [`Error::Corruption`] naming the file that fails a check, or a run the
+/// root names that is missing; [`Error::Io`] if reading fails.
+pub(crate) fn load_index(dir: &Path) -> Result<Option<Layers>> {
+    let Some(root) = map_file(dir, INDEX_FILE_NAME)? else {
+        return Ok(None);
+    };
+    let layers = if root::is_root(&root) {
+        let decoded =
+            root::decode(&root).map_err(|(o, d)| Error::corruption(INDEX_FILE_NAME, o, d));
+        let decoded = decoded.map_err(with_hint)?;
+        let mut runs = Vec::with_capacity(decoded.runs.len());
+        for r in &decoded.runs {
+            let name = r.id.run_file_name();
+            let Some(bytes) = map_file(dir, &name)? else {
+                return Err(with_hint(Error::corruption(
+                    name,
+                    0,
+                    "index.idx names this index run, but it is missing",
+                )));
+            };
+            let run = BaseIndex::decode_lazy(bytes.clone(), true)
+                .map_err(|e| with_hint(e.in_file(&name)))?;
+            runs.push(Arc::new(run));
+        }
+        Layers::new(decoded, runs).map_err(with_hint)?
+    } else {
+        Layers::from_v1(BaseIndex::decode_lazy(root, true).map_err(with_hint)?)
+    };
+    Ok(Some(layers))
+}
+
+/// The bytes of `dir/name`, mapped (or read, where mapping fails); `None`
+/// if there is no such file.
+fn map_file(dir: &Path, name: &str) -> Result<Option<bytes::Bytes>> {
+    let path = dir.join(name);
     let io = |e| Error::io(format!("reading {}", path.display()), e);
     let mut file = match fs::File::open(&path) {
         Ok(f) => f,
@@ -166,21 +206,27 @@ pub(crate) fn load_index(dir: &Path) -> Result<Option<BaseIndex>> {
         Err(e) => return Err(io(e)),
     };
     let len = file.metadata().map_err(io)?.len();
-    let decoded = match crate::io::mmap::map_whole(&file, len) {
-        Ok(Some(map)) => BaseIndex::decode_lazy(map, true),
+    match crate::io::mmap::map_whole(&file, len) {
+        Ok(Some(map)) => Ok(Some(map)),
         Ok(None) | Err(_) => {
             let mut bytes = Vec::new();
             file.read_to_end(&mut bytes).map_err(io)?;
-            BaseIndex::decode_lazy(bytes.into(), false)
+            Ok(Some(bytes.into()))
         }
-    };
-    decoded.map(Some).map_err(|e| match e {
-        Error::Corruption { location, detail } => Error::Corruption {
-            location,
-            detail: format!("{detail} ({})", crate::index::base::REBUILD_HINT),
-        },
+    }
+}
+
+/// A corruption error of the local index, with how to repair it.
+fn with_hint(e: Error) -> Error {
+    match e {
+        Error::Corruption { location, detail } if !detail.contains(REBUILD_HINT) => {
+            Error::Corruption {
+                location,
+                detail: format!("{detail} ({REBUILD_HINT})"),
+            }
+        }
         other => other,
-    })
+    }
 }
 
 /// What a rebuild continues from: the identity and counters of the index it
@@ -213,11 +259,11 @@ pub(crate) fn lineage_of(dir: &Path) -> Result<Lineage> {
             .read_to_end(&mut head)
             .ctx(|| format!("reading {}", path.display()))?;
     }
-    Ok(match IndexHeader::decode(&head) {
-        Ok(h) => Lineage {
-            writer_id: h.writer_id,
-            generation: h.generation,
-            min_next_number: h.next_segment_number,
+    Ok(match root::identity(&head) {
+        Ok((writer_id, generation, min_next_number)) => Lineage {
+            writer_id,
+            generation,
+            min_next_number,
         },
         Err(_) => Lineage {
             writer_id: crate::format::segment_id::new_writer_id()?,
@@ -230,18 +276,29 @@ pub(crate) fn lineage_of(dir: &Path) -> Result<Lineage> {
 /// Recovers a directory whose `index.idx` loaded as `base`.
 pub(crate) fn recover_with_index(
     dir: &Path,
-    base: BaseIndex,
+    base: Layers,
     disk: Vec<(SegmentId, PathBuf)>,
     writable: bool,
     max_segment: u64,
     remote_backed: bool,
     fs: &Fs,
 ) -> Result<Recovered> {
-    let h = *base.header();
+    let (writer_id, generation) = (base.writer_id(), base.generation());
+    let next_segment_number = base.next_segment_number();
     let table = base.segments().to_vec();
     let obsolete = base.obsolete().to_vec();
+    let obsolete_runs = base.root().obsolete_runs.clone();
     let mut on_disk: BTreeMap<SegmentId, PathBuf> = disk.into_iter().collect();
-    let max_on_disk = on_disk.keys().map(|id| id.number).max().unwrap_or(0);
+    // Runs share the segments' number sequence: a number on disk stays used.
+    let listed: Vec<SegmentId> = base.runs().iter().filter_map(|r| r.id).collect();
+    let mut unlisted_runs = Vec::new();
+    let mut max_on_disk = on_disk.keys().map(|id| id.number).max().unwrap_or(0);
+    for (id, path) in crate::engine::files::list_runs(dir)? {
+        max_on_disk = max_on_disk.max(id.number);
+        if !listed.contains(&id) {
+            unlisted_runs.push(path);
+        }
+    }
     let mut segments = Vec::with_capacity(table.len());
     for e in &table {
         let Some(path) = on_disk.remove(&e.id) else {
@@ -285,11 +342,15 @@ pub(crate) fn recover_with_index(
     }
 
     let mut index = Index::new(Arc::new(base));
-    let mut pending_delete = Vec::new();
+    // An index run that index.idx does not name is left by a checkpoint
+    // that crashed before its root, or dropped by a merge: it holds no
+    // record, only locations, and goes after the next index write (the
+    // index.idx on disk may still name it while `base` is being adopted).
+    let mut dirty = !unlisted_runs.is_empty();
+    let mut pending_delete = if writable { unlisted_runs } else { Vec::new() };
     let mut fresh: Vec<(PathBuf, std::result::Result<SegmentHeader, &'static str>)> = Vec::new();
-    let mut dirty = false;
     for (id, path) in on_disk {
-        if id.number < h.next_segment_number {
+        if id.number < next_segment_number {
             match read_header(&path)? {
                 Ok(hdr) if hdr.id == id => {}
                 _ => {
@@ -405,17 +466,18 @@ pub(crate) fn recover_with_index(
     let active = segments
         .last()
         .filter(|s| {
-            writable && s.id().writer == h.writer_id && !s.header.is_compacted() && !s.is_sealed()
+            writable && s.id().writer == writer_id && !s.header.is_compacted() && !s.is_sealed()
         })
         .cloned();
     Ok(Recovered {
-        writer_id: h.writer_id,
+        writer_id,
         segments,
         index,
         active,
-        next_number: h.next_segment_number.max(max_on_disk.saturating_add(1)),
-        generation: h.generation,
+        next_number: next_segment_number.max(max_on_disk.saturating_add(1)),
+        generation,
         obsolete,
+        obsolete_runs,
         pending_delete,
         dirty,
         rebuild: None,

@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::format::index_file::IndexMeta;
 use crate::format::scan;
 use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
-use crate::index::base::BaseIndex;
+use crate::index::layers::Layers;
 use crate::index::live::Index;
 use crate::report::VerifyReport;
 
@@ -59,7 +59,7 @@ pub(crate) fn verify_with(
         segments: Vec::new(),
         obsolete: Vec::new(),
     };
-    let mut replayed = Index::new(Arc::new(BaseIndex::empty(&meta)?));
+    let mut replayed = Index::new(Arc::new(Layers::empty(meta)));
     for (pos, seg) in segments.iter().enumerate() {
         let name = seg.name();
         let data = bytes(seg)?;

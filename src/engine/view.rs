@@ -14,7 +14,7 @@ use crate::engine::segment::Segment;
 use crate::error::{Error, Result};
 use crate::format::index_file::{INDEX_FILE_NAME, SegmentEntry};
 use crate::format::segment_header::SegmentHeader;
-use crate::index::base::BaseIndex;
+use crate::index::layers::Layers;
 use crate::index::live::Index;
 use crate::index::loc::Loc;
 use crate::report::Stats;
@@ -38,7 +38,7 @@ pub(crate) struct Snapshot {
 impl View {
     /// The view of a remote index alone: every segment is read from the
     /// remote.
-    pub(crate) fn of_remote(base: BaseIndex) -> View {
+    pub(crate) fn of_remote(base: Layers) -> View {
         let segments = remote_segments(base.segments());
         View {
             index: Index::new(Arc::new(base)),

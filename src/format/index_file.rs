@@ -10,7 +10,7 @@
 
 use crate::format::hash::{fingerprint, key_hash, page_of};
 use crate::format::index_page::{self, ENTRY_FIXED, PAGE_OVERHEAD};
-use crate::format::le::{u32_at, u64_at};
+use crate::format::le::{u16_at, u32_at, u64_at};
 use crate::format::segment_id::SegmentId;
 use crate::index::loc::Loc;
 
@@ -21,6 +21,9 @@ const MAGIC: &[u8; 8] = b"S4DBIDX\0";
 const VERSION: u16 = 1;
 pub(crate) const SEGMENT_ENTRY_LEN: usize = 32;
 pub(crate) const OBSOLETE_ENTRY_LEN: usize = 24;
+/// Header flag of a run file (FORMAT.md §4.7): entries of length 0 are
+/// tombstones. An `index.idx` of version 1 never sets it.
+pub(crate) const RUN_TOMBSTONES: u16 = 0x1;
 /// Segment table flag: the segment is sealed and will never change.
 pub(crate) const SEGTAB_SEALED: u32 = 0x1;
 /// How an index is cut into pages (FORMAT.md §4.4).
@@ -72,6 +75,8 @@ pub(crate) struct IndexHeader {
     pub obsolete_count: u32,
     /// 1: the directory lists pages; 2: it lists blocks that list pages.
     pub dir_levels: u32,
+    /// [`RUN_TOMBSTONES`] or 0.
+    pub flags: u16,
     pub directory_offset: u64,
     pub pages_offset: u64,
     pub file_len: u64,
@@ -127,8 +132,8 @@ impl IndexHeader {
         if crc32c::crc32c(&b[..92]) != crc {
             return Err((0, "index header checksum mismatch"));
         }
-        if u32_at(b, 8) != Some(u32::from(VERSION)) {
-            // version u16 = 1 and flags u16 = 0, read together
+        let flags = u16_at(b, 10).unwrap_or(u16::MAX);
+        if u16_at(b, 8) != Some(VERSION) || flags & !RUN_TOMBSTONES != 0 {
             return Err((8, "unsupported index version or flags"));
         }
         let dir_levels = u32_at(b, 12).unwrap_or(0);
@@ -150,6 +155,7 @@ impl IndexHeader {
             file_len: r64(80),
             obsolete_count: r32(88),
             dir_levels,
+            flags,
         })
     }
 
@@ -157,6 +163,7 @@ impl IndexHeader {
         let mut b = [0u8; INDEX_HEADER_LEN];
         b[..8].copy_from_slice(MAGIC);
         b[8..10].copy_from_slice(&VERSION.to_le_bytes());
+        b[10..12].copy_from_slice(&self.flags.to_le_bytes());
         b[12..16].copy_from_slice(&self.dir_levels.to_le_bytes());
         b[16..24].copy_from_slice(&self.writer_id.to_le_bytes());
         b[24..32].copy_from_slice(&self.generation.to_le_bytes());
@@ -201,6 +208,13 @@ impl IndexHeader {
         )
     }
 
+    /// Length of the part a reader needs before any page (FORMAT.md §4.6):
+    /// header, tables and the one-level directory or the block-offset table.
+    /// A run's root copies exactly these bytes (§4.8).
+    pub(crate) fn head_len(&self) -> u64 {
+        self.directory_range().1
+    }
+
     /// Entries of the (top) directory: pages, or blocks of `block_pages` pages.
     pub(crate) fn directory_entries(&self) -> u32 {
         match self.dir_levels {
@@ -214,6 +228,33 @@ impl IndexHeader {
         let per = BLOCK_PAGES as u32;
         b * per..((b + 1) * per).min(self.page_count)
     }
+}
+
+/// Appends the segment table (§4.3): the entries and their CRC32C.
+pub(crate) fn encode_segment_table(out: &mut Vec<u8>, segments: &[SegmentEntry]) {
+    let start = out.len();
+    for s in segments {
+        out.extend_from_slice(&s.id.number.to_le_bytes());
+        out.extend_from_slice(&s.id.writer.to_le_bytes());
+        out.extend_from_slice(&s.indexed_len.to_le_bytes());
+        out.extend_from_slice(&s.flags.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&out[start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
+}
+
+/// Appends an obsolete table (§4.3a, and the root's tables of §4.8): the
+/// entries and their CRC32C.
+pub(crate) fn encode_obsolete_table(out: &mut Vec<u8>, obsolete: &[ObsoleteEntry]) {
+    let start = out.len();
+    for o in obsolete {
+        out.extend_from_slice(&o.id.number.to_le_bytes());
+        out.extend_from_slice(&o.id.writer.to_le_bytes());
+        out.extend_from_slice(&o.since.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&out[start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
 }
 
 /// Decodes the segment table (`bytes` is exactly its range).
@@ -436,24 +477,8 @@ pub(crate) fn build_with(meta: &IndexMeta, entries: &[(&[u8], Loc)], layout: &La
         pages_offset as usize + entries.len() * ENTRY_FIXED + key_bytes + page_count as usize * 8,
     );
     out.resize(INDEX_HEADER_LEN, 0);
-    let seg_start = out.len();
-    for s in &meta.segments {
-        out.extend_from_slice(&s.id.number.to_le_bytes());
-        out.extend_from_slice(&s.id.writer.to_le_bytes());
-        out.extend_from_slice(&s.indexed_len.to_le_bytes());
-        out.extend_from_slice(&s.flags.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-    }
-    let crc = crc32c::crc32c(&out[seg_start..]);
-    out.extend_from_slice(&crc.to_le_bytes());
-    let obs_start = out.len();
-    for o in &meta.obsolete {
-        out.extend_from_slice(&o.id.number.to_le_bytes());
-        out.extend_from_slice(&o.id.writer.to_le_bytes());
-        out.extend_from_slice(&o.since.to_le_bytes());
-    }
-    let crc = crc32c::crc32c(&out[obs_start..]);
-    out.extend_from_slice(&crc.to_le_bytes());
+    encode_segment_table(&mut out, &meta.segments);
+    encode_obsolete_table(&mut out, &meta.obsolete);
     let dir_start = out.len();
     out.resize(dir_start + tables_len, 0);
 
@@ -503,6 +528,11 @@ pub(crate) fn build_with(meta: &IndexMeta, entries: &[(&[u8], Loc)], layout: &La
         page_count,
         obsolete_count: meta.obsolete.len() as u32,
         dir_levels,
+        flags: if entries.iter().any(|(_, l)| l.len == 0) {
+            RUN_TOMBSTONES
+        } else {
+            0
+        },
         directory_offset,
         pages_offset,
         file_len: out.len() as u64,

@@ -31,6 +31,8 @@ pub struct SegmentId {
 
 const PREFIX: &str = "data_";
 const SUFFIX: &str = ".s4db";
+const RUN_PREFIX: &str = "index_";
+const RUN_SUFFIX: &str = ".run";
 
 impl SegmentId {
     /// The segment's file name: `data_{number:08}_{writer:016x}.s4db`.
@@ -40,7 +42,26 @@ impl SegmentId {
 
     /// Parses a segment file name; `None` for any other name.
     pub fn parse_file_name(name: &str) -> Option<SegmentId> {
-        let body = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+        Self::parse_with(name, PREFIX, SUFFIX)
+    }
+
+    /// The file name of the index run with this number and writer
+    /// (FORMAT.md §4.7): `index_{number:08}_{writer:016x}.run`. Runs take
+    /// their numbers from the same sequence as segments.
+    pub(crate) fn run_file_name(&self) -> String {
+        format!(
+            "{RUN_PREFIX}{:08}_{:016x}{RUN_SUFFIX}",
+            self.number, self.writer
+        )
+    }
+
+    /// Parses an index run's file name; `None` for any other name.
+    pub(crate) fn parse_run_file_name(name: &str) -> Option<SegmentId> {
+        Self::parse_with(name, RUN_PREFIX, RUN_SUFFIX)
+    }
+
+    fn parse_with(name: &str, prefix: &str, suffix: &str) -> Option<SegmentId> {
+        let body = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
         let (num, writer) = body.split_once('_')?;
         if num.len() < 8 || writer.len() != 16 || !num.bytes().all(|b| b.is_ascii_digit()) {
             return None;
@@ -100,6 +121,22 @@ mod tests {
             .file_name(),
             "data_00000007_00000000000000ab.s4db"
         );
+    }
+
+    #[test]
+    fn run_file_names_round_trip_and_differ_from_segments() {
+        let id = SegmentId {
+            number: 12,
+            writer: 0xab,
+        };
+        assert_eq!(id.run_file_name(), "index_00000012_00000000000000ab.run");
+        assert_eq!(
+            SegmentId::parse_run_file_name(&id.run_file_name()),
+            Some(id)
+        );
+        assert_eq!(SegmentId::parse_file_name(&id.run_file_name()), None);
+        assert_eq!(SegmentId::parse_run_file_name(&id.file_name()), None);
+        assert_eq!(SegmentId::parse_run_file_name("index.idx"), None);
     }
 
     #[test]

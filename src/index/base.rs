@@ -22,7 +22,7 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::format::hash::{fingerprint, key_hash, page_of};
 use crate::format::index_file::{
-    self, INDEX_FILE_NAME, IndexHeader, IndexMeta, ObsoleteEntry, SegmentEntry,
+    self, INDEX_FILE_NAME, IndexHeader, IndexMeta, ObsoleteEntry, RUN_TOMBSTONES, SegmentEntry,
     decode_obsolete_table, decode_segment_table, page_offsets,
 };
 use crate::format::index_page::PageView;
@@ -71,6 +71,7 @@ impl BaseIndex {
     ///
     /// # Errors
     /// As [`BaseIndex::from_built`].
+    #[cfg(test)]
     pub(crate) fn empty(meta: &IndexMeta) -> Result<Self> {
         Self::from_built(index_file::build(meta, &[]))
     }
@@ -234,6 +235,13 @@ impl BaseIndex {
     /// `loc`, if it names a segment of the table.
     #[inline]
     fn in_table(&self, page_start: u64, loc: Loc) -> Result<Loc> {
+        if loc.len == 0 {
+            // A tombstone: only a run's (FORMAT.md §4.7).
+            if self.header.flags & RUN_TOMBSTONES == 0 || loc.segment != 0 || loc.offset != 0 {
+                return Err(self.damaged(page_start, "an entry has length 0"));
+            }
+            return Ok(loc);
+        }
         if loc.segment as usize >= self.segments.len() {
             return Err(self.damaged(page_start, "an entry names a segment not in the table"));
         }
@@ -307,6 +315,7 @@ impl BaseIndex {
         &self.segments
     }
 
+    #[cfg(test)]
     pub(crate) fn obsolete(&self) -> &[ObsoleteEntry] {
         &self.obsolete
     }

@@ -1,12 +1,13 @@
-//! Byte-range access to a remote `index.idx` (FORMAT.md §4.6, §10.6): the
-//! header, segment tables and directory are read once; pages are read on
-//! demand and kept in a bounded LRU cache.
+//! Byte-range access to a remote index (FORMAT.md §4.6, §10.6): the root
+//! (or a version-1 `index.idx`'s header, tables and directory) is read
+//! once; pages are read on demand and kept in a bounded LRU cache.
 //!
-//! A cold get costs three requests however large the database: the first
-//! 64 KiB of `index.idx` (header, tables, directory), the one page that can
-//! hold the key, and the record. Page reads are pinned to the entity tag the
-//! first read saw: a page from another version of the file is never mixed
-//! with this directory; the caller reloads instead.
+//! A cold get costs three round trips while every run has one directory
+//! level: `index.idx` (the root, holding each run's directory), one page of
+//! every run (in parallel), and the record. Pages of a version-1 index are
+//! pinned to the entity tag the first read saw: a page from another version
+//! of the file is never mixed with this directory; the caller reloads
+//! instead. Runs never change, so their pages stay cached across commits.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::format::index_file::{
 };
 use crate::format::index_page::{PAGE_OVERHEAD, PageView};
 use crate::format::le::u64_at;
+use crate::format::root;
 use crate::index::loc::Loc;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, Prefix};
@@ -35,35 +37,42 @@ pub(crate) const FIRST_READ: u64 = 64 << 10;
 pub(crate) struct Changed;
 
 fn corrupt(offset: u64, detail: &str) -> Error {
-    Error::corruption(format!("{INDEX_FILE_NAME} (remote)"), offset, detail)
+    corrupt_in(INDEX_FILE_NAME, offset, detail)
 }
 
-/// Pages kept in memory, least recently used evicted first, within a byte budget.
+/// A cached page's key: the object it is in and its number. Pages of a
+/// version-1 `index.idx` are keyed with its entity tag in the name, since
+/// that object is replaced; a run's pages never change.
+type PageKey = (Arc<str>, u32);
+
+/// Pages kept in memory, least recently used evicted first, within a byte
+/// budget. Shared by the successive indexes a reader loads, so pages of the
+/// runs a new commit keeps stay cached (FORMAT.md §10.6).
 #[derive(Debug, Default)]
-struct PageCache {
-    pages: HashMap<u32, (Bytes, u64)>,
-    by_age: BTreeMap<u64, u32>,
+pub(crate) struct PageCache {
+    pages: HashMap<PageKey, (Bytes, u64)>,
+    by_age: BTreeMap<u64, PageKey>,
     tick: u64,
     bytes: usize,
 }
 
 impl PageCache {
-    fn get(&mut self, p: u32) -> Option<Bytes> {
-        let (bytes, age) = self.pages.get_mut(&p)?;
+    fn get(&mut self, p: &PageKey) -> Option<Bytes> {
+        let (bytes, age) = self.pages.get_mut(p)?;
         self.by_age.remove(age);
         self.tick += 1;
         *age = self.tick;
-        self.by_age.insert(self.tick, p);
+        self.by_age.insert(self.tick, p.clone());
         Some(bytes.clone())
     }
 
-    fn insert(&mut self, p: u32, bytes: Bytes, budget: usize) {
+    fn insert(&mut self, p: PageKey, bytes: Bytes, budget: usize) {
         if self.pages.contains_key(&p) || bytes.len() > budget {
             return;
         }
         self.tick += 1;
         self.bytes += bytes.len();
-        self.pages.insert(p, (bytes, self.tick));
+        self.pages.insert(p.clone(), (bytes, self.tick));
         self.by_age.insert(self.tick, p);
         while self.bytes > budget {
             let Some((_, oldest)) = self.by_age.pop_first() else {
@@ -74,33 +83,155 @@ impl PageCache {
             }
         }
     }
+
+    /// Pages held.
+    pub(crate) fn len(&self) -> usize {
+        self.pages.len()
+    }
 }
 
-/// An `index.idx` read by byte ranges.
+/// One index file read by byte ranges: a version-1 `index.idx` or a run.
 #[derive(Debug)]
-pub(crate) struct LazyIndex {
-    pub etag: String,
-    pub header: IndexHeader,
-    pub segment_table: Vec<SegmentEntry>,
+struct LazyRun {
+    /// The object's name.
+    object: String,
+    /// The cache's name for it (with the entity tag for `index.idx`).
+    cache_name: Arc<str>,
+    /// Whether range answers must carry the pinned entity tag (only the
+    /// replaced `index.idx`; runs are immutable).
+    pinned: bool,
+    header: IndexHeader,
+    /// For each segment of the run's own table, its root position
+    /// (`u32::MAX` if the root does not list it).
+    to_root: Vec<u32>,
     /// One level: the `page_count + 1` page offsets. Two levels: the block
     /// offsets; each block's page offsets are read on demand into `blocks`.
     dir: Vec<u64>,
     blocks: Mutex<HashMap<u32, Arc<Vec<u64>>>>,
-    cache: Mutex<PageCache>,
+}
+
+impl LazyRun {
+    /// Builds the reader of a file whose head (header, tables, top
+    /// directory) is `head`.
+    fn new(
+        object: String,
+        cache_name: Arc<str>,
+        pinned: bool,
+        head: &[u8],
+        root_table: Option<&[SegmentEntry]>,
+    ) -> Result<(LazyRun, Vec<SegmentEntry>)> {
+        let bad = |o: u64, d: &str| corrupt_in(&object, o, d);
+        let header = IndexHeader::decode(head).map_err(|(o, d)| bad(o, d))?;
+        let (_, dir_end) = header.directory_range();
+        if dir_end > header.file_len || header.page_count == 0 {
+            return Err(bad(64, "the directory runs past the end of the file"));
+        }
+        let slice = |(a, b): (u64, u64)| {
+            head.get(a as usize..b as usize)
+                .ok_or_else(|| bad(a, "truncated table"))
+        };
+        let table = decode_segment_table(slice(header.segment_table_range())?)
+            .map_err(|d| bad(header.segment_table_range().0, d))?;
+        // Checked, not kept: a reader has no use for the obsolete list.
+        decode_obsolete_table(slice(header.obsolete_table_range())?)
+            .map_err(|d| bad(header.obsolete_table_range().0, d))?;
+        if header.obsolete_table_range().1 != header.directory_offset {
+            return Err(bad(
+                64,
+                "directory does not follow the segment and obsolete tables",
+            ));
+        }
+        let dir_bytes = slice(header.directory_range())?;
+        check_directory(dir_bytes, &header).map_err(|d| bad(header.directory_offset, d))?;
+        let dir = (0..=header.directory_entries() as usize)
+            .map(|i| u64_at(dir_bytes, 8 * i).unwrap_or(0))
+            .collect();
+        let to_root = match root_table {
+            None => (0..table.len() as u32).collect(),
+            Some(root) => table
+                .iter()
+                .map(|s| {
+                    root.binary_search_by_key(&s.id, |r| r.id)
+                        .map_or(u32::MAX, |p| p as u32)
+                })
+                .collect(),
+        };
+        Ok((
+            LazyRun {
+                object,
+                cache_name,
+                pinned,
+                header,
+                to_root,
+                dir,
+                blocks: Mutex::new(HashMap::new()),
+            },
+            table,
+        ))
+    }
+
+    /// The byte range of page `p`, if its directory entry is at hand.
+    fn page_range(&self, p: u32) -> Option<(u64, u64)> {
+        if self.header.dir_levels == 1 {
+            return Some((*self.dir.get(p as usize)?, *self.dir.get(p as usize + 1)?));
+        }
+        let b = p / BLOCK_PAGES as u32;
+        let blocks = self.blocks.lock();
+        let offs = blocks.get(&b)?;
+        let i = (p - b * BLOCK_PAGES as u32) as usize;
+        Some((*offs.get(i)?, *offs.get(i + 1)?))
+    }
+
+    fn corrupt(&self, offset: u64, detail: &str) -> Error {
+        corrupt_in(&self.object, offset, detail)
+    }
+
+    fn page_of_key(&self, h: u64) -> u32 {
+        page_of(h, self.header.page_count)
+    }
+}
+
+/// A remote index read by byte ranges: a version-1 `index.idx`, or a
+/// version-2 root and its runs.
+#[derive(Debug)]
+pub(crate) struct LazyIndex {
+    pub etag: String,
+    pub writer_id: u64,
+    pub key_count: u64,
+    pub live_bytes: u64,
+    /// The segment table of `index.idx` (the root's).
+    pub segment_table: Vec<SegmentEntry>,
+    /// Oldest first.
+    runs: Vec<LazyRun>,
+    cache: Arc<Mutex<PageCache>>,
     budget: usize,
+}
+
+/// What one run says of a key.
+#[derive(Clone, Copy)]
+enum Said {
+    Put(Loc),
+    Deleted,
+    Nothing,
 }
 
 impl LazyIndex {
     /// Opens the remote index with its first read; `None` if there is none.
-    pub(crate) async fn open(ctx: &RemoteCtx) -> Result<Option<LazyIndex>> {
+    /// `cache` carries the pages of the index read before, if any.
+    pub(crate) async fn open(
+        ctx: &RemoteCtx,
+        cache: Option<Arc<Mutex<PageCache>>>,
+    ) -> Result<Option<LazyIndex>> {
         let store = ctx.store.clone();
         let first = ctx
             .run(async move { store.get_prefix(INDEX_FILE_NAME, FIRST_READ, None).await })
             .await?;
         match first {
-            Prefix::Got { bytes, etag, total } => Self::from_first_read(ctx, bytes, etag, total)
-                .await
-                .map(Some),
+            Prefix::Got { bytes, etag, total } => {
+                Self::from_first_read(ctx, bytes, etag, total, cache)
+                    .await
+                    .map(Some)
+            }
             Prefix::Missing => Ok(None),
             Prefix::NotModified => Err(Error::remote(
                 "reading index.idx",
@@ -110,15 +241,56 @@ impl LazyIndex {
         }
     }
 
+    /// The page cache, to hand to the next index this reader loads.
+    pub(crate) fn cache(&self) -> Arc<Mutex<PageCache>> {
+        self.cache.clone()
+    }
+
     /// Builds the reader from the first bytes of the file (read with tag
-    /// `etag`, file size `total`), fetching the rest of the tables and
-    /// directory if they did not fit.
+    /// `etag`, file size `total`), fetching the rest of the root, or of a
+    /// version-1 index's tables and directory, if they did not fit.
     pub(crate) async fn from_first_read(
         ctx: &RemoteCtx,
         first: Bytes,
         etag: String,
         total: u64,
+        cache: Option<Arc<Mutex<PageCache>>>,
     ) -> Result<LazyIndex> {
+        let cache = cache.unwrap_or_default();
+        let budget = ctx.opts.page_cache_bytes;
+        if root::is_root(&first) {
+            let len = root::root_len(&first).map_err(|(o, d)| corrupt(o, d))?;
+            if len != total {
+                return Err(corrupt(
+                    80,
+                    "the header's file length differs from the object's size",
+                ));
+            }
+            let bytes = read_rest(ctx, first, len, &etag).await?;
+            let decoded = root::decode(&bytes).map_err(|(o, d)| corrupt(o, d))?;
+            let mut runs = Vec::with_capacity(decoded.runs.len());
+            for r in &decoded.runs {
+                let name = r.id.run_file_name();
+                let (run, _) = LazyRun::new(
+                    name.clone(),
+                    Arc::from(name.as_str()),
+                    false,
+                    &r.head,
+                    Some(&decoded.meta.segments),
+                )?;
+                runs.push(run);
+            }
+            return Ok(LazyIndex {
+                etag,
+                writer_id: decoded.meta.writer_id,
+                key_count: decoded.key_count,
+                live_bytes: decoded.live_bytes,
+                segment_table: decoded.meta.segments,
+                runs,
+                cache,
+                budget,
+            });
+        }
         let header = IndexHeader::decode(&first).map_err(|(o, d)| corrupt(o, d))?;
         if header.file_len != total {
             return Err(corrupt(
@@ -130,192 +302,136 @@ impl LazyIndex {
         if dir_end > header.file_len || header.page_count == 0 {
             return Err(corrupt(64, "the directory runs past the end of the file"));
         }
-        let head = if dir_end <= first.len() as u64 {
-            first
-        } else {
-            // A large segment table or directory: one more read.
-            let store = ctx.store.clone();
-            let start = first.len() as u64;
-            let rest = ctx
-                .run(async move {
-                    store
-                        .get_range(INDEX_FILE_NAME, start, dir_end - start)
-                        .await
-                })
-                .await?
-                .ok_or_else(|| Error::NotFound("index.idx disappeared while being read".into()))?;
-            if rest.etag.as_ref().is_some_and(|t| *t != etag) {
-                return Err(Error::remote(
-                    "reading index.idx",
-                    None,
-                    "the index changed while being read; retry",
-                ));
-            }
-            let mut all = BytesMut::from(&first[..]);
-            all.extend_from_slice(&rest.bytes);
-            all.freeze()
-        };
-        let slice = |(a, b): (u64, u64)| {
-            head.get(a as usize..b as usize)
-                .ok_or_else(|| corrupt(a, "truncated table"))
-        };
-        let segment_table = decode_segment_table(slice(header.segment_table_range())?)
-            .map_err(|d| corrupt(header.segment_table_range().0, d))?;
-        // Checked, not kept: a reader has no use for the obsolete list.
-        decode_obsolete_table(slice(header.obsolete_table_range())?)
-            .map_err(|d| corrupt(header.obsolete_table_range().0, d))?;
-        if header.obsolete_table_range().1 != header.directory_offset {
-            return Err(corrupt(
-                64,
-                "directory does not follow the segment and obsolete tables",
-            ));
-        }
-        let dir_bytes = slice(header.directory_range())?;
-        check_directory(dir_bytes, &header).map_err(|d| corrupt(header.directory_offset, d))?;
-        let dir = (0..=header.page_count as usize)
-            .map(|i| u64_at(dir_bytes, 8 * i).unwrap_or(0))
-            .collect();
+        let head = read_rest(ctx, first, dir_end, &etag).await?;
+        let cache_name: Arc<str> = Arc::from(format!("{INDEX_FILE_NAME}@{etag}").as_str());
+        let (run, table) = LazyRun::new(INDEX_FILE_NAME.into(), cache_name, true, &head, None)?;
         Ok(LazyIndex {
             etag,
-            header,
-            segment_table,
-            dir,
-            blocks: Mutex::new(HashMap::new()),
-            cache: Mutex::new(PageCache::default()),
-            budget: ctx.opts.page_cache_bytes,
+            writer_id: header.writer_id,
+            key_count: header.key_count,
+            live_bytes: header.live_bytes,
+            segment_table: table,
+            runs: vec![run],
+            cache,
+            budget,
         })
     }
 
-    /// The byte range of page `p`, if its directory entry is at hand.
-    fn page_range(&self, p: u32) -> Option<(u64, u64)> {
-        if self.header.dir_levels == 1 {
-            return Some((self.dir[p as usize], self.dir[p as usize + 1]));
-        }
-        let b = p / BLOCK_PAGES as u32;
-        let blocks = self.blocks.lock();
-        let offs = blocks.get(&b)?;
-        let i = (p - b * BLOCK_PAGES as u32) as usize;
-        Some((offs[i], offs[i + 1]))
-    }
-
-    /// Reads the directory blocks (two-level indexes) that list `pages`.
-    async fn load_blocks(&self, ctx: &RemoteCtx, pages: &[u32]) -> Result<Result<(), Changed>> {
-        if self.header.dir_levels == 1 {
+    /// Reads the directory blocks (two-level runs) that list `pages`.
+    async fn load_blocks(
+        &self,
+        ctx: &RemoteCtx,
+        wanted: &[(usize, u32)],
+    ) -> Result<Result<(), Changed>> {
+        let mut blocks: Vec<(usize, u32)> = wanted
+            .iter()
+            .filter(|(r, _)| self.runs[*r].header.dir_levels == 2)
+            .map(|&(r, p)| (r, p / BLOCK_PAGES as u32))
+            .collect();
+        blocks.sort_unstable();
+        blocks.dedup();
+        blocks.retain(|(r, b)| !self.runs[*r].blocks.lock().contains_key(b));
+        if blocks.is_empty() {
             return Ok(Ok(()));
         }
-        let mut wanted: Vec<u32> = pages.iter().map(|p| p / BLOCK_PAGES as u32).collect();
-        wanted.dedup();
-        wanted.retain(|b| !self.blocks.lock().contains_key(b));
-        for b in wanted {
-            let (start, end) = (self.dir[b as usize], self.dir[b as usize + 1]);
-            let store = ctx.store.clone();
-            let r = ctx
-                .run(async move { store.get_range(INDEX_FILE_NAME, start, end - start).await })
-                .await?
-                .ok_or_else(|| Error::NotFound("index.idx disappeared".into()))?;
-            if r.etag.as_ref().is_some_and(|t| *t != self.etag) {
+        let mut reqs = Vec::with_capacity(blocks.len());
+        for &(r, b) in &blocks {
+            let run = &self.runs[r];
+            let (Some(&start), Some(&end)) = (run.dir.get(b as usize), run.dir.get(b as usize + 1))
+            else {
+                return Err(run.corrupt(run.header.directory_offset, "a block is missing"));
+            };
+            reqs.push((r, b, run.object.clone(), start, end));
+        }
+        let fetched = fetch_ranges(ctx, reqs).await?;
+        for (r, b, start, got) in fetched {
+            let run = &self.runs[r];
+            let Some(got) = got else {
+                return Ok(Err(Changed));
+            };
+            if run.pinned && got.etag.as_ref().is_some_and(|t| *t != self.etag) {
                 return Ok(Err(Changed));
             }
-            let n = self.header.block_pages(b).len();
-            let offs = offsets_table(&r.bytes, n, None, None, PAGE_OVERHEAD as u64)
-                .map_err(|d| corrupt(start, d))?;
-            if offs[0] < self.header.pages_offset || offs[n] > self.header.file_len {
-                return Err(corrupt(start, "a directory block points outside the pages"));
+            let n = run.header.block_pages(b).len();
+            let offs = offsets_table(&got.bytes, n, None, None, PAGE_OVERHEAD as u64)
+                .map_err(|d| run.corrupt(start, d))?;
+            if offs[0] < run.header.pages_offset || offs[n] > run.header.file_len {
+                return Err(run.corrupt(start, "a directory block points outside the pages"));
             }
-            self.blocks.lock().insert(b, Arc::new(offs));
+            run.blocks.lock().insert(b, Arc::new(offs));
         }
         Ok(Ok(()))
     }
 
-    /// Checks fetched page bytes and caches them.
-    fn accept(&self, p: u32, start: u64, bytes: Bytes) -> Result<Bytes> {
-        PageView::parse(&bytes, true).map_err(|d| corrupt(start, d))?;
-        self.cache.lock().insert(p, bytes.clone(), self.budget);
-        Ok(bytes)
-    }
-
-    /// The bytes of each page in `pages` (sorted, distinct): from the cache,
-    /// or fetched, joining runs of adjacent pages into one request.
+    /// The bytes of each page in `pages` (`(run, page)`, sorted, distinct):
+    /// from the cache, or fetched, joining adjacent pages of a run into one
+    /// request; every run's requests go out together.
     async fn pages(
         &self,
         ctx: &RemoteCtx,
-        pages: &[u32],
-    ) -> Result<Result<HashMap<u32, Bytes>, Changed>> {
+        pages: &[(usize, u32)],
+    ) -> Result<Result<HashMap<(usize, u32), Bytes>, Changed>> {
         let mut have = HashMap::new();
         let mut missing = Vec::new();
         {
             let mut c = self.cache.lock();
-            for &p in pages {
-                match c.get(p) {
+            for &(r, p) in pages {
+                match c.get(&(self.runs[r].cache_name.clone(), p)) {
                     Some(b) => {
-                        have.insert(p, b);
+                        have.insert((r, p), b);
                     }
-                    None => missing.push(p),
+                    None => missing.push((r, p)),
                 }
             }
         }
         if let Err(c) = self.load_blocks(ctx, &missing).await? {
             return Ok(Err(c));
         }
-        let mut runs: Vec<(u32, u32)> = Vec::new();
-        for p in missing {
-            match runs.last_mut() {
-                Some((_, last)) if *last + 1 == p => *last = p,
-                _ => runs.push((p, p)),
+        let mut spans: Vec<(usize, u32, u32)> = Vec::new();
+        for (r, p) in missing {
+            match spans.last_mut() {
+                Some((lr, _, last)) if *lr == r && *last + 1 == p => *last = p,
+                _ => spans.push((r, p, p)),
             }
         }
-        let mut reqs: Vec<(u32, u32, u64, u64)> = Vec::with_capacity(runs.len());
-        for (a, b) in runs {
-            let (Some((start, _)), Some((_, end))) = (self.page_range(a), self.page_range(b))
-            else {
-                return Err(corrupt(
-                    self.header.directory_offset,
+        let mut reqs = Vec::with_capacity(spans.len());
+        let mut bounds = Vec::with_capacity(spans.len());
+        for (r, a, b) in spans {
+            let run = &self.runs[r];
+            let (Some((start, _)), Some((_, end))) = (run.page_range(a), run.page_range(b)) else {
+                return Err(run.corrupt(
+                    run.header.directory_offset,
                     "a page's directory entry is missing",
                 ));
             };
-            reqs.push((a, b, start, end));
+            bounds.push((a, b));
+            reqs.push((r, bounds.len() as u32 - 1, run.object.clone(), start, end));
         }
-        let store = ctx.store.clone();
-        let parallel = ctx.opts.parallelism;
-        let fetched: Vec<(u32, u32, u64, crate::remote::Ranged)> = ctx
-            .run(async move {
-                let results: Vec<Result<_>> = futures::stream::iter(reqs)
-                    .map(|(a, b, start, end)| {
-                        let store = store.clone();
-                        async move {
-                            let r = store
-                                .get_range(INDEX_FILE_NAME, start, end - start)
-                                .await?
-                                .ok_or_else(|| Error::NotFound("index.idx disappeared".into()))?;
-                            Ok((a, b, start, r))
-                        }
-                    })
-                    .buffer_unordered(parallel)
-                    .collect()
-                    .await;
-                results.into_iter().collect()
-            })
-            .await?;
-        for (a, b, start, r) in fetched {
-            if r.etag.as_ref().is_some_and(|t| *t != self.etag) {
+        let fetched = fetch_ranges(ctx, reqs).await?;
+        for (r, i, start, got) in fetched {
+            let run = &self.runs[r];
+            let Some(got) = got else {
+                return Ok(Err(Changed));
+            };
+            if run.pinned && got.etag.as_ref().is_some_and(|t| *t != self.etag) {
                 return Ok(Err(Changed));
             }
+            let (a, b) = bounds[i as usize];
             for p in a..=b {
-                let (s, e) = self.page_range(p).unwrap_or((start, start));
+                let (s, e) = run.page_range(p).unwrap_or((start, start));
                 let (from, to) = ((s - start) as usize, (e - start) as usize);
-                if r.bytes.get(from..to).is_none() {
-                    return Err(corrupt(s, "a page lies outside the range read"));
-                }
-                let bytes = self.accept(p, s, r.bytes.slice(from..to))?;
-                have.insert(p, bytes);
+                let Some(bytes) = got.bytes.get(from..to) else {
+                    return Err(run.corrupt(s, "a page lies outside the range read"));
+                };
+                PageView::parse(bytes, true).map_err(|d| run.corrupt(s, d))?;
+                let bytes = got.bytes.slice(from..to);
+                self.cache
+                    .lock()
+                    .insert((run.cache_name.clone(), p), bytes.clone(), self.budget);
+                have.insert((r, p), bytes);
             }
         }
         Ok(Ok(have))
-    }
-
-    fn page_of_key(&self, key: &[u8]) -> (u32, u32) {
-        let h = key_hash(key);
-        (page_of(h, self.header.page_count), fingerprint(h))
     }
 
     /// Where `key`'s record is, or `Changed` if the remote index changed.
@@ -330,14 +446,20 @@ impl LazyIndex {
             .map(|mut v| v.pop().flatten()))
     }
 
-    /// Where each key's record is; the pages needed are fetched together.
+    /// Where each key's record is; the pages needed, of every run, are
+    /// fetched together.
     pub(crate) async fn lookup_many(
         &self,
         ctx: &RemoteCtx,
         keys: &[&[u8]],
     ) -> Result<Result<Vec<Option<Loc>>, Changed>> {
-        let placed: Vec<(u32, u32)> = keys.iter().map(|k| self.page_of_key(k)).collect();
-        let mut pages: Vec<u32> = placed.iter().map(|(p, _)| *p).collect();
+        let hashes: Vec<u64> = keys.iter().map(|k| key_hash(k)).collect();
+        let mut pages: Vec<(usize, u32)> = Vec::with_capacity(keys.len() * self.runs.len());
+        for &h in &hashes {
+            for (r, run) in self.runs.iter().enumerate() {
+                pages.push((r, run.page_of_key(h)));
+            }
+        }
         pages.sort_unstable();
         pages.dedup();
         let have = match self.pages(ctx, &pages).await? {
@@ -345,21 +467,96 @@ impl LazyIndex {
             Err(c) => return Ok(Err(c)),
         };
         let mut out = Vec::with_capacity(keys.len());
-        for (key, (p, fp)) in keys.iter().zip(placed) {
-            let bytes = have.get(&p).cloned().unwrap_or_default();
-            let loc = PageView::checked_before(&bytes).lookup(key, fp);
-            if let Some(l) = loc
-                && l.segment as usize >= self.segment_table.len()
-            {
-                return Err(corrupt(
-                    self.page_range(p).map_or(0, |r| r.0),
-                    "an entry names a segment not in the table",
-                ));
+        for (key, &h) in keys.iter().zip(&hashes) {
+            let mut found = None;
+            for (r, run) in self.runs.iter().enumerate().rev() {
+                let p = run.page_of_key(h);
+                let bytes = have.get(&(r, p)).cloned().unwrap_or_default();
+                let said = match PageView::checked_before(&bytes).lookup(key, fingerprint(h)) {
+                    None => Said::Nothing,
+                    Some(l) if l.len == 0 && run.pinned => {
+                        return Err(run.corrupt(
+                            run.page_range(p).map_or(0, |x| x.0),
+                            "an entry has length 0",
+                        ));
+                    }
+                    Some(l) if l.len == 0 => Said::Deleted,
+                    Some(l) => match run.to_root.get(l.segment as usize) {
+                        Some(&s) if s != u32::MAX => Said::Put(Loc { segment: s, ..l }),
+                        _ => {
+                            return Err(run.corrupt(
+                                run.page_range(p).map_or(0, |x| x.0),
+                                "an entry names a segment not in the table",
+                            ));
+                        }
+                    },
+                };
+                match said {
+                    Said::Nothing => continue,
+                    Said::Deleted => break,
+                    Said::Put(l) => {
+                        found = Some(l);
+                        break;
+                    }
+                }
             }
-            out.push(loc);
+            out.push(found);
         }
         Ok(Ok(out))
     }
+}
+
+/// The whole of `first`'s object up to `len` bytes: `first` if it holds
+/// them, else `first` and one more range read pinned to `etag`.
+async fn read_rest(ctx: &RemoteCtx, first: Bytes, len: u64, etag: &str) -> Result<Bytes> {
+    if len <= first.len() as u64 {
+        return Ok(first);
+    }
+    let store = ctx.store.clone();
+    let start = first.len() as u64;
+    let rest = ctx
+        .run(async move { store.get_range(INDEX_FILE_NAME, start, len - start).await })
+        .await?
+        .ok_or_else(|| Error::NotFound("index.idx disappeared while being read".into()))?;
+    if rest.etag.as_ref().is_some_and(|t| t != etag) {
+        return Err(Error::remote(
+            "reading index.idx",
+            None,
+            "the index changed while being read; retry",
+        ));
+    }
+    let mut all = BytesMut::from(&first[..]);
+    all.extend_from_slice(&rest.bytes);
+    Ok(all.freeze())
+}
+
+/// Range reads `(run, tag, object, start, end)`, in parallel; each answer
+/// with its run, tag and start, `None` where the object is gone.
+async fn fetch_ranges(
+    ctx: &RemoteCtx,
+    reqs: Vec<(usize, u32, String, u64, u64)>,
+) -> Result<Vec<(usize, u32, u64, Option<crate::remote::Ranged>)>> {
+    let store = ctx.store.clone();
+    let parallel = ctx.opts.parallelism;
+    ctx.run(async move {
+        let results: Vec<Result<_>> = futures::stream::iter(reqs)
+            .map(|(r, tag, object, start, end)| {
+                let store = store.clone();
+                async move {
+                    let got = store.get_range(&object, start, end - start).await?;
+                    Ok((r, tag, start, got))
+                }
+            })
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    })
+    .await
+}
+
+fn corrupt_in(object: &str, offset: u64, detail: &str) -> Error {
+    Error::corruption(format!("{object} (remote)"), offset, detail)
 }
 
 #[cfg(test)]
@@ -457,13 +654,14 @@ mod tests {
     #[test]
     fn the_cache_stays_within_its_budget_and_evicts_the_oldest() {
         let mut c = PageCache::default();
+        let k = |p: u32| (Arc::from("run"), p);
         for p in 0..10u32 {
-            c.insert(p, Bytes::from(vec![0u8; 100]), 350);
+            c.insert(k(p), Bytes::from(vec![0u8; 100]), 350);
         }
         assert!(c.bytes <= 350);
-        assert!(c.get(9).is_some() && c.get(0).is_none());
-        c.get(7);
-        c.insert(10, Bytes::from(vec![0u8; 100]), 350);
-        assert!(c.get(7).is_some(), "recently used pages stay");
+        assert!(c.get(&k(9)).is_some() && c.get(&k(0)).is_none());
+        c.get(&k(7));
+        c.insert(k(10), Bytes::from(vec![0u8; 100]), 350);
+        assert!(c.get(&k(7)).is_some(), "recently used pages stay");
     }
 }

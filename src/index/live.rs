@@ -1,29 +1,29 @@
-//! The live index: the base (a loaded `index.idx`) overlaid with the delta
-//! (changes since), plus the live key count and live record bytes.
+//! The live index: the committed layers (`index.idx` and its runs)
+//! overlaid with the delta (changes since), plus the live key count and live
+//! record bytes.
 //!
 //! Invariant: a key is live iff the delta holds `Put` for it, or the delta
-//! does not mention it and the base holds it.
+//! does not mention it and the layers hold it.
 
 use std::sync::Arc;
 
 use crate::error::Result;
 use crate::format::hash::key_hash;
-use crate::index::base::BaseIndex;
 use crate::index::delta::{Delta, DeltaValue};
+use crate::index::layers::Layers;
 use crate::index::loc::Loc;
 
 #[derive(Debug)]
 pub(crate) struct Index {
-    base: Arc<BaseIndex>,
+    base: Arc<Layers>,
     delta: Delta,
     live_keys: u64,
     live_bytes: u64,
 }
 
 impl Index {
-    pub(crate) fn new(base: Arc<BaseIndex>) -> Self {
-        let h = base.header();
-        let (live_keys, live_bytes) = (h.key_count, h.live_bytes);
+    pub(crate) fn new(base: Arc<Layers>) -> Self {
+        let (live_keys, live_bytes) = (base.key_count(), base.live_bytes());
         Index {
             base,
             delta: Delta::default(),
@@ -62,7 +62,7 @@ impl Index {
         keys: impl IntoIterator<Item = &'k [u8]>,
     ) -> Result<()> {
         keys.into_iter()
-            .try_for_each(|k| self.base.check_page_of(key_hash(k)))
+            .try_for_each(|k| self.base.check_pages_of(key_hash(k)))
     }
 
     /// Records a put (`Some`) or delete (`None`) of `key`. On an error the
@@ -93,13 +93,13 @@ impl Index {
     /// Calls `f` for every live key, in no particular order.
     ///
     /// # Errors
-    /// As [`BaseIndex::for_each`].
+    /// As [`Layers::for_each_live`].
     pub(crate) fn for_each_live<'a>(&'a self, mut f: impl FnMut(&'a [u8], Loc)) -> Result<()> {
         let h = |k: &[u8]| key_hash(k);
         if self.delta.is_empty() {
-            return self.base.for_each(f);
+            return self.base.for_each_live(f);
         }
-        self.base.for_each(|k, l| {
+        self.base.for_each_live(|k, l| {
             if self.delta.get(k, h(k)).is_none() {
                 f(k, l)
             }
@@ -124,17 +124,27 @@ impl Index {
         self.delta.len()
     }
 
-    pub(crate) fn base(&self) -> &Arc<BaseIndex> {
+    /// The committed layers under the delta.
+    pub(crate) fn base(&self) -> &Arc<Layers> {
         &self.base
     }
 
-    /// Heap bytes of the index: the base's (see [`BaseIndex::heap_bytes`])
+    /// The delta's entries: `None` for a delete.
+    pub(crate) fn delta_entries(&self) -> impl Iterator<Item = (&[u8], Option<Loc>)> + '_ {
+        self.delta.iter().map(|(k, v)| match v {
+            DeltaValue::Put(l) => (k, Some(l)),
+            DeltaValue::Deleted => (k, None),
+        })
+    }
+
+    /// Heap bytes of the index: the runs' (see
+    /// [`BaseIndex::heap_bytes`](crate::index::base::BaseIndex::heap_bytes))
     /// plus the delta.
     pub(crate) fn memory_bytes(&self) -> usize {
         self.base.heap_bytes() + self.delta.memory_bytes()
     }
 
-    /// Bytes of `index.idx` mapped into memory.
+    /// Bytes of the index files mapped into memory.
     pub(crate) fn mapped_bytes(&self) -> usize {
         self.base.mapped_bytes()
     }

@@ -4,6 +4,8 @@
 
 pub(crate) mod base;
 pub(crate) mod delta;
+pub(crate) mod layers;
 pub(crate) mod lazy;
 pub(crate) mod live;
 pub(crate) mod loc;
+pub(crate) mod tiering;

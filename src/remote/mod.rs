@@ -250,6 +250,10 @@ pub struct RemoteStats {
     pub bytes_received: u64,
     /// Body bytes sent.
     pub bytes_sent: u64,
+    /// Index pages a handle over a remote alone holds in its cache (0 for
+    /// a handle with a local directory). Pages of index runs stay cached
+    /// across the remote's commits (FORMAT.md §10.6).
+    pub cached_index_pages: u64,
 }
 
 /// Wraps a store and counts what goes through it.
@@ -267,6 +271,7 @@ impl Counted {
             requests: self.requests.load(Ordering::Relaxed),
             bytes_received: self.received.load(Ordering::Relaxed),
             bytes_sent: self.sent.load(Ordering::Relaxed),
+            cached_index_pages: 0,
         }
     }
 

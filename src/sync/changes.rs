@@ -172,7 +172,7 @@ pub(crate) async fn discard(
                 "this directory has never synced with {describe}: there is no synced state to return to"
             ))
         })?;
-    let (remote, etag) = fetch_index(&ctx).await?.ok_or_else(|| {
+    let (remote, etag) = fetch_index(&ctx, Some(engine.dir())).await?.ok_or_else(|| {
         Error::Conflict(format!(
             "{describe} no longer holds the database this directory synced; its synced state is gone"
         ))

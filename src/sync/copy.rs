@@ -121,10 +121,12 @@ fn overlap(a: &RemoteUrl, b: &RemoteUrl) -> bool {
 }
 
 async fn copy_once(src: &Arc<RemoteCtx>, dst: &Arc<RemoteCtx>) -> Result<Attempt> {
-    let (index, etag) = fetch_index(src).await?.ok_or_else(|| src.no_database())?;
-    let root = index.bytes().clone();
+    let (index, etag) = fetch_index(src, None)
+        .await?
+        .ok_or_else(|| src.no_database())?;
+    let root = index.root_bytes();
     let mut report = CopyRemoteReport {
-        keys: index.header().key_count,
+        keys: index.key_count(),
         source_etag: etag,
         ..CopyRemoteReport::default()
     };
@@ -177,7 +179,19 @@ async fn copy_once(src: &Arc<RemoteCtx>, dst: &Arc<RemoteCtx>) -> Result<Attempt
         }
     }
 
-    // The root last: only now does the destination hold a database.
+    // Then the index runs (immutable: one already there is this one), and
+    // the root last: only now does the destination hold a database.
+    let runs: Vec<(String, bytes::Bytes)> = index
+        .runs()
+        .iter()
+        .filter_map(|r| Some((r.id?.run_file_name(), r.index.bytes().clone())))
+        .collect();
+    for (name, body) in runs {
+        report.bytes_copied += body.len() as u64;
+        let store = dst.store.clone();
+        dst.run(async move { store.put(&name, body, PutMode::Create).await })
+            .await?;
+    }
     report.bytes_copied += root.len() as u64;
     let store = dst.store.clone();
     let outcome = dst

@@ -22,7 +22,6 @@ use crate::error::{Error, IoContext, Result};
 use crate::format::index_file::{INDEX_FILE_NAME, SegmentEntry};
 use crate::format::scan;
 use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
-use crate::index::base::BaseIndex;
 use crate::io::fsutil::{atomic_write, sync_dir};
 use crate::io::offload::offload;
 use crate::options::setters;
@@ -134,7 +133,9 @@ pub(crate) async fn download(
             return Err(refuse(unsynced.len()));
         }
     }
-    let (remote, etag) = fetch_index(&ctx).await?.ok_or_else(|| ctx.no_database())?;
+    let (remote, etag) = fetch_index(&ctx, Some(engine.dir()))
+        .await?
+        .ok_or_else(|| ctx.no_database())?;
     let mut report = DownloadReport::default();
     let dir = engine.dir().to_path_buf();
     let wanted: Vec<SegmentEntry> = remote
@@ -149,6 +150,7 @@ pub(crate) async fn download(
 
     let e = engine.clone();
     let table = remote.segments().iter().map(|s| s.id).collect();
+    let runs: Vec<_> = remote.runs().iter().filter_map(|r| r.id).collect();
     let synced = state.segments.clone();
     let keys = offload(move || {
         let mut w = e.writer();
@@ -163,12 +165,13 @@ pub(crate) async fn download(
         // Every local segment the remote does not list is below this number,
         // so recovery deletes it as obsolete.
         meta.next_segment_number = meta.next_segment_number.max(w.next_number);
-        let adopted = remote.with_meta(&meta)?;
+        let adopted = remote.with_meta(meta, remote.root().obsolete_runs.clone());
         e.adopt_index(&mut w, adopted)?;
         Ok(e.len())
     })
     .await?;
     SyncState::synced(&ctx.url.describe(), etag, table, state.conditions)
+        .with_runs(runs)
         .save_as_own(engine.dir())?;
     report.keys = keys;
     Ok(report)
@@ -236,7 +239,7 @@ pub(crate) async fn hydrate(engine: &Arc<Engine>) -> Result<u64> {
         e.seal_active(&mut w)?;
         e.checkpoint_locked(&mut w)?;
         let base = e.base_index();
-        let own = base.with_meta(&base.meta())?;
+        let own = base.with_meta(base.meta(), base.root().obsolete_runs.clone());
         e.adopt_index(&mut w, own)
     })
     .await?;
@@ -247,16 +250,19 @@ pub(crate) async fn hydrate(engine: &Arc<Engine>) -> Result<u64> {
 /// segments) and makes it the directory's own. Returns `false` if the remote
 /// holds no database either.
 pub(crate) async fn fetch_index_only(ctx: &RemoteCtx, dir: &Path, writer_id: u64) -> Result<bool> {
-    let Some((remote, etag)) = fetch_index(ctx).await? else {
+    std::fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
+    let Some((remote, etag)) = fetch_index(ctx, Some(dir)).await? else {
         return Ok(false);
     };
-    std::fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
     let mut meta = remote.meta();
     meta.writer_id = writer_id;
     let table = remote.segments().iter().map(|s| s.id).collect();
-    let own: BaseIndex = remote.with_meta(&meta)?;
-    atomic_write(dir, INDEX_FILE_NAME, own.bytes())?;
-    SyncState::synced(&ctx.url.describe(), etag, table, None).save(dir)?;
+    let runs: Vec<_> = remote.runs().iter().filter_map(|r| r.id).collect();
+    let own = remote.own_root_bytes(meta)?;
+    atomic_write(dir, INDEX_FILE_NAME, &own)?;
+    SyncState::synced(&ctx.url.describe(), etag, table, None)
+        .with_runs(runs)
+        .save(dir)?;
     sync_dir(dir)?;
     Ok(true)
 }

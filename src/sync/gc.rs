@@ -19,12 +19,13 @@ use std::time::{Duration, SystemTime};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::format::index_file::INDEX_FILE_NAME;
+use crate::format::index_file::ObsoleteEntry;
 use crate::format::segment_id::SegmentId;
 use crate::io::clock::unix_now;
 use crate::options::setters;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome};
-use crate::sync::remote_index::fetch_index;
+use crate::sync::remote_index::fetch_committed;
 use crate::sync::state::SyncState;
 
 /// Default grace period: one hour.
@@ -101,21 +102,26 @@ pub(crate) async fn gc(by: Collector<'_>, opts: GcOptions) -> Result<GcReport> {
     // In single-writer mode, only this writer's own segments are deleted.
     let mine = |id: &SegmentId| !opts.single_writer || id.writer == by.writer_id;
     let mut report = GcReport::default();
-    let Some((remote, etag)) = fetch_index(&ctx).await? else {
+    let Some((remote, etag)) = fetch_committed(&ctx).await? else {
         return Ok(report);
     };
     let now = unix_now();
     let grace_s = grace.as_secs();
-    let (due, young): (Vec<_>, Vec<_>) = remote
-        .obsolete()
-        .iter()
-        .partition(|o| now.saturating_sub(o.since) >= grace_s && mine(&o.id));
-    report.kept += young.len() as u64;
-    let referenced: BTreeSet<SegmentId> = remote
-        .segments()
+    let meta = remote.meta();
+    let is_due = |o: &&ObsoleteEntry| now.saturating_sub(o.since) >= grace_s && mine(&o.id);
+    let (due, young): (Vec<_>, Vec<_>) = meta.obsolete.iter().partition(is_due);
+    let (due_runs, young_runs): (Vec<_>, Vec<_>) = remote.obsolete_runs().iter().partition(is_due);
+    report.kept += (young.len() + young_runs.len()) as u64;
+    let referenced: BTreeSet<SegmentId> = meta
+        .segments
         .iter()
         .map(|s| s.id)
-        .chain(remote.obsolete().iter().map(|o| o.id))
+        .chain(meta.obsolete.iter().map(|o| o.id))
+        .collect();
+    let referenced_runs: BTreeSet<SegmentId> = remote
+        .runs()
+        .into_iter()
+        .chain(remote.obsolete_runs().iter().map(|o| o.id))
         .collect();
 
     let store = ctx.store.clone();
@@ -125,10 +131,18 @@ pub(crate) async fn gc(by: Collector<'_>, opts: GcOptions) -> Result<GcReport> {
         Ok(entries) => {
             let cutoff = SystemTime::now().checked_sub(grace);
             for e in entries {
-                let Some(id) = SegmentId::parse_file_name(&e.key) else {
+                let named = match (
+                    SegmentId::parse_file_name(&e.key),
+                    SegmentId::parse_run_file_name(&e.key),
+                ) {
+                    (Some(id), _) => Some((id, referenced.contains(&id))),
+                    (_, Some(id)) => Some((id, referenced_runs.contains(&id))),
+                    _ => None,
+                };
+                let Some((id, is_referenced)) = named else {
                     continue;
                 };
-                if referenced.contains(&id) || !mine(&id) {
+                if is_referenced || !mine(&id) {
                     continue;
                 }
                 match (e.modified, cutoff) {
@@ -145,7 +159,12 @@ pub(crate) async fn gc(by: Collector<'_>, opts: GcOptions) -> Result<GcReport> {
 
     let mut doomed: Vec<String> = due
         .iter()
-        .map(|o: &&crate::format::index_file::ObsoleteEntry| o.id.file_name())
+        .map(|o: &&ObsoleteEntry| o.id.file_name())
+        .chain(
+            due_runs
+                .iter()
+                .map(|o: &&ObsoleteEntry| o.id.run_file_name()),
+        )
         .collect();
     doomed.extend(orphans.iter().cloned());
     doomed.sort();
@@ -154,15 +173,15 @@ pub(crate) async fn gc(by: Collector<'_>, opts: GcOptions) -> Result<GcReport> {
         let store = ctx.store.clone();
         ctx.run(async move { store.delete(&doomed).await }).await?;
     }
-    report.obsolete_deleted = due.len() as u64;
+    report.obsolete_deleted = (due.len() + due_runs.len()) as u64;
     report.orphans_deleted = orphans.len() as u64;
 
-    if !due.is_empty() {
-        let mut meta = remote.meta();
+    if !due.is_empty() || !due_runs.is_empty() {
+        let mut meta = meta.clone();
         meta.obsolete = young.into_iter().copied().collect();
         meta.generation += 1;
-        let next = remote.with_meta(&meta)?;
-        let bytes = next.bytes().clone();
+        let young_runs: Vec<ObsoleteEntry> = young_runs.into_iter().copied().collect();
+        let bytes = remote.encode_with(meta.clone(), young_runs.clone())?;
         let store = ctx.store.clone();
         let old_tag = etag.clone();
         let single = opts.single_writer;
@@ -200,7 +219,7 @@ pub(crate) async fn gc(by: Collector<'_>, opts: GcOptions) -> Result<GcReport> {
                         .map(|m| m.etag),
                 };
                 state.save(engine.dir())?;
-                engine.set_obsolete(meta.obsolete.clone());
+                engine.set_obsolete(meta.obsolete.clone(), young_runs);
             }
         }
     }

@@ -27,7 +27,7 @@ use crate::format::record::RecordView;
 use crate::format::scan;
 use crate::format::segment_header::SEGMENT_HEADER_LEN;
 use crate::format::segment_id::SegmentId;
-use crate::index::base::BaseIndex;
+use crate::index::layers::Layers;
 use crate::io::offload::offload;
 use crate::remote::ctx::RemoteCtx;
 use crate::sync::remote_index::fetch_index;
@@ -78,7 +78,7 @@ pub(crate) struct Reapplied {
 /// not list, minus the records whose key `drop` picks, on top of `remote`.
 pub(crate) async fn reapply(
     engine: &Arc<Engine>,
-    remote: BaseIndex,
+    remote: Layers,
     synced: BTreeSet<SegmentId>,
     what: &'static str,
     drop: impl Fn(&[u8]) -> bool + Send + 'static,
@@ -108,13 +108,13 @@ pub(crate) async fn reapply(
             batches.push(b);
             Ok(())
         })?;
-        w.next_number = w.next_number.max(remote.header().next_segment_number);
+        w.next_number = w.next_number.max(remote.next_segment_number());
         let first_new = e.write_batches_locked(&mut w, batches)?;
         let mut meta = remote.meta();
         meta.writer_id = e.writer_id();
         meta.next_segment_number = first_new;
         meta.generation = meta.generation.max(w.generation);
-        let adopted = remote.with_meta(&meta)?;
+        let adopted = remote.with_meta(meta, remote.root().obsolete_runs.clone());
         e.adopt_index(&mut w, adopted)?;
         Ok(Reapplied {
             dropped_keys: dropped.len() as u64,
@@ -125,13 +125,16 @@ pub(crate) async fn reapply(
 }
 
 pub(crate) async fn rebase(engine: &Arc<Engine>, ctx: &RemoteCtx, state: &SyncState) -> Result<()> {
-    let (remote, etag) = fetch_index(ctx)
+    let (remote, etag) = fetch_index(ctx, Some(engine.dir()))
         .await?
         .ok_or_else(|| Error::Conflict("the remote index disappeared during the upload".into()))?;
     let table = remote.segments().iter().map(|s| s.id).collect();
+    let runs: Vec<_> = remote.runs().iter().filter_map(|r| r.id).collect();
     reapply(engine, remote, state.segments.clone(), "a rebase", |_| {
         false
     })
     .await?;
-    SyncState::synced(&ctx.url.describe(), etag, table, state.conditions).save(engine.dir())
+    SyncState::synced(&ctx.url.describe(), etag, table, state.conditions)
+        .with_runs(runs)
+        .save(engine.dir())
 }

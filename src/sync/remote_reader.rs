@@ -59,13 +59,13 @@ impl RemoteReader {
     /// [`Error::Corruption`] if the index fails its checks, [`Error::Remote`].
     pub(crate) async fn open(ctx: Arc<RemoteCtx>, opts: Options, lazy: bool) -> Result<Self> {
         let (loaded, etag) = if lazy {
-            let lazy = LazyIndex::open(&ctx)
+            let lazy = LazyIndex::open(&ctx, None)
                 .await?
                 .ok_or_else(|| ctx.no_database())?;
             let etag = lazy.etag.clone();
             (Self::lazy_view(lazy), etag)
         } else {
-            let (base, etag) = crate::sync::remote_index::fetch_index(&ctx)
+            let (base, etag) = crate::sync::remote_index::fetch_index(&ctx, None)
                 .await?
                 .ok_or_else(|| ctx.no_database())?;
             (Loaded::Whole(Arc::new(View::of_remote(base))), etag)
@@ -110,8 +110,8 @@ impl RemoteReader {
     /// The writer that last committed the index it reads.
     pub(crate) fn writer_id(&self) -> u64 {
         match &*self.loaded.read() {
-            Loaded::Lazy(lazy, _) => lazy.header.writer_id,
-            Loaded::Whole(view) => view.index.base().header().writer_id,
+            Loaded::Lazy(lazy, _) => lazy.writer_id,
+            Loaded::Whole(view) => view.index.base().writer_id(),
         }
     }
 
@@ -132,7 +132,7 @@ impl RemoteReader {
     /// Live keys, from the byte-range index's header while there is one.
     pub(crate) fn len(&self) -> u64 {
         match &*self.loaded.read() {
-            Loaded::Lazy(lazy, _) => lazy.header.key_count,
+            Loaded::Lazy(lazy, _) => lazy.key_count,
             Loaded::Whole(view) => view.index.live_keys(),
         }
     }
@@ -142,9 +142,9 @@ impl RemoteReader {
         self.check_open()?;
         Ok(match self.loaded() {
             Loaded::Lazy(lazy, _) => Stats {
-                keys: lazy.header.key_count,
+                keys: lazy.key_count,
                 segments: lazy.segment_table.len() as u64,
-                live_bytes: lazy.header.live_bytes,
+                live_bytes: lazy.live_bytes,
                 total_bytes: lazy.segment_table.iter().map(|s| s.indexed_len).sum(),
                 unindexed_changes: 0,
                 index_memory_bytes: 0,
@@ -270,13 +270,28 @@ impl RemoteReader {
     async fn reload_lazy(&self) -> Result<()> {
         let ctx = &self.ctx;
         // Retried once: the first read may be torn by a concurrent replace.
-        let lazy = match LazyIndex::open(ctx).await {
-            Err(e) if e.is_corruption() => LazyIndex::open(ctx).await,
+        let cache = self.page_cache();
+        let lazy = match LazyIndex::open(ctx, cache.clone()).await {
+            Err(e) if e.is_corruption() => LazyIndex::open(ctx, cache).await,
             other => other,
         }?
         .ok_or_else(|| ctx.no_database())?;
         self.use_lazy(lazy);
         Ok(())
+    }
+
+    /// The page cache of the byte-range index in use, if any: the next one
+    /// keeps the pages of the runs it shares (FORMAT.md §10.6).
+    fn page_cache(&self) -> Option<Arc<Mutex<crate::index::lazy::PageCache>>> {
+        match &*self.loaded.read() {
+            Loaded::Lazy(lazy, _) => Some(lazy.cache()),
+            Loaded::Whole(_) => None,
+        }
+    }
+
+    /// Pages in the byte-range index's cache (0 after a full load).
+    pub(crate) fn cached_pages(&self) -> usize {
+        self.page_cache().map_or(0, |c| c.lock().len())
     }
 
     /// Switches to `lazy`, pinning its entity tag.
@@ -288,7 +303,7 @@ impl RemoteReader {
     /// Fetches the whole remote index and switches this handle to it,
     /// pinning its entity tag.
     async fn load_whole(&self) -> Result<Arc<View>> {
-        let (base, etag) = crate::sync::remote_index::fetch_index(&self.ctx)
+        let (base, etag) = crate::sync::remote_index::fetch_index(&self.ctx, None)
             .await?
             .ok_or_else(|| self.ctx.no_database())?;
         let view = Arc::new(View::of_remote(base));
@@ -327,7 +342,8 @@ impl RemoteReader {
                 // Some servers answer 200 to a matching If-None-Match: compare tags.
                 Prefix::Got { etag, .. } if etag == known => Ok(false),
                 Prefix::Got { bytes, etag, total } => {
-                    let lazy = LazyIndex::from_first_read(ctx, bytes, etag, total).await?;
+                    let cache = self.page_cache();
+                    let lazy = LazyIndex::from_first_read(ctx, bytes, etag, total, cache).await?;
                     self.use_lazy(lazy);
                     Ok(true)
                 }

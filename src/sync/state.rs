@@ -7,11 +7,14 @@
 //! etag "9b2cf535f27731c974343645a3985328"
 //! segment data_00000001_0102030405060708.s4db
 //! segment ...
+//! run index_00000003_0102030405060708.run
+//! run ...
 //! conditions enforced 1763716380
 //! ```
 //! `etag` is the entity tag of the remote `index.idx` this directory last
 //! uploaded or downloaded (`-` if none); each `segment` line names a segment
-//! that remote index lists; `conditions` records whether the remote was last
+//! that remote index lists, each `run` an index run it names (FORMAT.md
+//! §4.7; a version-1 remote has none); `conditions` records whether the remote was last
 //! found to enforce conditional writes, and when (Unix seconds). The file is
 //! replaced atomically; it never holds a credential.
 //!
@@ -44,6 +47,8 @@ pub(crate) struct SyncState {
     pub etag: Option<String>,
     /// Segments the remote index lists.
     pub segments: BTreeSet<SegmentId>,
+    /// Index runs the remote index names.
+    pub runs: BTreeSet<SegmentId>,
     /// Whether the remote enforces conditional writes, and when that was
     /// last checked (Unix seconds).
     pub conditions: Option<(bool, u64)>,
@@ -83,8 +88,15 @@ impl SyncState {
             remote: remote.to_string(),
             etag: Some(etag),
             segments,
+            runs: BTreeSet::new(),
             conditions,
         }
+    }
+
+    /// The same state, with the remote index naming `runs`.
+    pub(crate) fn with_runs(mut self, runs: impl IntoIterator<Item = SegmentId>) -> SyncState {
+        self.runs = runs.into_iter().collect();
+        self
     }
 
     /// Forgets what was uploaded to the remote: no entity tag, no segments,
@@ -92,6 +104,7 @@ impl SyncState {
     pub(crate) fn forget_uploads(&mut self) {
         self.etag = None;
         self.segments.clear();
+        self.runs.clear();
     }
 
     /// The state for `remote`, or a fresh one that names it.
@@ -131,6 +144,11 @@ impl SyncState {
                         .ok_or_else(|| bad(i + 1, "bad segment name"))?;
                     state.segments.insert(id);
                 }
+                "run" => {
+                    let id = SegmentId::parse_run_file_name(value)
+                        .ok_or_else(|| bad(i + 1, "bad run name"))?;
+                    state.runs.insert(id);
+                }
                 "conditions" => {
                     let (what, when) = value
                         .split_once(' ')
@@ -161,6 +179,11 @@ impl SyncState {
         for s in &self.segments {
             out.push_str("segment ");
             out.push_str(&s.file_name());
+            out.push('\n');
+        }
+        for r in &self.runs {
+            out.push_str("run ");
+            out.push_str(&r.run_file_name());
             out.push('\n');
         }
         if let Some((enforced, when)) = self.conditions {
@@ -215,10 +238,15 @@ mod tests {
             remote: "s3://b/p at http://127.0.0.1:9000/".into(),
             etag: Some("\"abc\"".into()),
             segments: BTreeSet::new(),
+            runs: BTreeSet::new(),
             conditions: Some((false, 1_763_716_380)),
         };
         s.segments.insert(SegmentId {
             number: 3,
+            writer: 9,
+        });
+        s.runs.insert(SegmentId {
+            number: 4,
             writer: 9,
         });
         assert_eq!(SyncState::parse(&s.render()).unwrap(), s);

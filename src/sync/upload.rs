@@ -26,7 +26,8 @@ use futures::StreamExt;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::format::index_file::{INDEX_FILE_NAME, INDEX_HEADER_LEN, IndexHeader, ObsoleteEntry};
+use crate::format::index_file::{INDEX_FILE_NAME, INDEX_HEADER_LEN, ObsoleteEntry};
+use crate::format::root;
 use crate::format::segment_id::SegmentId;
 use crate::io::offload::offload;
 use crate::options::setters;
@@ -42,8 +43,13 @@ pub struct UploadReport {
     pub segments_uploaded: u64,
     /// Bytes of the segments sent.
     pub segment_bytes: u64,
-    /// Bytes of the committed `index.idx`.
+    /// Bytes of the committed `index.idx` (the root, FORMAT.md §4.8).
     pub index_bytes: u64,
+    /// Index runs sent (FORMAT.md §4.7): the changes since the last upload,
+    /// and the runs they were merged with.
+    pub runs_uploaded: u64,
+    /// Bytes of the index runs sent.
+    pub run_bytes: u64,
     /// Segments the new index dropped (kept on the remote until `gc`).
     pub segments_obsoleted: u64,
     /// Times this upload was rebased onto another writer's commit.
@@ -115,73 +121,57 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
             return Err(conflict(&ctx, state.etag.is_none()));
         }
 
-        // Segments first: create-only, in parallel.
-        let todo: Vec<_> = segments
+        // Segments first, then index runs: create-only, in parallel.
+        let mut todo: Vec<Object> = Vec::new();
+        for seg in segments
             .iter()
             .filter(|s| !state.segments.contains(&s.id()))
-            .cloned()
-            .collect();
-        for s in &todo {
-            s.file()?; // every new segment is local; fail early if not
+        {
+            seg.file()?; // every new segment is local; fail early if not
+            let seg = seg.clone();
+            todo.push(Object {
+                name: seg.name(),
+                len: seg.len(),
+                run: false,
+                bytes: Box::new(move || seg.contents()),
+            });
         }
-        let store = ctx.store.clone();
-        let parallel = ctx.opts.parallelism;
-        let sent: Vec<u64> = ctx
-            .run(async move {
-                let results: Vec<Result<u64>> = futures::stream::iter(todo)
-                    .map(|seg| {
-                        let store = store.clone();
-                        async move {
-                            let (name, len) = (seg.name(), seg.len());
-                            let bytes = offload(move || seg.contents()).await?;
-                            match store.put(&name, bytes.clone(), PutMode::Create).await? {
-                                PutOutcome::Written(_) => Ok(len),
-                                PutOutcome::PreconditionFailed => match store.head(&name).await? {
-                                    // Our own earlier attempt landed.
-                                    Some(m) if m.size == len => Ok(len),
-                                    _ => Err(Error::Conflict(format!(
-                                        "the remote already holds a different {name}: another directory is using this writer id (was the directory copied?)"
-                                    ))),
-                                },
-                            }
-                        }
-                    })
-                    .buffer_unordered(parallel)
-                    .collect()
-                    .await;
-                results.into_iter().collect()
-            })
-            .await?;
-        report.segments_uploaded += sent.len() as u64;
-        report.segment_bytes += sent.iter().sum::<u64>();
-
-        // Then the index, conditionally.
-        let table: BTreeSet<SegmentId> = base.segments().iter().map(|s| s.id).collect();
-        let now = crate::io::clock::unix_now();
-        let mut obsolete: Vec<ObsoleteEntry> = base
-            .obsolete()
-            .iter()
-            .filter(|o| !table.contains(&o.id))
-            .copied()
-            .collect();
-        for id in state.segments.difference(&table) {
-            if !obsolete.iter().any(|o| o.id == *id) {
-                obsolete.push(ObsoleteEntry {
-                    id: *id,
-                    since: now,
-                });
-                report.segments_obsoleted += 1;
+        for run in base.runs() {
+            let Some(id) = run.id.filter(|id| !state.runs.contains(id)) else {
+                continue;
+            };
+            let bytes = run.index.bytes().clone();
+            todo.push(Object {
+                name: id.run_file_name(),
+                len: bytes.len() as u64,
+                run: true,
+                bytes: Box::new(move || Ok(bytes)),
+            });
+        }
+        let sent = put_all(&ctx, todo).await?;
+        for (len, run) in sent {
+            if run {
+                report.runs_uploaded += 1;
+                report.run_bytes += len;
+            } else {
+                report.segments_uploaded += 1;
+                report.segment_bytes += len;
             }
         }
-        obsolete.sort_by_key(|o| o.id);
-        let mut meta = base.meta();
-        meta.obsolete = obsolete.clone();
-        let commit = if meta == base.meta() {
-            base.clone()
-        } else {
-            Arc::new(base.with_meta(&meta)?)
-        };
-        let bytes = commit.bytes().clone();
+
+        // Then the root, conditionally. What the remote named before and
+        // this commit drops becomes obsolete, for gc.
+        let table: BTreeSet<SegmentId> = base.segments().iter().map(|s| s.id).collect();
+        let run_ids: BTreeSet<SegmentId> = base.runs().iter().filter_map(|r| r.id).collect();
+        let now = crate::io::clock::unix_now();
+        let (obsolete, newly) = obsolete_after(base.obsolete(), &state.segments, &table, now);
+        report.segments_obsoleted += newly;
+        let (obsolete_runs, _) =
+            obsolete_after(&base.root().obsolete_runs, &state.runs, &run_ids, now);
+        let mut root = base.root().clone();
+        root.meta.obsolete = obsolete.clone();
+        root.obsolete_runs = obsolete_runs.clone();
+        let bytes: bytes::Bytes = root::encode(&root).into();
         report.index_bytes = bytes.len() as u64;
         let mode = match (&state.etag, opts.single_writer) {
             (_, true) => PutMode::Overwrite,
@@ -189,7 +179,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
             (None, false) => PutMode::Create,
         };
         let store = ctx.store.clone();
-        let header = *commit.header();
+        let identity = (base.writer_id(), base.generation());
         let expected = state.etag.clone();
         let single = opts.single_writer;
         let committed = ctx
@@ -213,9 +203,9 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
                         let landed = store
                             .get_range(INDEX_FILE_NAME, 0, INDEX_HEADER_LEN as u64)
                             .await?
-                            .and_then(|r| IndexHeader::decode(&r.bytes).ok())
-                            .is_some_and(|h| {
-                                h.writer_id == header.writer_id && h.generation == header.generation
+                            .and_then(|r| root::identity(&r.bytes).ok())
+                            .is_some_and(|(writer, generation, _)| {
+                                (writer, generation) == identity
                             });
                         if landed {
                             Ok(store.head(INDEX_FILE_NAME).await?.map(|m| m.etag))
@@ -234,10 +224,81 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
             }
             return Err(conflict(&ctx, false));
         };
-        SyncState::synced(&ctx.url.describe(), tag, table, state.conditions).save(engine.dir())?;
-        engine.set_obsolete(obsolete);
+        SyncState::synced(&ctx.url.describe(), tag, table, state.conditions)
+            .with_runs(run_ids)
+            .save(engine.dir())?;
+        engine.set_obsolete(obsolete, obsolete_runs);
         return Ok(report);
     }
+}
+
+/// The obsolete list after a commit that names `now_named`: the entries of
+/// `before` still absent from it, plus what the remote named (`had`) and
+/// the commit drops, stamped `now`. Also returns how many were added.
+fn obsolete_after(
+    before: &[ObsoleteEntry],
+    had: &BTreeSet<SegmentId>,
+    now_named: &BTreeSet<SegmentId>,
+    now: u64,
+) -> (Vec<ObsoleteEntry>, u64) {
+    let mut out: Vec<ObsoleteEntry> = before
+        .iter()
+        .filter(|o| !now_named.contains(&o.id))
+        .copied()
+        .collect();
+    let mut added = 0;
+    for id in had.difference(now_named) {
+        if !out.iter().any(|o| o.id == *id) {
+            out.push(ObsoleteEntry {
+                id: *id,
+                since: now,
+            });
+            added += 1;
+        }
+    }
+    out.sort_by_key(|o| o.id);
+    (out, added)
+}
+
+/// An object an upload sends: its name, length, kind, and how to read it.
+struct Object {
+    name: String,
+    len: u64,
+    run: bool,
+    bytes: Box<dyn FnOnce() -> Result<bytes::Bytes> + Send>,
+}
+
+/// PUTs every object create-only, in parallel; returns each one's length
+/// and kind. A 412 means the object exists: its name holds this directory's
+/// writer id, so it is this writer's own earlier attempt, which a size
+/// check confirms.
+async fn put_all(ctx: &RemoteCtx, todo: Vec<Object>) -> Result<Vec<(u64, bool)>> {
+    let store = ctx.store.clone();
+    let parallel = ctx.opts.parallelism;
+    ctx.run(async move {
+        let results: Vec<Result<(u64, bool)>> = futures::stream::iter(todo)
+            .map(|o| {
+                let store = store.clone();
+                async move {
+                    let Object { name, len, run, bytes } = o;
+                    let bytes = offload(bytes).await?;
+                    match store.put(&name, bytes, PutMode::Create).await? {
+                        PutOutcome::Written(_) => Ok((len, run)),
+                        PutOutcome::PreconditionFailed => match store.head(&name).await? {
+                            Some(m) if m.size == len => Ok((len, run)),
+                            _ => Err(Error::Conflict(format!(
+                                "the remote already holds a different {name}: another directory is using this writer id (was the directory copied?)"
+                            ))),
+                        },
+                    }
+                }
+            })
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    })
+    .await
 }
 
 fn conflict(ctx: &RemoteCtx, first: bool) -> Error {

@@ -24,6 +24,21 @@ pub fn crash_image(dir: &Path, to: &Path) {
     }
 }
 
+/// The index run files (FORMAT.md §4.7) in `dir`, sorted.
+#[allow(dead_code)]
+pub fn run_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with("index_") && n.ends_with(".run")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 /// Segment files of a directory, in name (= segment) order.
 pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)

@@ -1,0 +1,247 @@
+//! Writing the index (FORMAT.md §4.7, §4.8, §5): a checkpoint turns the
+//! delta into a new immutable run, merging the newest runs into it by the
+//! size-tiered rule ([`tiering`]), and then commits a new root.
+//!
+//! Order, for crash safety: the run file is written and fsynced under a
+//! temporary name and renamed; then `index.idx` (the root) is replaced the
+//! same way; only then are the runs it no longer names deleted. A crash
+//! before the root leaves an unnamed run, removed at the next open (it holds
+//! locations only, never a record). A checkpoint of `k` changed keys writes
+//! O(k) bytes of run plus the root, except when the rule merges runs: then
+//! it rewrites the merged runs' entries too (O(log N) times per key over
+//! its life).
+
+use std::sync::Arc;
+
+use crate::engine::Engine;
+use crate::engine::Writer;
+use crate::error::{Error, Result};
+use crate::format::hash::key_hash;
+use crate::format::index_file::{self, INDEX_FILE_NAME, IndexMeta};
+use crate::format::root::{self, Root};
+use crate::format::segment_id::{SegmentId, next_number};
+use crate::index::base::BaseIndex;
+use crate::index::layers::Layers;
+use crate::index::live::Index;
+use crate::index::loc::Loc;
+use crate::index::tiering;
+use crate::io::fsutil::{atomic_write_keeping, atomic_write_with};
+
+/// A run entry's location meaning "deleted" (FORMAT.md §4.7).
+pub(crate) const TOMBSTONE: Loc = Loc {
+    segment: 0,
+    offset: 0,
+    len: 0,
+};
+
+/// A run to write: its number and its entries.
+pub(crate) type NewRun<'a> = (u64, Vec<(&'a [u8], Loc)>);
+
+impl Engine {
+    /// Commits the current state as the durable index: the delta becomes a
+    /// new run (merged with the newest runs as [`tiering`] says), and a new
+    /// root names it.
+    pub(crate) fn checkpoint_locked(&self, w: &mut Writer) -> Result<()> {
+        if let Some((a, _)) = &w.active {
+            self.sync_segment(a)?;
+        }
+        self.group.note_all_synced();
+        let layers = {
+            let st = self.state.read();
+            let index = &st.index;
+            let old = index.base().clone();
+            let counts: Vec<u64> = old.runs().iter().map(|r| r.entries()).collect();
+            let delta = index.delta_len() as u64;
+            let absorb = if delta == 0 && !old.is_v1() {
+                0
+            } else {
+                tiering::runs_to_absorb(&counts, delta)
+            };
+            let keep = old.runs().len() - absorb;
+            let entries: Option<Vec<(&[u8], Loc)>> = if keep == 0 {
+                // A new base: the live keys only.
+                let mut e = Vec::with_capacity(index.live_keys() as usize);
+                index.for_each_live(|k, l| e.push((k, l)))?;
+                Some(e)
+            } else if delta == 0 && absorb == 0 {
+                None
+            } else {
+                Some(merged_entries(index, &old, keep)?)
+            };
+            let number = entries.as_ref().map(|_| w.next_number);
+            if let Some(n) = number {
+                w.next_number = next_number(n)?;
+            }
+            let meta = self.meta(w, &st.segments);
+            self.publish(
+                w,
+                &old,
+                keep,
+                entries.map(|e| (number.unwrap_or_default(), e)),
+                meta,
+                (index.live_keys(), index.live_bytes()),
+            )
+        }
+        .inspect_err(|e| self.poison_on_io("writing index.idx", e))?;
+        w.generation += 1;
+        self.state.write().index = Index::new(Arc::new(layers));
+        w.dirty = false;
+        self.delete_pending(w)
+    }
+
+    /// Writes a new index made of the first `keep` runs of `old` and, if
+    /// given, a new run numbered `number` holding `entries` (locations by
+    /// position in `meta`'s segment table; [`TOMBSTONE`] for a delete), then
+    /// the root naming them under `meta`. The runs of `old` it drops are
+    /// deleted after the root is durable (queued on `w`). Returns the new
+    /// layers, each new file read through a map where the system allows.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a write fails: the old `index.idx` is then in place,
+    /// and a run written without its root is removed at the next open.
+    pub(crate) fn publish(
+        &self,
+        w: &mut Writer,
+        old: &Layers,
+        keep: usize,
+        new_run: Option<NewRun<'_>>,
+        meta: IndexMeta,
+        (key_count, live_bytes): (u64, u64),
+    ) -> Result<Layers> {
+        let mut runs: Vec<Arc<BaseIndex>> = Vec::with_capacity(keep + 1);
+        let mut refs = Vec::with_capacity(keep + 1);
+        for r in &old.runs()[..keep] {
+            let id = match r.id {
+                Some(id) => id,
+                // A version-1 index kept as the base becomes a run file
+                // under a new number (FORMAT.md §8).
+                None => self.keep_v1_as_run(w, r.index.bytes())?,
+            };
+            runs.push(r.index.clone());
+            refs.push(root::RunRef::of(id, r.index.bytes()));
+        }
+        if let Some((number, entries)) = new_run {
+            let id = SegmentId {
+                number,
+                writer: self.writer_id,
+            };
+            let run = self.write_run(id, &meta, &entries)?;
+            refs.push(root::RunRef::of(id, run.bytes()));
+            runs.push(Arc::new(run));
+        }
+        let root = Root {
+            meta,
+            key_count,
+            live_bytes,
+            obsolete_runs: w.obsolete_runs.clone(),
+            runs: refs,
+            metadata: old.root().metadata.clone(),
+        };
+        let bytes = root::encode(&root);
+        let layers = Layers::new(root, runs)?;
+        atomic_write_keeping(&self.opts.fs, &self.dir, INDEX_FILE_NAME, &bytes, |_| ())?;
+        for r in &old.runs()[keep..] {
+            if let Some(id) = r.id {
+                w.pending_delete.push(self.dir.join(id.run_file_name()));
+            }
+        }
+        Ok(layers)
+    }
+
+    /// Writes run `id` holding `entries`, with a segment table of only the
+    /// segments they name, and returns it mapped.
+    fn write_run(
+        &self,
+        id: SegmentId,
+        meta: &IndexMeta,
+        entries: &[(&[u8], Loc)],
+    ) -> Result<BaseIndex> {
+        let mut used: Vec<u32> = entries
+            .iter()
+            .filter(|(_, l)| l.len != 0)
+            .map(|(_, l)| l.segment)
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        let mut table = Vec::with_capacity(used.len());
+        for &p in &used {
+            let seg = meta.segments.get(p as usize).ok_or_else(|| {
+                Error::corruption(
+                    INDEX_FILE_NAME,
+                    0,
+                    "an entry names a segment not in the table",
+                )
+            })?;
+            table.push(*seg);
+        }
+        let local: Vec<(&[u8], Loc)> = entries
+            .iter()
+            .map(|&(k, l)| {
+                if l.len == 0 {
+                    return (k, TOMBSTONE);
+                }
+                let pos = used.binary_search(&l.segment).unwrap_or_default() as u32;
+                (k, Loc { segment: pos, ..l })
+            })
+            .collect();
+        let run_meta = IndexMeta {
+            segments: table,
+            obsolete: Vec::new(),
+            ..meta.clone()
+        };
+        let bytes = index_file::build(&run_meta, &local);
+        let run = BaseIndex::from_built(bytes)?;
+        let len = run.bytes().len() as u64;
+        let map = atomic_write_keeping(
+            &self.opts.fs,
+            &self.dir,
+            &id.run_file_name(),
+            run.bytes(),
+            |file| crate::io::mmap::map_whole(file, len).ok().flatten(),
+        )?;
+        Ok(match map {
+            Some(map) => run.remapped(map),
+            None => run,
+        })
+    }
+
+    /// Writes a version-1 index's bytes as a run file and returns its id:
+    /// its layout is a run's (FORMAT.md §4.7, §8).
+    fn keep_v1_as_run(&self, w: &mut Writer, bytes: &[u8]) -> Result<SegmentId> {
+        let id = SegmentId {
+            number: w.next_number,
+            writer: self.writer_id,
+        };
+        w.next_number = next_number(w.next_number)?;
+        atomic_write_with(&self.opts.fs, &self.dir, &id.run_file_name(), bytes)?;
+        Ok(id)
+    }
+}
+
+/// The entries of a run that replaces the runs from position `keep` on and
+/// the delta: every key any of them mentions, with its current state.
+fn merged_entries<'a>(
+    index: &'a Index,
+    old: &'a Layers,
+    keep: usize,
+) -> Result<Vec<(&'a [u8], Loc)>> {
+    let mut keys: hashbrown::HashSet<&'a [u8]> = hashbrown::HashSet::new();
+    for (k, _) in index.delta_entries() {
+        keys.insert(k);
+    }
+    for r in &old.runs()[keep..] {
+        r.index.for_each(|k, _| {
+            keys.insert(k);
+        })?;
+    }
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        match index.get(k)? {
+            Some(l) => out.push((k, l)),
+            // A tombstone only where an older run still has the key.
+            None if old.mentioned_below(keep, k, key_hash(k))? => out.push((k, TOMBSTONE)),
+            None => {}
+        }
+    }
+    Ok(out)
+}
