@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpus for the fuzz targets from a small real database.
 
-The files are parsed with nothing but FORMAT.md's layout (§2.1, §3.1, §4):
+The files are parsed with nothing but FORMAT.md's layout (§2.1, §3.1, §4, §4.8):
 this script doubles as a check that the document is enough to read them.
 Usage: fuzz/make_seeds.py PATH/TO/s4db   (run from the repository root)
 """
@@ -17,7 +17,16 @@ with tempfile.TemporaryDirectory() as d:
     subprocess.run([s4db, "-q", "--dir", db, "del", "key00000003", "key00000004"], check=True)
     segs = sorted(f for f in os.listdir(db) if f.startswith("data_"))
     seg = open(os.path.join(db, segs[0]), "rb").read()
-    idx = open(os.path.join(db, "index.idx"), "rb").read()
+    root = open(os.path.join(db, "index.idx"), "rb").read()
+    # The root's run table (FORMAT.md §4.8): number, writer per 40-byte entry.
+    (run_count,) = struct.unpack_from("<I", root, 12)
+    (run_table,) = struct.unpack_from("<Q", root, 64)
+    runs = []
+    for r in range(run_count):
+        number, writer = struct.unpack_from("<QQ", root, run_table + 40 * r)
+        name = f"index_{number:08}_{writer:016x}.run"
+        runs.append(open(os.path.join(db, name), "rb").read())
+    idx = runs[0]  # the base
 
 def put(target, name, data):
     os.makedirs(os.path.join(out, target), exist_ok=True)
@@ -25,6 +34,8 @@ def put(target, name, data):
 
 put("scan", "segment", seg[48:])
 put("index", "index", idx)
+put("index", "run-with-tombstones", runs[-1])
+put("root", "root", root)
 pos, n = 48, 0
 while pos + 12 <= len(seg) and n < 8:
     key_len, val_len = struct.unpack_from("<HI", seg, pos + 6)

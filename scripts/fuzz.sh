@@ -15,7 +15,7 @@ export RUSTC_BOOTSTRAP=1
 echo "== building the fuzz targets"
 cargo fuzz build -O
 [ "$seconds" = "0" ] && exit 0
-for target in record scan index page python_s4db; do
+for target in record scan index root page python_s4db; do
   echo "== fuzzing $target for ${seconds}s"
   # Inputs found go to a scratch directory; the committed corpus is seed-* only.
   scratch=$(mktemp -d)

@@ -13,7 +13,7 @@ use crate::format::index_file::{
     IndexHeader, check_directory, decode_obsolete_table, decode_segment_table,
 };
 use crate::format::index_page::PageView;
-use crate::format::{record, scan};
+use crate::format::{record, root, scan};
 use crate::index::base::BaseIndex;
 
 /// The record decoder, and decompression of what it accepts.
@@ -65,6 +65,21 @@ pub fn index(data: &[u8]) {
             let _ = b.lookup(k, key_hash(k));
         });
         let _ = b.check_all();
+    }
+}
+
+/// The version-2 root decoder (FORMAT.md §4.8), and the checks of every
+/// run head it accepts.
+pub fn root(data: &[u8]) {
+    let _ = root::identity(data);
+    let _ = root::root_len(data);
+    if let Ok(r) = root::decode(data) {
+        for run in &r.runs {
+            let _ = root::check_head(&run.head);
+        }
+        // What a writer does with a root it read: encode it again.
+        let again = root::encode(&r);
+        assert_eq!(root::decode(&again).ok(), Some(r), "a root round-trips");
     }
 }
 

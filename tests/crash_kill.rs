@@ -139,3 +139,137 @@ fn kill_9_loses_no_acknowledged_write() {
     }
     assert!(acked.iter().all(|&n| n > 0), "the child never wrote");
 }
+
+/// Batch `i` of the checkpointing child: puts, overwrites and a delete, and
+/// the count of batches done, in one atomic write.
+fn layered_batch(i: u64) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    for j in 0..10 {
+        let k = (i * 7 + j) % 300;
+        b.put(format!("c{k:03}"), format!("v{i}-{k}")).unwrap();
+    }
+    b.delete(format!("c{:03}", (i * 13 + 5) % 300)).unwrap();
+    b.put("batches", (i + 1).to_string()).unwrap();
+    b
+}
+
+/// The state after the first `n` batches.
+fn layered_state(n: u64) -> std::collections::BTreeMap<String, String> {
+    let mut m = std::collections::BTreeMap::new();
+    for i in 0..n {
+        for j in 0..10 {
+            let k = (i * 7 + j) % 300;
+            m.insert(format!("c{k:03}"), format!("v{i}-{k}"));
+        }
+        m.remove(&format!("c{:03}", (i * 13 + 5) % 300));
+        m.insert("batches".to_string(), (i + 1).to_string());
+    }
+    m
+}
+
+/// The child: one batch, then a checkpoint (a new index run, often a
+/// merge), over and over, printing `ack N` after each checkpoint.
+fn checkpointing_child(dir: &str) {
+    let db = Db::builder(dir)
+        .sync(SyncPolicy::EveryWrite)
+        .open_blocking()
+        .unwrap();
+    let mut i: u64 = db.get("batches").unwrap().map_or(0, |v| {
+        String::from_utf8(v.to_vec()).unwrap().parse().unwrap()
+    });
+    loop {
+        db.write(layered_batch(i)).unwrap();
+        db.checkpoint().unwrap();
+        i += 1;
+        println!("ack {i}");
+    }
+}
+
+#[test]
+fn kill_9_between_an_index_run_and_its_root_or_during_a_merge_loses_nothing() {
+    if let Ok(dir) = std::env::var("S4DB_KILL_CHECKPOINT_CHILD") {
+        checkpointing_child(&dir);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut rng = data::Xorshift::new(seed | 1);
+    let rounds: u64 = std::env::var("S4DB_KILL_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+    let mut acked = 0u64;
+    for round in 0..rounds {
+        let kill_after = 1 + rng.below(60);
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "kill_9_between_an_index_run_and_its_root_or_during_a_merge_loses_nothing",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("S4DB_KILL_CHECKPOINT_CHILD", dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut seen = 0;
+        for line in out.lines() {
+            let line = line.unwrap();
+            if let Some(n) = line.strip_prefix("ack ") {
+                acked = acked.max(n.parse().unwrap());
+                seen += 1;
+                if seen >= kill_after {
+                    break;
+                }
+            }
+        }
+        // Most of the child's time is in checkpoints: the kill lands in one
+        // (before its run, between the run and the root, or after).
+        std::thread::sleep(std::time::Duration::from_micros(rng.below(3000)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        let db = Db::open(dir.path()).unwrap();
+        let n: u64 = db.get("batches").unwrap().map_or(0, |v| {
+            String::from_utf8(v.to_vec()).unwrap().parse().unwrap()
+        });
+        assert!(
+            n >= acked,
+            "seed {seed} round {round}: {n} < {acked} acknowledged"
+        );
+        let got: std::collections::BTreeMap<String, String> = db
+            .iter()
+            .unwrap()
+            .map(|r| {
+                let (k, v) = r.unwrap();
+                (
+                    String::from_utf8(k.to_vec()).unwrap(),
+                    String::from_utf8(v.to_vec()).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, layered_state(n), "seed {seed} round {round}");
+        assert!(db.verify().unwrap().is_ok(), "seed {seed} round {round}");
+        db.checkpoint().unwrap();
+        db.close().unwrap();
+        // After an index write, every run file is one the root names (a
+        // run left without its root is gone), and there are at most 8.
+        let runs = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                let n = e.as_ref().unwrap().file_name();
+                let n = n.to_string_lossy();
+                n.starts_with("index_") && n.ends_with(".run")
+            })
+            .count();
+        assert!((1..=8).contains(&runs), "seed {seed}: {runs} run files");
+        acked = n;
+        eprintln!("round {round}: killed after {seen} checkpoints; {n} batches");
+    }
+    assert!(acked > 0, "the child never checkpointed");
+}

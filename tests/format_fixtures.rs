@@ -6,8 +6,9 @@
 //! `tests/fixtures/v1-selective/` adds a selective compaction run (segment
 //! flag `0x4`). Both hold the state [`expected`] computes. The fixtures are
 //! committed bytes: they are never rewritten by the tests, which work on
-//! copies. `cargo test --test format_fixtures -- --ignored write_fixtures`
-//! writes them again (only for a deliberate change, with a FORMAT.md note).
+//! copies. They were written by `write_fixtures` at commit 07ac0cb, the last
+//! version-1 writer; run today, it writes version-2 databases (FORMAT.md §8),
+//! so it stays ignored and is kept to show how the fixtures came about.
 
 mod common;
 
@@ -107,7 +108,7 @@ fn expected_at(selective: bool, tail: bool) -> BTreeMap<Vec<u8>, Vec<u8>> {
 const FIXTURES: [(&str, bool); 2] = [("v1-plain", false), ("v1-selective", true)];
 
 #[test]
-#[ignore = "writes the fixtures again: only for a deliberate format change"]
+#[ignore = "wrote the version-1 fixtures at 07ac0cb; this version writes version 2"]
 fn write_fixtures() {
     for (name, selective) in FIXTURES {
         let dir = fixture(name);
@@ -190,5 +191,79 @@ fn version_1_databases_read_as_a_remote_with_no_local_copy() {
             expected_at(selective, false),
             "{name}"
         );
+    }
+}
+
+/// Whether `dir/index.idx` is a version-2 root (FORMAT.md §4.8).
+fn is_root(dir: &Path) -> bool {
+    let b = std::fs::read(dir.join(s4db::INDEX_FILE_NAME)).unwrap();
+    b[..8] == *b"S4DBIDX\0" && b[8..10] == [2, 0]
+}
+
+#[test]
+fn the_first_index_write_upgrades_a_version_1_database_keeping_its_index_as_the_base_run() {
+    for (name, selective) in FIXTURES {
+        let d = copy_of(name);
+        let old_index = std::fs::read(d.path().join(s4db::INDEX_FILE_NAME)).unwrap();
+        let db = Db::open(d.path()).unwrap();
+        assert_eq!(common::contents(&db), expected(selective), "{name}");
+        db.close().unwrap();
+        assert!(is_root(d.path()), "{name}: closing wrote a root");
+        let runs = common::run_files(d.path());
+        assert!(
+            runs.iter().any(|r| std::fs::read(r).unwrap() == old_index),
+            "{name}: the version-1 index is the base run, byte for byte"
+        );
+        let db = Db::open(d.path()).unwrap();
+        assert_eq!(common::contents(&db), expected(selective), "{name}");
+        assert!(db.verify().unwrap().is_ok(), "{name}");
+    }
+}
+
+#[test]
+fn a_version_1_remote_downloads_and_an_upload_upgrades_it() {
+    for (name, selective) in FIXTURES {
+        let remote = copy_of(name);
+        // A remote holds segments as committed: cut the writes made after
+        // index.idx (FORMAT.md §4.3: indexed_len of each table entry).
+        let idx = std::fs::read(remote.path().join(s4db::INDEX_FILE_NAME)).unwrap();
+        let count = u32::from_le_bytes(idx[56..60].try_into().unwrap()) as usize;
+        for e in idx[96..96 + 32 * count].chunks(32) {
+            let id = s4db::SegmentId {
+                number: u64::from_le_bytes(e[0..8].try_into().unwrap()),
+                writer: u64::from_le_bytes(e[8..16].try_into().unwrap()),
+            };
+            let len = u64::from_le_bytes(e[16..24].try_into().unwrap());
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(remote.path().join(id.file_name()))
+                .unwrap();
+            f.set_len(len).unwrap();
+        }
+        let url = format!("file://{}", remote.path().display());
+        let committed = expected_at(selective, false);
+        let local = tempfile::tempdir().unwrap();
+        let db = Db::builder(local.path())
+            .remote(&url)
+            .open_blocking()
+            .unwrap();
+        db.download().unwrap();
+        assert_eq!(common::contents(&db), committed, "{name}");
+        assert!(
+            is_root(local.path()),
+            "{name}: the download is kept as version 2"
+        );
+        db.put("after", "upgrade").unwrap();
+        let up = db.upload().unwrap();
+        assert!(up.runs_uploaded >= 1, "{name}: {up:?}");
+        assert!(
+            is_root(remote.path()),
+            "{name}: the remote is version 2 now"
+        );
+        let mut want = committed.clone();
+        want.insert(b"after".to_vec(), b"upgrade".to_vec());
+        let cold = Db::open_remote(&url).unwrap();
+        assert_eq!(common::contents(&cold), want, "{name}");
+        assert!(cold.verify().unwrap().is_ok(), "{name}");
     }
 }

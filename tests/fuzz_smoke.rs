@@ -69,6 +69,11 @@ fn the_index_decoder_survives_mutations() {
 }
 
 #[test]
+fn the_root_decoder_survives_mutations() {
+    mutate("root", s4db::fuzzing::root, 3000);
+}
+
+#[test]
 fn page_lookup_survives_mutations() {
     mutate("page", s4db::fuzzing::page, 3000);
 }

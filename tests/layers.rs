@@ -1,0 +1,207 @@
+//! The index as layers (FORMAT.md §4.7, §4.8): what a commit writes grows
+//! with the change, runs merge, deletes survive merges, and readers and
+//! writers of a remote fetch only the runs they lack.
+
+mod common;
+
+use std::path::Path;
+
+use common::{key_for, run_files, value_for};
+use s4db::blocking::Db;
+
+fn file_len(p: &Path) -> u64 {
+    std::fs::metadata(p).unwrap().len()
+}
+
+/// `n` keys `key%08d` with 30-byte values, checkpointed.
+fn loaded(dir: &Path, n: u64) -> Db {
+    let db = Db::builder(dir)
+        .sync(s4db::SyncPolicy::Never)
+        .open_blocking()
+        .unwrap();
+    for start in (0..n).step_by(10_000) {
+        db.put_many((start..(start + 10_000).min(n)).map(|i| (key_for(i), value_for(i, 30))))
+            .unwrap();
+    }
+    db.checkpoint().unwrap();
+    db
+}
+
+#[test]
+fn a_checkpoint_of_a_few_changed_keys_writes_a_run_of_about_their_size_and_keeps_the_base() {
+    let d = tempfile::tempdir().unwrap();
+    let db = loaded(d.path(), 100_000);
+    let base = run_files(d.path());
+    assert_eq!(base.len(), 1, "{base:?}");
+    let base_len = file_len(&base[0]);
+    assert!(base_len > 2 << 20, "a base of {base_len} bytes");
+
+    for i in (0..100_000).step_by(1000) {
+        db.put(key_for(i), "changed").unwrap();
+    }
+    db.delete(key_for(7)).unwrap();
+    db.checkpoint().unwrap();
+    let runs = run_files(d.path());
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0], base[0], "the base is kept as it is");
+    assert_eq!(file_len(&runs[0]), base_len);
+    let delta = file_len(&runs[1]);
+    // 101 entries of 20 bytes plus 11-byte keys, and a small head.
+    assert!(delta < 8 << 10, "a run of {delta} bytes for 101 changes");
+    let root = file_len(&d.path().join("index.idx"));
+    assert!(root < 8 << 10, "a root of {root} bytes");
+
+    assert_eq!(db.get(key_for(1000)).unwrap().unwrap(), "changed");
+    assert_eq!(db.get(key_for(7)).unwrap(), None);
+    assert_eq!(db.get(key_for(8)).unwrap().unwrap(), value_for(8, 30));
+    assert_eq!(db.len(), 99_999);
+    assert!(db.verify().unwrap().is_ok());
+    db.close().unwrap();
+    let db = Db::open(d.path()).unwrap();
+    assert_eq!(db.get(key_for(7)).unwrap(), None);
+    assert_eq!(db.get(key_for(5000)).unwrap().unwrap(), "changed");
+    assert_eq!(db.len(), 99_999);
+}
+
+#[test]
+fn runs_merge_so_that_at_most_eight_remain_and_deletes_survive_every_merge() {
+    let d = tempfile::tempdir().unwrap();
+    let db = loaded(d.path(), 20_000);
+    let mut model: std::collections::BTreeMap<String, Vec<u8>> = (0..20_000)
+        .map(|i| (key_for(i), value_for(i, 30)))
+        .collect();
+    let mut most = 0;
+    for round in 0..120u64 {
+        for j in 0..40 {
+            let k = key_for((round * 131 + j * 17) % 25_000);
+            let v = format!("r{round}").into_bytes();
+            db.put(&k, &v).unwrap();
+            model.insert(k, v);
+        }
+        let gone = key_for((round * 37) % 25_000);
+        db.delete(&gone).unwrap();
+        model.remove(&gone);
+        db.checkpoint().unwrap();
+        most = most.max(run_files(d.path()).len());
+    }
+    assert!(most <= 8, "{most} runs at once");
+    assert!(
+        run_files(d.path()).len() >= 2,
+        "small runs stay apart from the base"
+    );
+    let check = |db: &Db| {
+        assert_eq!(db.len(), model.len() as u64);
+        for (k, v) in &model {
+            assert_eq!(db.get(k).unwrap().as_deref(), Some(v.as_slice()), "{k}");
+        }
+        for round in 0..120u64 {
+            let gone = key_for((round * 37) % 25_000);
+            assert_eq!(db.get(&gone).unwrap().is_some(), model.contains_key(&gone));
+        }
+        let keys = db.keys().unwrap();
+        assert_eq!(keys.len(), model.len());
+        assert!(db.verify().unwrap().is_ok());
+    };
+    check(&db);
+    // A full compaction writes one new base, without tombstones.
+    db.compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
+    let runs = run_files(d.path());
+    assert_eq!(runs.len(), 1);
+    let head = std::fs::read(&runs[0]).unwrap();
+    assert_eq!(&head[10..12], &[0, 0], "a base has no tombstone flag");
+    check(&db);
+    db.close().unwrap();
+    check(&Db::open(d.path()).unwrap());
+}
+
+#[test]
+fn an_upload_after_changing_a_few_keys_sends_their_run_and_a_small_root() {
+    let (d, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let url = format!("file://{}", r.path().display());
+    let db = Db::builder(d.path()).remote(&url).open_blocking().unwrap();
+    db.put_many((0..100_000).map(|i| (key_for(i), value_for(i, 30))))
+        .unwrap();
+    let first = db.upload().unwrap();
+    assert!(first.run_bytes > 2 << 20, "{first:?}");
+
+    db.put_many((0..100_000).step_by(100).map(|i| (key_for(i), "changed")))
+        .unwrap();
+    let up = db.upload().unwrap();
+    assert_eq!((up.segments_uploaded, up.runs_uploaded), (1, 1), "{up:?}");
+    assert!(up.run_bytes < 40 << 10, "{up:?}");
+    assert!(up.index_bytes < 8 << 10, "{up:?}");
+
+    let reader = Db::open_remote(&url).unwrap();
+    assert_eq!(reader.get(key_for(500)).unwrap().unwrap(), "changed");
+    assert_eq!(
+        reader.get(key_for(501)).unwrap().unwrap(),
+        value_for(501, 30)
+    );
+    assert_eq!(reader.len(), 100_000);
+}
+
+#[test]
+fn a_rebase_fetches_only_the_runs_it_lacks() {
+    let (a, b, r) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let url = format!("file://{}", r.path().display());
+    let one = Db::builder(a.path()).remote(&url).open_blocking().unwrap();
+    one.put_many((0..100_000).map(|i| (key_for(i), value_for(i, 30))))
+        .unwrap();
+    let first = one.upload().unwrap();
+    let two = Db::builder(b.path()).remote(&url).open_blocking().unwrap();
+    two.download().unwrap();
+
+    one.put("from-one", "1").unwrap();
+    one.upload().unwrap();
+    two.put("from-two", "2").unwrap();
+    let before = two.remote_stats().unwrap().bytes_received;
+    let up = two
+        .upload_with(s4db::UploadOptions::default().rebase(true))
+        .unwrap();
+    assert_eq!(up.rebased, 1);
+    let fetched = two.remote_stats().unwrap().bytes_received - before;
+    assert!(
+        fetched < first.run_bytes / 10,
+        "the rebase fetched {fetched} bytes; the base run is {}",
+        first.run_bytes
+    );
+    let reader = Db::open_remote(&url).unwrap();
+    assert_eq!(reader.get("from-one").unwrap().unwrap(), "1");
+    assert_eq!(reader.get("from-two").unwrap().unwrap(), "2");
+    assert_eq!(reader.len(), 100_002);
+}
+
+#[test]
+fn a_cold_reader_keeps_the_pages_of_the_runs_a_new_commit_keeps() {
+    let (d, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let url = format!("file://{}", r.path().display());
+    let db = Db::builder(d.path()).remote(&url).open_blocking().unwrap();
+    db.put_many((0..100_000).map(|i| (key_for(i), value_for(i, 30))))
+        .unwrap();
+    db.upload().unwrap();
+    let reader = Db::open_remote(&url).unwrap();
+    for i in (0..100_000).step_by(997) {
+        assert_eq!(reader.get(key_for(i)).unwrap().unwrap(), value_for(i, 30));
+    }
+    let cached = reader.remote_stats().unwrap().cached_index_pages;
+    assert!(cached > 50, "{cached} pages cached");
+
+    db.put("unrelated", "x").unwrap();
+    db.upload().unwrap();
+    assert!(reader.refresh().unwrap());
+    let kept = reader.remote_stats().unwrap().cached_index_pages;
+    assert!(kept * 10 >= cached * 9, "{kept} of {cached} pages kept");
+    // Those pages answer without a request for them: one per record.
+    let before = reader.remote_stats().unwrap().requests;
+    for i in (0..100_000).step_by(997).take(20) {
+        assert_eq!(reader.get(key_for(i)).unwrap().unwrap(), value_for(i, 30));
+    }
+    let requests = reader.remote_stats().unwrap().requests - before;
+    assert!(requests <= 20 + 1, "{requests} requests for 20 cached keys");
+    assert_eq!(reader.get("unrelated").unwrap().unwrap(), "x");
+}
