@@ -157,20 +157,86 @@ fn main() -> s4db::Result<()> {
     let up = db.upload()?;
     let el = t.elapsed();
     println!(
-        "upload:     {:>8.3} s  {:>10.1} MB/s to {remote} ({} segments, index {:.1} MB)",
+        "upload:     {:>8.3} s  {:>10.1} MB/s to {remote} ({} segments, index {:.1} MB in {} run(s) and a {} byte root)",
         el.as_secs_f64(),
-        (up.segment_bytes + up.index_bytes) as f64 / 1e6 / el.as_secs_f64(),
+        (up.segment_bytes + up.run_bytes + up.index_bytes) as f64 / 1e6 / el.as_secs_f64(),
         up.segments_uploaded,
-        up.index_bytes as f64 / 1e6
+        up.run_bytes as f64 / 1e6,
+        up.runs_uploaded,
+        up.index_bytes
     );
-    db.put("one-more", "record")?;
+    // A small change: 1,000 keys spread over the database.
+    let mut rng = data::Xorshift::new(7);
+    let changed: Vec<usize> = (0..1000.min(n)).map(|_| rng.below(n) as usize).collect();
+    db.write(WriteBatch::from_pairs(
+        changed.iter().map(|&k| (&keys[k], b"changed".as_slice())),
+    )?)?;
     let t = Instant::now();
     let up = db.upload()?;
     println!(
-        "re-upload:  {:>8.3} s  after one more put: {} segment(s), {} bytes",
+        "re-upload:  {:>8.3} s  after changing {} keys: index objects {} bytes ({} run(s) {} bytes + root {} bytes), {} segment(s) {} bytes",
         t.elapsed().as_secs_f64(),
+        changed.len(),
+        up.run_bytes + up.index_bytes,
+        up.runs_uploaded,
+        up.run_bytes,
+        up.index_bytes,
         up.segments_uploaded,
         up.segment_bytes
+    );
+
+    // A cold public reader: no cache, byte ranges only.
+    let reader = Db::open_remote(&remote)?;
+    let opened = reader.remote_stats().unwrap_or_default();
+    let k = rng.below(n) as usize;
+    let v = reader.get(&keys[k])?;
+    let after = reader.remote_stats().unwrap_or_default();
+    let runs = db.stats()?.index_runs;
+    println!(
+        "cold get:   {} requests ({} to open, {} for the pages of {runs} run(s) and the record) in 3 round trips, {} bytes; value {}",
+        after.requests,
+        opened.requests,
+        after.requests - opened.requests,
+        after.bytes_received,
+        if v.is_some() { "found" } else { "MISSING" }
+    );
+    // Its cache across an unrelated commit.
+    for _ in 0..2000 {
+        reader.get(&keys[rng.below(n) as usize])?;
+    }
+    let cached = reader.remote_stats().unwrap_or_default().cached_index_pages;
+    db.put("unrelated", "commit")?;
+    db.upload()?;
+    reader.refresh()?;
+    let kept = reader.remote_stats().unwrap_or_default().cached_index_pages;
+    println!(
+        "reader cache: {kept} of {cached} cached index pages kept after another writer's commit ({:.1}%)",
+        100.0 * kept as f64 / cached.max(1) as f64
+    );
+
+    // 1% of the records dead, uniformly; compaction (selective by default)
+    // finds no segment worth rewriting, and the upload after it sends nothing.
+    for chunk in keys.iter().step_by(100).collect::<Vec<_>>().chunks(1000) {
+        let mut b = WriteBatch::new();
+        for k in chunk {
+            b.delete(k)?;
+        }
+        db.write(b)?;
+    }
+    db.upload()?;
+    let t = Instant::now();
+    let c = db.compact()?;
+    let up = db.upload()?;
+    println!(
+        "1% dead:    compact + upload {:>6.3} s: {} of {} segment(s) rewritten (the small ones the commits above wrote); upload sent {} segment(s) {} bytes, {} run(s) {} bytes, root {} bytes",
+        t.elapsed().as_secs_f64(),
+        c.segments_rewritten,
+        c.segments_before,
+        up.segments_uploaded,
+        up.segment_bytes,
+        up.runs_uploaded,
+        up.run_bytes,
+        up.index_bytes
     );
     db.close()?;
     Ok(())

@@ -18,7 +18,8 @@ use crate::sync::remove::DeleteRemoteReport;
 /// How a handle over a remote alone ([`Db::open_remote`]) reads `index.idx`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LoadIndex {
-    /// By byte ranges: the first 64 KiB, then one page per lookup, cached.
+    /// By byte ranges: `index.idx` (its first 256 KiB), then one page of each
+    /// index run per lookup, cached across commits.
     /// A cold get is three requests at any database size. The default.
     #[default]
     Lazy,

@@ -19,11 +19,14 @@ pub struct Stats {
     /// is not mapped (a remote index loaded whole, or a just-built one the
     /// system could not map).
     pub index_memory_bytes: u64,
-    /// Bytes of `index.idx` mapped read-only into memory. The kernel reads
+    /// Bytes of the index runs mapped read-only into memory. The kernel reads
     /// them in as gets touch their pages, and can drop them again under
     /// memory pressure, so they count towards resident memory only as they
     /// are used.
     pub index_mapped_bytes: u64,
+    /// Index runs a lookup consults (FORMAT.md §4.7): at most 8 after a
+    /// checkpoint; 1 for a version-1 index.
+    pub index_runs: u64,
     /// Segments that are not on the remote as far as this directory knows
     /// (all of them when it never synced); 0 without a remote.
     pub unuploaded_segments: u64,

@@ -119,6 +119,7 @@ pub(crate) mod from {
             unindexed_changes,
             index_memory_bytes,
             index_mapped_bytes,
+            index_runs,
             unuploaded_segments
         ))
     }

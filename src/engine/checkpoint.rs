@@ -66,7 +66,7 @@ impl Engine {
             } else if delta == 0 && absorb == 0 {
                 None
             } else {
-                Some(merged_entries(index, &old, keep)?)
+                Some(merged_entries(index, keep, [], |_, l| Ok(l))?)
             };
             let number = entries.as_ref().map(|_| w.next_number);
             if let Some(n) = number {
@@ -219,16 +219,23 @@ impl Engine {
 }
 
 /// The entries of a run that replaces the runs from position `keep` on and
-/// the delta: every key any of them mentions, with its current state.
-fn merged_entries<'a>(
+/// the delta: every key any of them (or `extra`) mentions, with its current
+/// state, its location passed through `relocate` (a compaction's new
+/// positions; as it is for a checkpoint). A key deleted now gets a
+/// tombstone only where an older, kept run still has it.
+///
+/// # Errors
+/// As [`Index::get`], and what `relocate` returns.
+pub(crate) fn merged_entries<'a>(
     index: &'a Index,
-    old: &'a Layers,
     keep: usize,
+    extra: impl IntoIterator<Item = &'a [u8]>,
+    relocate: impl Fn(&[u8], Loc) -> Result<Loc>,
 ) -> Result<Vec<(&'a [u8], Loc)>> {
+    let old = index.base();
     let mut keys: hashbrown::HashSet<&'a [u8]> = hashbrown::HashSet::new();
-    for (k, _) in index.delta_entries() {
-        keys.insert(k);
-    }
+    keys.extend(index.delta_entries().map(|(k, _)| k));
+    keys.extend(extra);
     for r in &old.runs()[keep..] {
         r.index.for_each(|k, _| {
             keys.insert(k);
@@ -237,8 +244,7 @@ fn merged_entries<'a>(
     let mut out = Vec::with_capacity(keys.len());
     for k in keys {
         match index.get(k)? {
-            Some(l) => out.push((k, l)),
-            // A tombstone only where an older run still has the key.
+            Some(l) => out.push((k, relocate(k, l)?)),
             None if old.mentioned_below(keep, k, key_hash(k))? => out.push((k, TOMBSTONE)),
             None => {}
         }

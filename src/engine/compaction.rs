@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::engine::checkpoint::merged_entries;
 use crate::engine::segment::Segment;
 use crate::engine::{Engine, View, create_segment_file};
 use crate::error::{Error, IoContext, Result};
@@ -45,6 +46,7 @@ use crate::format::segment_header::{
 use crate::format::segment_id::{SegmentId, next_number as next_segment_number};
 use crate::index::live::Index;
 use crate::index::loc::Loc;
+use crate::index::tiering;
 use crate::io::fsutil::sync_dir;
 use crate::options::setters;
 use crate::report::CompactionReport;
@@ -278,19 +280,34 @@ pub(crate) fn compact(engine: &Engine, opts: CompactOptions) -> Result<Compactio
             .collect(),
         obsolete: w.obsolete.clone(),
     };
-    // The new index is one base run, numbered after the output segments.
+    // The new index's run is numbered after the output segments.
     let committed = next_segment_number(next_number).and_then(|after| {
         let meta = IndexMeta {
             next_segment_number: after,
             ..meta
         };
         engine.with_view(|v| {
-            let entries = new_index(v, &planned, &copied.locs)?;
+            let old = v.index.base();
+            // A selective compaction adds a run of what moved (merged by
+            // the usual rule); a full one writes a new base.
+            let sizes: Vec<u64> = old.runs().iter().map(|r| r.entries()).collect();
+            let changed = (planned.moving.len() + v.index.delta_len()) as u64;
+            let absorb = if selective {
+                tiering::runs_to_absorb(&sizes, changed)
+            } else {
+                sizes.len()
+            };
+            let keep = sizes.len() - absorb;
+            let entries = if keep == 0 {
+                new_index(v, &planned, &copied.locs)?
+            } else {
+                new_run(v, &planned, &copied.locs, keep)?
+            };
             let counts = (v.index.live_keys(), v.index.live_bytes());
             engine.publish(
                 &mut w,
-                v.index.base(),
-                0,
+                old,
+                keep,
                 Some((next_number, entries)),
                 meta,
                 counts,
@@ -379,12 +396,8 @@ fn plan(v: &View, opts: CompactOptions) -> Result<Plan> {
     })
 }
 
-/// The bytes of the new `index.idx`: the keys that moved at `moved`
-/// (aligned with `plan.moving`; in the run, which follows the segments left
-/// alone), then every other live key of `v` at its segment's new position.
-/// No per-key lookup: the moved keys come from the plan.
-fn new_index<'a>(v: &'a View, plan: &'a Plan, moved: &[Loc]) -> Result<Vec<(&'a [u8], Loc)>> {
-    // New table positions of the segments left alone; `kept` of them.
+/// New table positions of the segments left alone, and how many there are.
+fn positions(plan: &Plan) -> (Vec<u32>, u32) {
     let mut position = vec![0u32; plan.chosen.len()];
     let mut kept = 0u32;
     for (p, c) in position.iter_mut().zip(&plan.chosen) {
@@ -393,6 +406,65 @@ fn new_index<'a>(v: &'a View, plan: &'a Plan, moved: &[Loc]) -> Result<Vec<(&'a 
             kept += 1;
         }
     }
+    (position, kept)
+}
+
+/// The entries of the new index's new run when a selective compaction
+/// keeps the first `keep` runs of the index (FORMAT.md §5.2, §4.7): every
+/// key that moved, every key of the delta and of the runs it replaces, at
+/// its new location. Costs O(moved + delta + replaced runs), not O(N).
+fn new_run<'a>(
+    v: &'a View,
+    plan: &'a Plan,
+    moved: &[Loc],
+    keep: usize,
+) -> Result<Vec<(&'a [u8], Loc)>> {
+    let (position, kept) = positions(plan);
+    if moved.len() != plan.moving.len() {
+        return Err(lost_track());
+    }
+    let new_loc: hashbrown::HashMap<&[u8], Loc> = plan
+        .moving
+        .iter()
+        .zip(moved)
+        .map(|((k, _), l)| {
+            (
+                k.as_ref(),
+                Loc {
+                    segment: l.segment + kept,
+                    ..*l
+                },
+            )
+        })
+        .collect();
+    merged_entries(&v.index, keep, new_loc.keys().copied(), |k, l| {
+        match plan.chosen.get(l.segment as usize) {
+            Some(true) => new_loc.get(k).copied().ok_or_else(lost_track),
+            _ => Ok(Loc {
+                segment: position
+                    .get(l.segment as usize)
+                    .copied()
+                    .unwrap_or(u32::MAX),
+                ..l
+            }),
+        }
+    })
+}
+
+fn lost_track() -> Error {
+    Error::corruption(
+        "index.idx",
+        0,
+        "compaction lost track of a live record (a bug)",
+    )
+}
+
+/// The entries of the new index's one base run: the keys that moved at
+/// `moved` (aligned with `plan.moving`; in the run, which follows the
+/// segments left alone), then every other live key of `v` at its segment's
+/// new position. No per-key lookup: the moved keys come from the plan.
+fn new_index<'a>(v: &'a View, plan: &'a Plan, moved: &[Loc]) -> Result<Vec<(&'a [u8], Loc)>> {
+    let (position, kept) = positions(plan);
     if moved.len() != plan.moving.len() {
         return Err(Error::corruption(
             "index.idx",

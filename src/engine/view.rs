@@ -97,6 +97,7 @@ impl View {
             unindexed_changes: self.index.delta_len() as u64,
             index_memory_bytes: self.index.memory_bytes() as u64,
             index_mapped_bytes: self.index.mapped_bytes() as u64,
+            index_runs: self.index.base().runs().len() as u64,
             unuploaded_segments: 0,
         }
     }

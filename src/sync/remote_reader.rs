@@ -149,6 +149,7 @@ impl RemoteReader {
                 unindexed_changes: 0,
                 index_memory_bytes: 0,
                 index_mapped_bytes: 0,
+                index_runs: lazy.run_count() as u64,
                 unuploaded_segments: 0,
             },
             Loaded::Whole(view) => view.stats(),
