@@ -8,4 +8,5 @@ pub(crate) mod layers;
 pub(crate) mod lazy;
 pub(crate) mod live;
 pub(crate) mod loc;
+pub(crate) mod page_cache;
 pub(crate) mod tiering;

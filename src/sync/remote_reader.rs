@@ -283,7 +283,7 @@ impl RemoteReader {
 
     /// The page cache of the byte-range index in use, if any: the next one
     /// keeps the pages of the runs it shares (FORMAT.md §10.6).
-    fn page_cache(&self) -> Option<Arc<Mutex<crate::index::lazy::PageCache>>> {
+    fn page_cache(&self) -> Option<Arc<Mutex<crate::index::page_cache::PageCache>>> {
         match &*self.loaded.read() {
             Loaded::Lazy(lazy, _) => Some(lazy.cache()),
             Loaded::Whole(_) => None,
