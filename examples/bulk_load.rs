@@ -1,6 +1,10 @@
 //! Bulk load: 1M records (`key%08d`, 100-byte values, half compressible text,
 //! half random hex) in atomic batches of 1,000 into a local database; reopen
-//! it and read it back; then upload it to a remote. Prints timings.
+//! it and read it back; then upload it to a remote. Then what the index
+//! layers (FORMAT.md §4.7) make cheap: an upload after changing 1,000 keys,
+//! a cold get (requests, round trips), a cold reader's cache across another
+//! commit, and the upload after compacting with 1% of the records dead.
+//! Prints timings and bytes.
 //!
 //! ```text
 //! cargo run --release --example bulk_load [-- REMOTE_URL] [--records N] [--dir PATH]

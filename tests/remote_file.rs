@@ -211,7 +211,7 @@ fn an_upload_after_a_selective_compaction_sends_only_the_rewritten_segments() {
     for i in 0..100 {
         db.put(key_for(i), value_for(i + 1000, 60)).unwrap();
     }
-    db.upload().unwrap();
+    let first = db.upload().unwrap();
     let remote_before = common::segment_files(r.path()).len() as u64;
     let c = db.compact().unwrap();
     assert!(
@@ -223,6 +223,9 @@ fn an_upload_after_a_selective_compaction_sends_only_the_rewritten_segments() {
     assert_eq!(up.segments_uploaded, outputs, "{up:?}");
     assert_eq!(up.segments_obsoleted, c.segments_rewritten);
     assert!(up.segment_bytes < c.bytes_after / 2, "{up:?} {c:?}");
+    // The index sent is a run of the moved keys, not the whole index again.
+    assert!(up.runs_uploaded <= 1, "{up:?}");
+    assert!(up.run_bytes < first.run_bytes / 2, "{up:?} {first:?}");
     assert_eq!(
         common::segment_files(r.path()).len() as u64,
         remote_before + outputs,
