@@ -433,8 +433,8 @@ class S4DB:
         return report
 
     def gc(self, grace_seconds: float = 24 * 3600) -> list[str]:
-        """Deletes remote segments that no commit younger than
-        ``grace_seconds`` (default 24 h) needs, and segments of crashed
+        """Deletes remote segments and index runs that no commit younger
+        than ``grace_seconds`` (default 24 h) needs, and those of crashed
         uploads older than it; returns their names. Objects s4db did not
         write are never deleted.
 
