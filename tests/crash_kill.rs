@@ -9,7 +9,7 @@ mod data;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use s4db::blocking::Db;
 use s4db::{SyncPolicy, WriteBatch};
@@ -58,6 +58,43 @@ fn child(dir: &str) {
     }
 }
 
+/// Runs this test binary's `test` as a child process with `env` set to
+/// `dir`, hands `on_ack` the rest of each `ack …` line it prints until
+/// `kill_after` of them, waits `then`, and kills it with SIGKILL. Returns
+/// the acknowledgements seen.
+fn run_child_and_kill(
+    test: &str,
+    env: &str,
+    dir: &std::path::Path,
+    kill_after: u64,
+    then: Duration,
+    mut on_ack: impl FnMut(&str),
+) -> u64 {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(env, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = 0;
+    for line in out.lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("ack ") {
+            on_ack(rest);
+            seen += 1;
+            if seen >= kill_after {
+                break;
+            }
+        }
+    }
+    std::thread::sleep(then);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    seen
+}
+
 #[test]
 fn kill_9_loses_no_acknowledged_write() {
     if let Ok(dir) = std::env::var("S4DB_KILL_CHILD") {
@@ -77,35 +114,18 @@ fn kill_9_loses_no_acknowledged_write() {
     let mut acked = [0u64; THREADS as usize];
     for round in 0..rounds {
         let kill_after = 1 + rng.below(400);
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "kill_9_loses_no_acknowledged_write",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("S4DB_KILL_CHILD", dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let mut seen = 0;
-        for line in out.lines() {
-            let line = line.unwrap();
-            let Some(rest) = line.strip_prefix("ack ") else {
-                continue;
-            };
-            let (t, n) = rest.split_once(' ').unwrap();
-            let (t, n): (usize, u64) = (t.parse().unwrap(), n.parse().unwrap());
-            acked[t] = acked[t].max(n);
-            seen += 1;
-            if seen >= kill_after {
-                break;
-            }
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let seen = run_child_and_kill(
+            "kill_9_loses_no_acknowledged_write",
+            "S4DB_KILL_CHILD",
+            dir.path(),
+            kill_after,
+            Duration::ZERO,
+            |rest| {
+                let (t, n) = rest.split_once(' ').unwrap();
+                let (t, n): (usize, u64) = (t.parse().unwrap(), n.parse().unwrap());
+                acked[t] = acked[t].max(n);
+            },
+        );
 
         let db = Db::open(dir.path()).unwrap();
         let mut total = 0;
@@ -204,35 +224,16 @@ fn kill_9_between_an_index_run_and_its_root_or_during_a_merge_loses_nothing() {
     let mut acked = 0u64;
     for round in 0..rounds {
         let kill_after = 1 + rng.below(60);
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "kill_9_between_an_index_run_and_its_root_or_during_a_merge_loses_nothing",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("S4DB_KILL_CHECKPOINT_CHILD", dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let mut seen = 0;
-        for line in out.lines() {
-            let line = line.unwrap();
-            if let Some(n) = line.strip_prefix("ack ") {
-                acked = acked.max(n.parse().unwrap());
-                seen += 1;
-                if seen >= kill_after {
-                    break;
-                }
-            }
-        }
         // Most of the child's time is in checkpoints: the kill lands in one
         // (before its run, between the run and the root, or after).
-        std::thread::sleep(std::time::Duration::from_micros(rng.below(3000)));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let seen = run_child_and_kill(
+            "kill_9_between_an_index_run_and_its_root_or_during_a_merge_loses_nothing",
+            "S4DB_KILL_CHECKPOINT_CHILD",
+            dir.path(),
+            kill_after,
+            Duration::from_micros(rng.below(3000)),
+            |n| acked = acked.max(n.parse().unwrap()),
+        );
 
         let db = Db::open(dir.path()).unwrap();
         let n: u64 = db.get("batches").unwrap().map_or(0, |v| {

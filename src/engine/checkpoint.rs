@@ -11,6 +11,7 @@
 //! it rewrites the merged runs' entries too (O(log N) times per key over
 //! its life).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::engine::Engine;
@@ -25,6 +26,7 @@ use crate::index::layers::Layers;
 use crate::index::live::Index;
 use crate::index::loc::Loc;
 use crate::index::tiering;
+use crate::io::fs::Fs;
 use crate::io::fsutil::{atomic_write_keeping, atomic_write_with};
 
 /// A run entry's location meaning "deleted" (FORMAT.md §4.7).
@@ -189,20 +191,8 @@ impl Engine {
             obsolete: Vec::new(),
             ..meta.clone()
         };
-        let bytes = index_file::build(&run_meta, &local);
-        let run = BaseIndex::from_built(bytes)?;
-        let len = run.bytes().len() as u64;
-        let map = atomic_write_keeping(
-            &self.opts.fs,
-            &self.dir,
-            &id.run_file_name(),
-            run.bytes(),
-            |file| crate::io::mmap::map_whole(file, len).ok().flatten(),
-        )?;
-        Ok(match map {
-            Some(map) => run.remapped(map),
-            None => run,
-        })
+        let run = BaseIndex::from_built(index_file::build(&run_meta, &local))?;
+        write_mapped(&self.opts.fs, &self.dir, &id.run_file_name(), run)
     }
 
     /// Writes a version-1 index's bytes as a run file and returns its id:
@@ -216,6 +206,23 @@ impl Engine {
         atomic_write_with(&self.opts.fs, &self.dir, &id.run_file_name(), bytes)?;
         Ok(id)
     }
+}
+
+/// Writes `run` durably as `dir/name` and returns it over a map of the file
+/// written, so that its heap copy is freed (as it is, where the system
+/// cannot map the file).
+///
+/// # Errors
+/// [`Error::Io`] if the write fails; nothing is then at `name`.
+pub(crate) fn write_mapped(fs: &Fs, dir: &Path, name: &str, run: BaseIndex) -> Result<BaseIndex> {
+    let len = run.bytes().len() as u64;
+    let map = atomic_write_keeping(fs, dir, name, run.bytes(), |file| {
+        crate::io::mmap::map_whole(file, len).ok().flatten()
+    })?;
+    Ok(match map {
+        Some(map) => run.remapped(map),
+        None => run,
+    })
 }
 
 /// The entries of a run that replaces the runs from position `keep` on and

@@ -466,11 +466,7 @@ fn lost_track() -> Error {
 fn new_index<'a>(v: &'a View, plan: &'a Plan, moved: &[Loc]) -> Result<Vec<(&'a [u8], Loc)>> {
     let (position, kept) = positions(plan);
     if moved.len() != plan.moving.len() {
-        return Err(Error::corruption(
-            "index.idx",
-            0,
-            "compaction lost track of a live record (a bug)",
-        ));
+        return Err(lost_track());
     }
     let mut entries: Vec<(&[u8], Loc)> = Vec::with_capacity(v.index.live_keys() as usize);
     for ((key, _), l) in plan.moving.iter().zip(moved) {

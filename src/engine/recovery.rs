@@ -167,7 +167,7 @@ pub(crate) fn cut_tail(
 /// [`Error::Corruption`] naming the file that fails a check, or a run the
 /// root names that is missing; [`Error::Io`] if reading fails.
 pub(crate) fn load_index(dir: &Path) -> Result<Option<Layers>> {
-    let Some(root) = map_file(dir, INDEX_FILE_NAME)? else {
+    let Some((root, root_mapped)) = map_file(dir, INDEX_FILE_NAME)? else {
         return Ok(None);
     };
     let layers = if root::is_root(&root) {
@@ -177,27 +177,30 @@ pub(crate) fn load_index(dir: &Path) -> Result<Option<Layers>> {
         let mut runs = Vec::with_capacity(decoded.runs.len());
         for r in &decoded.runs {
             let name = r.id.run_file_name();
-            let Some(bytes) = map_file(dir, &name)? else {
+            let Some((bytes, mapped)) = map_file(dir, &name)? else {
                 return Err(with_hint(Error::corruption(
                     name,
                     0,
                     "index.idx names this index run, but it is missing",
                 )));
             };
-            let run = BaseIndex::decode_lazy(bytes.clone(), true)
-                .map_err(|e| with_hint(e.in_file(&name)))?;
+            let run =
+                BaseIndex::decode_lazy(bytes, mapped).map_err(|e| with_hint(e.in_file(&name)))?;
             runs.push(Arc::new(run));
         }
         Layers::new(decoded, runs).map_err(with_hint)?
     } else {
-        Layers::from_v1(BaseIndex::decode_lazy(root, true).map_err(with_hint)?)
+        Layers::from_v1(BaseIndex::decode_lazy(root, root_mapped).map_err(with_hint)?)
     };
     Ok(Some(layers))
 }
 
-/// The bytes of `dir/name`, mapped (or read, where mapping fails); `None`
-/// if there is no such file.
-fn map_file(dir: &Path, name: &str) -> Result<Option<bytes::Bytes>> {
+/// The bytes of `dir/name`, mapped (or read, where mapping fails), and
+/// whether they are mapped; `None` if there is no such file.
+///
+/// # Errors
+/// [`Error::Io`] if the file cannot be opened or read.
+pub(crate) fn map_file(dir: &Path, name: &str) -> Result<Option<(bytes::Bytes, bool)>> {
     let path = dir.join(name);
     let io = |e| Error::io(format!("reading {}", path.display()), e);
     let mut file = match fs::File::open(&path) {
@@ -207,11 +210,11 @@ fn map_file(dir: &Path, name: &str) -> Result<Option<bytes::Bytes>> {
     };
     let len = file.metadata().map_err(io)?.len();
     match crate::io::mmap::map_whole(&file, len) {
-        Ok(Some(map)) => Ok(Some(map)),
+        Ok(Some(map)) => Ok(Some((map, true))),
         Ok(None) | Err(_) => {
             let mut bytes = Vec::new();
             file.read_to_end(&mut bytes).map_err(io)?;
-            Ok(Some(bytes.into()))
+            Ok(Some((bytes.into(), false)))
         }
     }
 }
@@ -290,7 +293,7 @@ pub(crate) fn recover_with_index(
     let obsolete_runs = base.root().obsolete_runs.clone();
     let mut on_disk: BTreeMap<SegmentId, PathBuf> = disk.into_iter().collect();
     // Runs share the segments' number sequence: a number on disk stays used.
-    let listed: Vec<SegmentId> = base.runs().iter().filter_map(|r| r.id).collect();
+    let listed: Vec<SegmentId> = base.run_ids().collect();
     let mut unlisted_runs = Vec::new();
     let mut max_on_disk = on_disk.keys().map(|id| id.number).max().unwrap_or(0);
     for (id, path) in crate::engine::files::list_runs(dir)? {

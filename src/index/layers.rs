@@ -36,14 +36,15 @@ impl Run {
     }
 
     fn translate(&self, loc: Loc) -> Result<Loc> {
-        match self.to_root.get(loc.segment as usize) {
-            Some(&p) if p != NOT_IN_ROOT => Ok(Loc { segment: p, ..loc }),
-            _ => Err(Error::corruption(
-                self.name(),
-                0,
-                "an entry names a segment that index.idx does not list",
-            )),
-        }
+        in_root(&self.to_root, loc).ok_or_else(|| self.not_in_root())
+    }
+
+    fn not_in_root(&self) -> Error {
+        Error::corruption(
+            self.name(),
+            0,
+            "an entry names a segment that index.idx does not list",
+        )
     }
 
     /// The run's file name (`index.idx` for a version-1 index).
@@ -54,10 +55,35 @@ impl Run {
 }
 
 /// What one run says of a key.
-enum Said {
+pub(crate) enum Said {
+    /// The key's record, by position in the root's segment table.
     Put(Loc),
+    /// The key is deleted.
     Deleted,
+    /// The run has no entry for the key: ask an older one.
     Nothing,
+}
+
+impl Said {
+    /// What a run's entry `found` says (a length of 0 is a tombstone),
+    /// its segment translated by `to_root` (see [`translation`]); `None` if
+    /// it names a segment the root does not list.
+    pub(crate) fn of(found: Option<Loc>, to_root: &[u32]) -> Option<Said> {
+        Some(match found {
+            None => Said::Nothing,
+            Some(l) if l.len == 0 => Said::Deleted,
+            Some(l) => Said::Put(in_root(to_root, l)?),
+        })
+    }
+}
+
+/// `loc`, its run segment position translated by `to_root`; `None` if the
+/// root does not list that segment.
+fn in_root(to_root: &[u32], loc: Loc) -> Option<Loc> {
+    match to_root.get(loc.segment as usize) {
+        Some(&p) if p != NOT_IN_ROOT => Some(Loc { segment: p, ..loc }),
+        _ => None,
+    }
 }
 
 /// The root and its runs, oldest first.
@@ -142,9 +168,10 @@ impl Layers {
         })
     }
 
-    /// The same layers with new metadata (segment table, obsolete tables):
-    /// translations are recomputed; the runs are shared.
-    pub(crate) fn with_meta(&self, meta: IndexMeta, obsolete_runs: Vec<ObsoleteEntry>) -> Layers {
+    /// The same layers (and obsolete runs) under new metadata (writer,
+    /// next number, segment table, obsolete segments): translations are
+    /// recomputed; the runs are shared.
+    pub(crate) fn with_meta(&self, meta: IndexMeta) -> Layers {
         let runs = self
             .runs
             .iter()
@@ -157,7 +184,6 @@ impl Layers {
         Layers {
             root: Root {
                 meta,
-                obsolete_runs,
                 ..self.root.clone()
             },
             runs,
@@ -170,11 +196,7 @@ impl Layers {
             .index
             .lookup(key, h)
             .map_err(|e| e.in_file(&run.name()))?;
-        Ok(match found {
-            None => Said::Nothing,
-            Some(l) if l.len == 0 => Said::Deleted,
-            Some(l) => Said::Put(run.translate(l)?),
-        })
+        Said::of(found, &run.to_root).ok_or_else(|| run.not_in_root())
     }
 
     /// Where `key` (whose hash is `h`) is: the newest run that mentions it.
@@ -291,6 +313,11 @@ impl Layers {
         &self.runs
     }
 
+    /// The ids of the run files the root names (none for a version-1 index).
+    pub(crate) fn run_ids(&self) -> impl Iterator<Item = SegmentId> + '_ {
+        self.runs.iter().filter_map(|r| r.id)
+    }
+
     /// Whether `index.idx` is a version-1 index (FORMAT.md §8).
     pub(crate) fn is_v1(&self) -> bool {
         self.v1
@@ -365,8 +392,9 @@ impl Layers {
     }
 }
 
-/// For each segment of a run's table, its position in the root's table.
-fn translation(run: &[SegmentEntry], root: &[SegmentEntry]) -> Vec<u32> {
+/// For each segment of a run's table, its position in the root's table
+/// (`u32::MAX` where the root does not list it).
+pub(crate) fn translation(run: &[SegmentEntry], root: &[SegmentEntry]) -> Vec<u32> {
     run.iter()
         .map(|s| {
             root.binary_search_by_key(&s.id, |r| r.id)

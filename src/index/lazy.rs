@@ -25,6 +25,7 @@ use crate::format::index_file::{
 use crate::format::index_page::{PAGE_OVERHEAD, PageView};
 use crate::format::le::u64_at;
 use crate::format::root;
+use crate::index::layers::{Said, translation};
 use crate::index::loc::Loc;
 use crate::index::page_cache::PageCache;
 use crate::remote::ctx::RemoteCtx;
@@ -101,13 +102,7 @@ impl LazyRun {
             .collect();
         let to_root = match root_table {
             None => (0..table.len() as u32).collect(),
-            Some(root) => table
-                .iter()
-                .map(|s| {
-                    root.binary_search_by_key(&s.id, |r| r.id)
-                        .map_or(u32::MAX, |p| p as u32)
-                })
-                .collect(),
+            Some(root) => translation(&table, root),
         };
         Ok((
             LazyRun {
@@ -158,14 +153,6 @@ pub(crate) struct LazyIndex {
     runs: Vec<LazyRun>,
     cache: Arc<Mutex<PageCache>>,
     budget: usize,
-}
-
-/// What one run says of a key.
-#[derive(Clone, Copy)]
-enum Said {
-    Put(Loc),
-    Deleted,
-    Nothing,
 }
 
 impl LazyIndex {
@@ -301,17 +288,14 @@ impl LazyIndex {
             };
             reqs.push((r, b, run.object.clone(), start, end));
         }
-        let fetched = fetch_ranges(ctx, reqs).await?;
+        let fetched = match self.fetch_ranges(ctx, reqs).await? {
+            Ok(f) => f,
+            Err(c) => return Ok(Err(c)),
+        };
         for (r, b, start, got) in fetched {
             let run = &self.runs[r];
-            let Some(got) = got else {
-                return Ok(Err(Changed));
-            };
-            if run.pinned && got.etag.as_ref().is_some_and(|t| *t != self.etag) {
-                return Ok(Err(Changed));
-            }
             let n = run.header.block_pages(b).len();
-            let offs = offsets_table(&got.bytes, n, None, None, PAGE_OVERHEAD as u64)
+            let offs = offsets_table(&got, n, None, None, PAGE_OVERHEAD as u64)
                 .map_err(|d| run.corrupt(start, d))?;
             if offs[0] < run.header.pages_offset || offs[n] > run.header.file_len {
                 return Err(run.corrupt(start, "a directory block points outside the pages"));
@@ -365,24 +349,21 @@ impl LazyIndex {
             bounds.push((a, b));
             reqs.push((r, bounds.len() as u32 - 1, run.object.clone(), start, end));
         }
-        let fetched = fetch_ranges(ctx, reqs).await?;
+        let fetched = match self.fetch_ranges(ctx, reqs).await? {
+            Ok(f) => f,
+            Err(c) => return Ok(Err(c)),
+        };
         for (r, i, start, got) in fetched {
             let run = &self.runs[r];
-            let Some(got) = got else {
-                return Ok(Err(Changed));
-            };
-            if run.pinned && got.etag.as_ref().is_some_and(|t| *t != self.etag) {
-                return Ok(Err(Changed));
-            }
             let (a, b) = bounds[i as usize];
             for p in a..=b {
                 let (s, e) = run.page_range(p).unwrap_or((start, start));
                 let (from, to) = ((s - start) as usize, (e - start) as usize);
-                let Some(bytes) = got.bytes.get(from..to) else {
+                let Some(bytes) = got.get(from..to) else {
                     return Err(run.corrupt(s, "a page lies outside the range read"));
                 };
                 PageView::parse(bytes, true).map_err(|d| run.corrupt(s, d))?;
-                let bytes = got.bytes.slice(from..to);
+                let bytes = got.slice(from..to);
                 self.cache
                     .lock()
                     .insert((run.cache_name.clone(), p), bytes.clone(), self.budget);
@@ -390,6 +371,46 @@ impl LazyIndex {
             }
         }
         Ok(Ok(have))
+    }
+
+    /// Range reads `(run, tag, object, start, end)`, in parallel; each
+    /// answer's bytes with its run, tag and start. `Changed` if an object is
+    /// gone (collected after a newer commit) or a version-1 `index.idx`
+    /// answers with another entity tag (replaced).
+    async fn fetch_ranges(
+        &self,
+        ctx: &RemoteCtx,
+        reqs: Vec<(usize, u32, String, u64, u64)>,
+    ) -> Result<Result<Vec<(usize, u32, u64, Bytes)>, Changed>> {
+        let store = ctx.store.clone();
+        let parallel = ctx.opts.parallelism;
+        let fetched: Vec<(usize, u32, u64, Option<crate::remote::Ranged>)> = ctx
+            .run(async move {
+                let results: Vec<Result<_>> = futures::stream::iter(reqs)
+                    .map(|(r, tag, object, start, end)| {
+                        let store = store.clone();
+                        async move {
+                            let got = store.get_range(&object, start, end - start).await?;
+                            Ok((r, tag, start, got))
+                        }
+                    })
+                    .buffer_unordered(parallel)
+                    .collect()
+                    .await;
+                results.into_iter().collect()
+            })
+            .await?;
+        let mut out = Vec::with_capacity(fetched.len());
+        for (r, tag, start, got) in fetched {
+            let Some(got) = got else {
+                return Ok(Err(Changed));
+            };
+            if self.runs[r].pinned && got.etag.as_ref().is_some_and(|t| *t != self.etag) {
+                return Ok(Err(Changed));
+            }
+            out.push((r, tag, start, got.bytes));
+        }
+        Ok(Ok(out))
     }
 
     /// Where `key`'s record is, or `Changed` if the remote index changed.
@@ -426,39 +447,29 @@ impl LazyIndex {
         };
         let mut out = Vec::with_capacity(keys.len());
         for (key, &h) in keys.iter().zip(&hashes) {
-            let mut found = None;
+            let mut located = None;
             for (r, run) in self.runs.iter().enumerate().rev() {
                 let p = run.page_of_key(h);
                 let bytes = have.get(&(r, p)).cloned().unwrap_or_default();
-                let said = match PageView::checked_before(&bytes).lookup(key, fingerprint(h)) {
-                    None => Said::Nothing,
-                    Some(l) if l.len == 0 && run.pinned => {
-                        return Err(run.corrupt(
-                            run.page_range(p).map_or(0, |x| x.0),
-                            "an entry has length 0",
-                        ));
-                    }
-                    Some(l) if l.len == 0 => Said::Deleted,
-                    Some(l) => match run.to_root.get(l.segment as usize) {
-                        Some(&s) if s != u32::MAX => Said::Put(Loc { segment: s, ..l }),
-                        _ => {
-                            return Err(run.corrupt(
-                                run.page_range(p).map_or(0, |x| x.0),
-                                "an entry names a segment not in the table",
-                            ));
-                        }
-                    },
+                let entry = PageView::checked_before(&bytes).lookup(key, fingerprint(h));
+                let page_at = run.page_range(p).map_or(0, |x| x.0);
+                if run.pinned && entry.is_some_and(|l| l.len == 0) {
+                    // A version-1 index has no tombstones.
+                    return Err(run.corrupt(page_at, "an entry has length 0"));
+                }
+                let Some(said) = Said::of(entry, &run.to_root) else {
+                    return Err(run.corrupt(page_at, "an entry names a segment not in the table"));
                 };
                 match said {
                     Said::Nothing => continue,
                     Said::Deleted => break,
                     Said::Put(l) => {
-                        found = Some(l);
+                        located = Some(l);
                         break;
                     }
                 }
             }
-            out.push(found);
+            out.push(located);
         }
         Ok(Ok(out))
     }
@@ -486,31 +497,6 @@ async fn read_rest(ctx: &RemoteCtx, first: Bytes, len: u64, etag: &str) -> Resul
     let mut all = BytesMut::from(&first[..]);
     all.extend_from_slice(&rest.bytes);
     Ok(all.freeze())
-}
-
-/// Range reads `(run, tag, object, start, end)`, in parallel; each answer
-/// with its run, tag and start, `None` where the object is gone.
-async fn fetch_ranges(
-    ctx: &RemoteCtx,
-    reqs: Vec<(usize, u32, String, u64, u64)>,
-) -> Result<Vec<(usize, u32, u64, Option<crate::remote::Ranged>)>> {
-    let store = ctx.store.clone();
-    let parallel = ctx.opts.parallelism;
-    ctx.run(async move {
-        let results: Vec<Result<_>> = futures::stream::iter(reqs)
-            .map(|(r, tag, object, start, end)| {
-                let store = store.clone();
-                async move {
-                    let got = store.get_range(&object, start, end - start).await?;
-                    Ok((r, tag, start, got))
-                }
-            })
-            .buffer_unordered(parallel)
-            .collect()
-            .await;
-        results.into_iter().collect()
-    })
-    .await
 }
 
 fn corrupt_in(object: &str, offset: u64, detail: &str) -> Error {

@@ -150,7 +150,7 @@ pub(crate) async fn download(
 
     let e = engine.clone();
     let table = remote.segments().iter().map(|s| s.id).collect();
-    let runs: Vec<_> = remote.runs().iter().filter_map(|r| r.id).collect();
+    let runs: Vec<_> = remote.run_ids().collect();
     let synced = state.segments.clone();
     let keys = offload(move || {
         let mut w = e.writer();
@@ -165,7 +165,7 @@ pub(crate) async fn download(
         // Every local segment the remote does not list is below this number,
         // so recovery deletes it as obsolete.
         meta.next_segment_number = meta.next_segment_number.max(w.next_number);
-        let adopted = remote.with_meta(meta, remote.root().obsolete_runs.clone());
+        let adopted = remote.with_meta(meta);
         e.adopt_index(&mut w, adopted)?;
         Ok(e.len())
     })
@@ -239,7 +239,7 @@ pub(crate) async fn hydrate(engine: &Arc<Engine>) -> Result<u64> {
         e.seal_active(&mut w)?;
         e.checkpoint_locked(&mut w)?;
         let base = e.base_index();
-        let own = base.with_meta(base.meta(), base.root().obsolete_runs.clone());
+        let own = base.with_meta(base.meta());
         e.adopt_index(&mut w, own)
     })
     .await?;
@@ -257,7 +257,7 @@ pub(crate) async fn fetch_index_only(ctx: &RemoteCtx, dir: &Path, writer_id: u64
     let mut meta = remote.meta();
     meta.writer_id = writer_id;
     let table = remote.segments().iter().map(|s| s.id).collect();
-    let runs: Vec<_> = remote.runs().iter().filter_map(|r| r.id).collect();
+    let runs: Vec<_> = remote.run_ids().collect();
     let own = remote.own_root_bytes(meta)?;
     atomic_write(dir, INDEX_FILE_NAME, &own)?;
     SyncState::synced(&ctx.url.describe(), etag, table, None)

@@ -114,7 +114,7 @@ pub(crate) async fn reapply(
         meta.writer_id = e.writer_id();
         meta.next_segment_number = first_new;
         meta.generation = meta.generation.max(w.generation);
-        let adopted = remote.with_meta(meta, remote.root().obsolete_runs.clone());
+        let adopted = remote.with_meta(meta);
         e.adopt_index(&mut w, adopted)?;
         Ok(Reapplied {
             dropped_keys: dropped.len() as u64,
@@ -129,7 +129,7 @@ pub(crate) async fn rebase(engine: &Arc<Engine>, ctx: &RemoteCtx, state: &SyncSt
         .await?
         .ok_or_else(|| Error::Conflict("the remote index disappeared during the upload".into()))?;
     let table = remote.segments().iter().map(|s| s.id).collect();
-    let runs: Vec<_> = remote.runs().iter().filter_map(|r| r.id).collect();
+    let runs: Vec<_> = remote.run_ids().collect();
     reapply(engine, remote, state.segments.clone(), "a rebase", |_| {
         false
     })

@@ -9,12 +9,13 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
+use crate::engine::checkpoint::write_mapped;
+use crate::engine::recovery::map_file;
 use crate::error::{Error, Result};
 use crate::format::index_file::INDEX_FILE_NAME;
 use crate::format::root::{self, RunRef};
 use crate::index::base::BaseIndex;
 use crate::index::layers::Layers;
-use crate::io::fsutil::atomic_write_keeping;
 use crate::io::offload::offload;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{Object, ObjectStore};
@@ -110,14 +111,7 @@ pub(crate) async fn fetch_runs(
                         let Some(d) = dir else {
                             return Ok(Arc::new(run));
                         };
-                        let len = run.bytes().len() as u64;
-                        let map = atomic_write_keeping(&fs, &d, &name, run.bytes(), |f| {
-                            crate::io::mmap::map_whole(f, len).ok().flatten()
-                        })?;
-                        Ok(Arc::new(match map {
-                            Some(m) => run.remapped(m),
-                            None => run,
-                        }))
+                        Ok(Arc::new(write_mapped(&fs, &d, &name, run)?))
                     })
                     .await
                 }
@@ -132,16 +126,11 @@ pub(crate) async fn fetch_runs(
 
 /// The run `r` from `dir`, if a file of its name there is that run.
 fn local_run(dir: &Path, r: &RunRef) -> Option<BaseIndex> {
-    let file = std::fs::File::open(dir.join(r.id.run_file_name())).ok()?;
-    let len = file.metadata().ok()?.len();
-    if len != r.file_len {
+    let (bytes, mapped) = map_file(dir, &r.id.run_file_name()).ok()??;
+    if bytes.len() as u64 != r.file_len || !bytes.starts_with(&r.head) {
         return None;
     }
-    let bytes = crate::io::mmap::map_whole(&file, len).ok().flatten()?;
-    if !bytes.starts_with(&r.head) {
-        return None;
-    }
-    BaseIndex::decode_lazy(bytes, true).ok()
+    BaseIndex::decode_lazy(bytes, mapped).ok()
 }
 
 /// A remote's committed `index.idx` alone, checked: what garbage

@@ -162,7 +162,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
         // Then the root, conditionally. What the remote named before and
         // this commit drops becomes obsolete, for gc.
         let table: BTreeSet<SegmentId> = base.segments().iter().map(|s| s.id).collect();
-        let run_ids: BTreeSet<SegmentId> = base.runs().iter().filter_map(|r| r.id).collect();
+        let run_ids: BTreeSet<SegmentId> = base.run_ids().collect();
         let now = crate::io::clock::unix_now();
         let (obsolete, newly) = obsolete_after(base.obsolete(), &state.segments, &table, now);
         report.segments_obsoleted += newly;

@@ -27,26 +27,23 @@ pub fn crash_image(dir: &Path, to: &Path) {
 /// The index run files (FORMAT.md §4.7) in `dir`, sorted.
 #[allow(dead_code)]
 pub fn run_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy().into_owned();
-            n.starts_with("index_") && n.ends_with(".run")
-        })
-        .collect();
-    v.sort();
-    v
+    files_named(dir, "index_", ".run")
 }
 
 /// Segment files of a directory, in name (= segment) order.
 pub fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    files_named(dir, "data_", ".s4db")
+}
+
+/// The files of `dir` whose names start with `prefix` and end with
+/// `suffix`, sorted by name.
+fn files_named(dir: &Path, prefix: &str, suffix: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {
             let n = p.file_name().unwrap().to_string_lossy().into_owned();
-            n.starts_with("data_") && n.ends_with(".s4db")
+            n.starts_with(prefix) && n.ends_with(suffix)
         })
         .collect();
     v.sort();
