@@ -15,6 +15,8 @@ pub(crate) struct Op {
     pub len: usize,
     pub key_len: usize,
     pub tombstone: bool,
+    /// The record carries an expiry time (FORMAT.md §3.4).
+    pub expires: bool,
 }
 
 /// An atomic group of puts and deletes: after a crash, either all of it is
@@ -58,6 +60,17 @@ pub(crate) fn check_key(key: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Checks a value against the documented limit.
+fn check_value(value: &[u8]) -> Result<()> {
+    if value.len() > MAX_VALUE_LEN {
+        return Err(Error::InvalidArgument(format!(
+            "value of {} bytes is longer than the limit of {MAX_VALUE_LEN}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
 impl WriteBatch {
     /// An empty batch.
     pub fn new() -> Self {
@@ -87,13 +100,70 @@ impl WriteBatch {
     /// [`MAX_BATCH_BYTES`](crate::MAX_BATCH_BYTES). The batch is unchanged then.
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<&mut Self> {
         let value = value.as_ref();
-        if value.len() > MAX_VALUE_LEN {
-            return Err(Error::InvalidArgument(format!(
-                "value of {} bytes is longer than the limit of {MAX_VALUE_LEN}",
-                value.len()
-            )));
-        }
-        self.push(key.as_ref(), Some(value))
+        check_value(value)?;
+        self.push(key.as_ref(), Some(value), None)
+    }
+
+    /// Adds a put of `key` that expires `ttl` from now: from then on the key
+    /// reads as absent everywhere (gets, iteration, remote reads, export),
+    /// and compaction drops its record. The record carries the expiry time
+    /// in Unix milliseconds (8 more bytes, FORMAT.md §3.4); a later put or
+    /// delete of the key replaces it as usual.
+    ///
+    /// Until a compaction drops it, an expired key still counts in
+    /// [`crate::Db::len`] and [`crate::Stats::keys`], and its bytes in
+    /// `live_bytes`.
+    ///
+    /// # Errors
+    /// As [`WriteBatch::put`]; [`Error::InvalidArgument`] for a `ttl` that
+    /// ends past the year 292,000,000.
+    pub fn put_with_ttl(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: std::time::Duration,
+    ) -> Result<&mut Self> {
+        let at = std::time::SystemTime::now()
+            .checked_add(ttl)
+            .ok_or_else(|| Error::InvalidArgument("ttl too long".into()))?;
+        self.put_expiring_at(key, value, at)
+    }
+
+    /// Adds a put of `key` that expires at `at` (see
+    /// [`WriteBatch::put_with_ttl`]). A time already past writes a record
+    /// that reads as absent at once.
+    ///
+    /// # Errors
+    /// As [`WriteBatch::put_with_ttl`]; a time before 1970 is refused.
+    pub fn put_expiring_at(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        at: std::time::SystemTime,
+    ) -> Result<&mut Self> {
+        let ms = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| u64::try_from(d.as_millis()).ok())
+            .ok_or_else(|| {
+                Error::InvalidArgument("expiry time before 1970 or too far ahead".into())
+            })?;
+        let value = value.as_ref();
+        check_value(value)?;
+        self.push(key.as_ref(), Some(value), Some(ms))
+    }
+
+    /// Adds a put whose record expires at `expires_at` (Unix milliseconds),
+    /// if given: a record carried over as it was (a rebase).
+    pub(crate) fn put_expiring_ms(
+        &mut self,
+        key: &[u8],
+        value: impl AsRef<[u8]>,
+        expires_at: Option<u64>,
+    ) -> Result<&mut Self> {
+        let value = value.as_ref();
+        check_value(value)?;
+        self.push(key, Some(value), expires_at)
     }
 
     /// Adds a delete of `key`. Deleting a key that does not exist is not an
@@ -104,12 +174,22 @@ impl WriteBatch {
     /// # Errors
     /// As [`WriteBatch::put`], for the key.
     pub fn delete(&mut self, key: impl AsRef<[u8]>) -> Result<&mut Self> {
-        self.push(key.as_ref(), None)
+        self.push(key.as_ref(), None, None)
     }
 
-    fn push(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<&mut Self> {
+    fn push(
+        &mut self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        expires_at: Option<u64>,
+    ) -> Result<&mut Self> {
         check_key(key)?;
-        let need = HEADER_LEN + key.len() + value.map_or(0, <[u8]>::len);
+        let expiry = if expires_at.is_some() {
+            record::EXPIRY_LEN
+        } else {
+            0
+        };
+        let need = HEADER_LEN + key.len() + expiry + value.map_or(0, <[u8]>::len);
         if self.buf.len() + need > MAX_BATCH_BYTES {
             return Err(Error::InvalidArgument(format!(
                 "batch would exceed {MAX_BATCH_BYTES} bytes; split it"
@@ -117,12 +197,13 @@ impl WriteBatch {
         }
         let offset = self.buf.len();
         let encoder = self.encoder.get_or_insert_with(snap::raw::Encoder::new);
-        let len = record::encode(&mut self.buf, key, value, true, encoder);
+        let len = record::encode(&mut self.buf, key, value, expires_at, true, encoder);
         self.ops.push(Op {
             offset,
             len,
             key_len: key.len(),
             tombstone: value.is_none(),
+            expires: expires_at.is_some() && value.is_some(),
         });
         Ok(self)
     }

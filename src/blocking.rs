@@ -185,6 +185,57 @@ impl Db {
         self.write(b)
     }
 
+    /// See [`crate::Db::put_with_ttl`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::put_with_ttl`].
+    pub fn put_with_ttl(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: std::time::Duration,
+    ) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put_with_ttl(key, value, ttl)?;
+        self.write(b)
+    }
+
+    /// See [`crate::Db::metadata`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::metadata`].
+    pub fn metadata(&self) -> Result<std::collections::BTreeMap<String, Bytes>> {
+        self.inner.metadata()
+    }
+
+    /// See [`crate::Db::set_metadata`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::update_metadata`].
+    pub fn set_metadata(&self, name: impl Into<String>, value: impl AsRef<[u8]>) -> Result<()> {
+        let value = Bytes::copy_from_slice(value.as_ref());
+        self.update_metadata([(name.into(), Some(value))])
+    }
+
+    /// See [`crate::Db::remove_metadata`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::update_metadata`].
+    pub fn remove_metadata(&self, name: impl Into<String>) -> Result<()> {
+        self.update_metadata([(name.into(), None)])
+    }
+
+    /// See [`crate::Db::update_metadata`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::update_metadata`].
+    pub fn update_metadata(
+        &self,
+        changes: impl IntoIterator<Item = (String, Option<Bytes>)>,
+    ) -> Result<()> {
+        futures::executor::block_on(self.inner.update_metadata(changes))
+    }
+
     /// See [`crate::Db::delete`].
     ///
     /// # Errors

@@ -146,19 +146,34 @@ impl Db {
         Ok(out)
     }
 
-    /// Whether `key` is present (no value is read).
+    /// Whether `key` is present: from the index alone, no value read,
+    /// unless the database holds records with an expiry (then as
+    /// [`Db::get`], which leaves an expired key out).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a bad key, [`Error::Closed`].
     pub async fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool> {
         let key = key.as_ref();
+        if self.may_expire() {
+            // The index cannot tell an expired key (FORMAT.md §3.4).
+            return Ok(self.get(key).await?.is_some());
+        }
         match &self.handle {
             Handle::Remote(r) => r.contains(key).await,
             Handle::Local { engine, .. } => engine.contains(key),
         }
     }
 
-    /// Number of live keys.
+    /// Whether some record may carry an expiry (FORMAT.md §3.4).
+    fn may_expire(&self) -> bool {
+        match &self.handle {
+            Handle::Remote(r) => r.may_expire(),
+            Handle::Local { engine, .. } => engine.may_expire(),
+        }
+    }
+
+    /// Number of live keys, from the index: a key whose record expired
+    /// (see [`Db::put_with_ttl`]) counts until a compaction drops it.
     pub fn len(&self) -> u64 {
         match &self.handle {
             Handle::Remote(r) => r.len(),
@@ -171,11 +186,88 @@ impl Db {
         self.len() == 0
     }
 
+    /// The database metadata (FORMAT.md §4.8): a small map of names to
+    /// values, committed with the data. A handle over a remote alone has it
+    /// from its first read of the remote index: no request.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn metadata(&self) -> Result<std::collections::BTreeMap<String, Bytes>> {
+        let entries = match &self.handle {
+            Handle::Remote(r) => {
+                r.check_open()?;
+                r.metadata()
+            }
+            Handle::Local { engine, .. } => {
+                engine.check_open()?;
+                engine.metadata()
+            }
+        };
+        Ok(entries.into_iter().collect())
+    }
+
+    /// Sets metadata `name` to `value` (see [`Db::update_metadata`]).
+    ///
+    /// # Errors
+    /// As [`Db::update_metadata`].
+    pub async fn set_metadata(
+        &self,
+        name: impl Into<String>,
+        value: impl AsRef<[u8]>,
+    ) -> Result<()> {
+        let value = Bytes::copy_from_slice(value.as_ref());
+        self.update_metadata([(name.into(), Some(value))]).await
+    }
+
+    /// Removes metadata `name`, if present (see [`Db::update_metadata`]).
+    ///
+    /// # Errors
+    /// As [`Db::update_metadata`].
+    pub async fn remove_metadata(&self, name: impl Into<String>) -> Result<()> {
+        self.update_metadata([(name.into(), None)]).await
+    }
+
+    /// Sets (`Some`) or removes (`None`) several metadata names at once, and
+    /// commits them locally with everything written before: a checkpoint,
+    /// which costs what [`Db::checkpoint`] does (the pending index changes
+    /// plus the root). The next [`Db::upload`] publishes them in the same
+    /// commit as the data, so readers see both or neither. A rebase keeps
+    /// this directory's changes to a name over the remote's; a download
+    /// takes the remote's metadata.
+    ///
+    /// Names are 1 to 65,535 bytes of UTF-8; names and values together take
+    /// at most 64 KiB (each entry costs its name and value plus 6 bytes,
+    /// and the section 8). The metadata lives in `index.idx`: a rebuild
+    /// keeps it, but a database whose `index.idx` was lost is rebuilt
+    /// without it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad name or metadata over the limit,
+    /// [`Error::ReadOnly`], [`Error::Closed`], [`Error::Io`]. Nothing
+    /// changes then.
+    pub async fn update_metadata(
+        &self,
+        changes: impl IntoIterator<Item = (String, Option<Bytes>)>,
+    ) -> Result<()> {
+        let changes: Vec<(String, Option<Bytes>)> = changes.into_iter().collect();
+        let engine = self.engine()?.clone();
+        offload(move || engine.update_metadata(changes)).await
+    }
+
     /// Every live key, sorted bytewise.
     ///
     /// # Errors
     /// [`Error::Closed`].
     pub async fn keys(&self) -> Result<Vec<Bytes>> {
+        if self.may_expire() {
+            // Expired keys are left out by reading their records.
+            let mut it = self.iter().await?;
+            let mut out = Vec::with_capacity(it.remaining());
+            while let Some(item) = it.next().await {
+                out.push(item?.0);
+            }
+            return Ok(out);
+        }
         let snap = self.snapshot(None).await?;
         Ok(snap.items.into_iter().map(|(k, _)| k).collect())
     }
@@ -223,6 +315,25 @@ impl Db {
     pub async fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         let mut b = WriteBatch::new();
         b.put(key, value)?;
+        self.write(b).await
+    }
+
+    /// Sets `key` to `value` until `ttl` from now; then `key` reads as
+    /// absent everywhere (see [`WriteBatch::put_with_ttl`]). The record is
+    /// 8 bytes longer; reads cost the same. Once a database holds such a
+    /// record, [`Db::contains`] and [`Db::keys`] read records, not only the
+    /// index, to leave expired keys out.
+    ///
+    /// # Errors
+    /// As [`Db::put`].
+    pub async fn put_with_ttl(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: std::time::Duration,
+    ) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put_with_ttl(key, value, ttl)?;
         self.write(b).await
     }
 

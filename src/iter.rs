@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::engine::Snapshot;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::remote::ctx::RemoteCtx;
 use crate::sync::remote_read::{self, Wanted};
 
@@ -33,11 +33,11 @@ impl Iter {
     /// [`Error::Corruption`] if a record fails its checks, [`Error::Io`],
     /// [`Error::Remote`]. The entries of a chunk that failed are skipped.
     pub async fn next(&mut self) -> Option<Result<(Bytes, Bytes)>> {
-        if self.ready.is_empty()
-            && self.pos < self.snap.items.len()
-            && let Err(e) = self.fill().await
-        {
-            return Some(Err(e));
+        // A chunk whose every key expired yields nothing: read the next.
+        while self.ready.is_empty() && self.pos < self.snap.items.len() {
+            if let Err(e) = self.fill().await {
+                return Some(Err(e));
+            }
         }
         self.ready.pop_front().map(Ok)
     }
@@ -52,7 +52,7 @@ impl Iter {
             let seg = self.snap.segment(*loc)?;
             if seg.is_local() {
                 let v = seg.read_value(key, u64::from(loc.offset), loc.len as usize)?;
-                values[slot] = Some(Bytes::from(v));
+                values[slot] = v.map(Bytes::from);
             } else {
                 let w = Wanted {
                     slot,
@@ -65,11 +65,12 @@ impl Iter {
         if !remote.is_empty() {
             remote_read::get_many(self.remote.as_ref(), remote, &mut values).await?;
         }
+        // A key without a value is one whose record has expired (FORMAT.md
+        // §3.4): it is skipped.
         for ((key, _), v) in chunk.iter().zip(values) {
-            let v = v.ok_or_else(|| {
-                Error::corruption(crate::INDEX_FILE_NAME, 0, "a record could not be read")
-            })?;
-            self.ready.push_back((key.clone(), v));
+            if let Some(v) = v {
+                self.ready.push_back((key.clone(), v));
+            }
         }
         Ok(())
     }

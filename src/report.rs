@@ -50,6 +50,9 @@ pub struct CompactionReport {
     /// Segments rewritten (all of them in a full compaction; 0 when no
     /// segment reached the threshold and nothing was done).
     pub segments_rewritten: u64,
+    /// Records of rewritten segments dropped because they had expired
+    /// (FORMAT.md §3.4); a selective compaction writes a tombstone for each.
+    pub records_expired: u64,
 }
 
 /// A damaged byte range found while scanning segments.

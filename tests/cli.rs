@@ -532,3 +532,53 @@ fn compact_is_selective_unless_full_and_refuses_thresholds_outside_1_to_100() {
     assert_eq!(c["segments_rewritten"], c["segments_before"], "{c}");
     assert_eq!(c["records_written"], 400, "{c}");
 }
+
+#[test]
+fn meta_sets_gets_lists_and_removes_database_metadata_with_stdin_and_stdout() {
+    let d = tempfile::tempdir().unwrap();
+    s4db(d.path())
+        .args(["meta", "set", "schema", "v3"])
+        .assert()
+        .success();
+    s4db(d.path())
+        .args(["meta", "set", "blob", "-"])
+        .write_stdin(&[0u8, 255][..])
+        .assert()
+        .success();
+    assert_eq!(
+        json(s4db(d.path()).args(["--json", "meta"])),
+        serde_json::json!({ "blob": { "b64": "AP8=" }, "schema": "v3" })
+    );
+    let out = s4db(d.path())
+        .args(["meta", "get", "blob", "--out", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, [0u8, 255], "exact bytes");
+    s4db(d.path())
+        .args(["meta", "rm", "blob"])
+        .assert()
+        .success();
+    assert_eq!(stdout(s4db(d.path()).arg("meta")), "schema: v3\n");
+    let err = fails(s4db(d.path()).args(["meta", "get", "blob"]), 1);
+    assert!(err.contains("blob"), "{err}");
+    let big = "x".repeat(70_000);
+    let err = fails(s4db(d.path()).args(["meta", "set", "big", &big]), 2);
+    assert!(err.contains("64") || err.contains("65536"), "{err}");
+}
+
+#[test]
+fn put_with_ttl_reads_until_it_expires_then_get_exits_1() {
+    let d = tempfile::tempdir().unwrap();
+    s4db(d.path())
+        .args(["put", "s", "v", "--ttl", "1"])
+        .assert()
+        .success();
+    s4db(d.path()).args(["put", "k", "v"]).assert().success();
+    assert_eq!(stdout(s4db(d.path()).args(["get", "s"])), "v");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    fails(s4db(d.path()).args(["get", "s"]), 1);
+    assert_eq!(stdout(s4db(d.path()).arg("keys")), "k\n");
+    let r = json(s4db(d.path()).args(["--json", "compact", "--full"]));
+    assert_eq!(r["records_expired"], 1);
+    fails(s4db(d.path()).args(["put", "x", "v", "--ttl", "0"]), 2);
+}

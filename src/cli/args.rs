@@ -38,6 +38,28 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `s4db meta` actions; none lists every name (--json: one object).
+#[derive(Debug, Subcommand)]
+pub enum MetaAction {
+    /// Write NAME's value, exactly, to stdout or to --out PATH (`-`:
+    /// stdout). Exit 1 if there is none.
+    Get {
+        name: String,
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
+    /// Set NAME to VALUE, to the contents of --file PATH, or to stdin when
+    /// VALUE (or PATH) is `-`; committed at once, with everything written before.
+    Set {
+        name: String,
+        value: Option<String>,
+        #[arg(long, value_name = "PATH", conflicts_with = "value")]
+        file: Option<PathBuf>,
+    },
+    /// Remove NAME (nothing happens if it is not set).
+    Rm { name: String },
+}
+
 /// `--sync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SyncArg {
@@ -59,6 +81,10 @@ pub enum Command {
         /// KEY is standard base64 (for keys that are not UTF-8 or hold newlines).
         #[arg(long)]
         key_b64: bool,
+        /// The key expires SECONDS from now: then it reads as absent, and
+        /// compaction drops it.
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+        ttl: Option<u64>,
     },
     /// Write KEY's value, exactly, to stdout or to --out PATH (`-`: stdout).
     /// Exit 1 if there is none.
@@ -109,6 +135,12 @@ pub enum Command {
     },
     /// Keys, segments, live bytes, total bytes, segments not yet uploaded.
     Stat,
+    /// The database metadata (a small map committed with the data, at most
+    /// 64 KiB): list it, or get, set or remove one NAME.
+    Meta {
+        #[command(subcommand)]
+        action: Option<MetaAction>,
+    },
     /// Check every checksum and that the index and segments agree (exit 4 if
     /// not); one problem per line (--json: a "problems" list).
     Verify,

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use s4db::{Db, DbBuilder, Error, RemoteOptions, SyncPolicy, UploadOptions, WriteBatch};
 use serde_json::json;
 
-use super::args::{Cli, Command, SyncArg};
+use super::args::{Cli, Command, MetaAction, SyncArg};
 use super::jsonl;
 
 /// A failure, with the exit code it means.
@@ -230,15 +230,21 @@ pub async fn run(cli: &Cli) -> Result {
             value,
             file,
             key_b64,
+            ttl,
         } => {
-            put(
-                cli,
-                &key_arg(key, *key_b64)?,
-                value.as_deref(),
-                file.as_deref(),
-            )
-            .await
+            let key = key_arg(key, *key_b64)?;
+            let bytes = value_arg(value.as_deref(), file.as_deref())?;
+            let db = open(cli, Access::Create, "put").await?;
+            match ttl {
+                Some(s) => {
+                    db.put_with_ttl(&key, bytes, Duration::from_secs(*s))
+                        .await?
+                }
+                None => db.put(&key, bytes).await?,
+            }
+            close_after(&db, "the value was written").await
         }
+        Command::Meta { action } => meta(cli, action.as_ref()).await,
         Command::Get { key, out, key_b64 } => {
             get(cli, &key_arg(key, *key_b64)?, out.as_deref()).await
         }
@@ -524,15 +530,16 @@ pub async fn run(cli: &Cli) -> Result {
             drop(pb);
             report(
                 cli,
-                json!({ "segments_before": r.segments_before, "segments_after": r.segments_after, "segments_rewritten": r.segments_rewritten, "bytes_before": r.bytes_before, "bytes_after": r.bytes_after, "records_written": r.records_written }),
+                json!({ "segments_before": r.segments_before, "segments_after": r.segments_after, "segments_rewritten": r.segments_rewritten, "bytes_before": r.bytes_before, "bytes_after": r.bytes_after, "records_written": r.records_written, "records_expired": r.records_expired }),
                 format!(
-                    "{} -> {} segments ({} rewritten), {} -> {} bytes, {} records written",
+                    "{} -> {} segments ({} rewritten), {} -> {} bytes, {} records written, {} expired dropped",
                     r.segments_before,
                     r.segments_after,
                     r.segments_rewritten,
                     r.bytes_before,
                     r.bytes_after,
-                    r.records_written
+                    r.records_written,
+                    r.records_expired
                 ),
             )
         }
@@ -702,7 +709,8 @@ pub async fn run(cli: &Cli) -> Result {
     }
 }
 
-async fn put(cli: &Cli, key: &[u8], value: Option<&str>, file: Option<&std::path::Path>) -> Result {
+/// A value given as VALUE, `-` (stdin), or --file PATH (`-`: stdin).
+fn value_arg(value: Option<&str>, file: Option<&std::path::Path>) -> Result<Vec<u8>> {
     let stdin = || {
         let mut v = Vec::new();
         io::stdin()
@@ -726,9 +734,7 @@ async fn put(cli: &Cli, key: &[u8], value: Option<&str>, file: Option<&std::path
             return Err(Failure::Usage("give a VALUE or --file, not both".into()));
         }
     };
-    let db = open(cli, Access::Create, "put").await?;
-    db.put(key, bytes).await?;
-    close_after(&db, "the value was written").await
+    Ok(bytes)
 }
 
 async fn get(cli: &Cli, key: &[u8], out: Option<&std::path::Path>) -> Result {
@@ -737,15 +743,58 @@ async fn get(cli: &Cli, key: &[u8], out: Option<&std::path::Path>) -> Result {
         .get(key)
         .await?
         .ok_or_else(|| Failure::KeyNotFound(show_key(key)))?;
+    write_out(&value, out)
+}
+
+/// `s4db meta`: lists the metadata, or gets, sets or removes one name.
+async fn meta(cli: &Cli, action: Option<&MetaAction>) -> Result {
+    match action {
+        None => {
+            let db = open(cli, Access::Read, "meta").await?;
+            let all = db.metadata()?;
+            let mut obj = serde_json::Map::new();
+            let mut human = String::new();
+            for (name, value) in &all {
+                obj.insert(name.clone(), jsonl::value_json(value));
+                human.push_str(&format!("{name}: {}\n", String::from_utf8_lossy(value)));
+            }
+            if all.is_empty() {
+                human.push_str("(no metadata)\n");
+            }
+            human.pop();
+            report(cli, serde_json::Value::Object(obj), human)
+        }
+        Some(MetaAction::Get { name, out }) => {
+            let db = open(cli, Access::Read, "meta get").await?;
+            let value = db
+                .metadata()?
+                .remove(name)
+                .ok_or_else(|| Failure::KeyNotFound(format!("metadata {name}")))?;
+            write_out(&value, out.as_deref())
+        }
+        Some(MetaAction::Set { name, value, file }) => {
+            let bytes = value_arg(value.as_deref(), file.as_deref())?;
+            let db = open(cli, Access::Create, "meta set").await?;
+            db.set_metadata(name.as_str(), bytes).await?;
+            close_after(&db, "the metadata was committed").await
+        }
+        Some(MetaAction::Rm { name }) => {
+            let db = open(cli, Access::Write, "meta rm").await?;
+            db.remove_metadata(name.as_str()).await?;
+            close_after(&db, "the metadata was committed").await
+        }
+    }
+}
+
+/// Writes `value` exactly to stdout, or to `out` (`-`: stdout).
+fn write_out(value: &[u8], out: Option<&std::path::Path>) -> Result {
     match out.filter(|p| !is_dash(p)) {
-        Some(path) => std::fs::write(path, &value).map_err(|e| {
+        Some(path) => std::fs::write(path, value).map_err(|e| {
             Failure::Output(io::Error::new(e.kind(), format!("{}: {e}", path.display())))
         }),
         None => {
             let mut o = io::stdout().lock();
-            o.write_all(&value)
-                .and_then(|()| o.flush())
-                .map_err(out_err)
+            o.write_all(value).and_then(|()| o.flush()).map_err(out_err)
         }
     }
 }

@@ -58,6 +58,14 @@ pub fn key_fields(key: &[u8]) -> serde_json::Map<String, serde_json::Value> {
     obj
 }
 
+/// A value as JSON: a string when it is UTF-8, else `{"b64": …}`.
+pub fn value_json(value: &[u8]) -> serde_json::Value {
+    match std::str::from_utf8(value) {
+        Ok(v) => v.into(),
+        Err(_) => serde_json::json!({ "b64": STANDARD.encode(value) }),
+    }
+}
+
 /// Renders one record as a line (without the newline).
 pub fn render(key: &[u8], value: &[u8]) -> String {
     let mut obj = serde_json::Map::new();

@@ -77,11 +77,11 @@ impl Engine {
             let meta = self.meta(w, &st.segments);
             self.publish(
                 w,
-                &old,
+                index,
                 keep,
                 entries.map(|e| (number.unwrap_or_default(), e)),
                 meta,
-                (index.live_keys(), index.live_bytes()),
+                (0, 0),
             )
         }
         .inspect_err(|e| self.poison_on_io("writing index.idx", e))?;
@@ -91,10 +91,12 @@ impl Engine {
         self.delete_pending(w)
     }
 
-    /// Writes a new index made of the first `keep` runs of `old` and, if
-    /// given, a new run numbered `number` holding `entries` (locations by
-    /// position in `meta`'s segment table; [`TOMBSTONE`] for a delete), then
-    /// the root naming them under `meta`. The runs of `old` it drops are
+    /// Writes a new index made of the first `keep` runs of `index`'s base
+    /// and, if given, a new run numbered `number` holding `entries`
+    /// (locations by position in `meta`'s segment table; [`TOMBSTONE`] for
+    /// a delete), then the root naming them under `meta`, with `index`'s
+    /// counts less `dropped` (keys and bytes a compaction dropped because
+    /// they expired) and the metadata `w` holds. The base's runs it drops are
     /// deleted after the root is durable (queued on `w`). Returns the new
     /// layers, each new file read through a map where the system allows.
     ///
@@ -104,12 +106,13 @@ impl Engine {
     pub(crate) fn publish(
         &self,
         w: &mut Writer,
-        old: &Layers,
+        index: &Index,
         keep: usize,
         new_run: Option<NewRun<'_>>,
         meta: IndexMeta,
-        (key_count, live_bytes): (u64, u64),
+        dropped: (u64, u64),
     ) -> Result<Layers> {
+        let old = index.base();
         let mut runs: Vec<Arc<BaseIndex>> = Vec::with_capacity(keep + 1);
         let mut refs = Vec::with_capacity(keep + 1);
         for r in &old.runs()[..keep] {
@@ -133,11 +136,12 @@ impl Engine {
         }
         let root = Root {
             meta,
-            key_count,
-            live_bytes,
+            key_count: index.live_keys().saturating_sub(dropped.0),
+            live_bytes: index.live_bytes().saturating_sub(dropped.1),
             obsolete_runs: w.obsolete_runs.clone(),
             runs: refs,
-            metadata: old.root().metadata.clone(),
+            metadata: w.metadata.clone(),
+            may_expire: index.may_expire(),
         };
         let bytes = root::encode(&root);
         let layers = Layers::new(root, runs)?;

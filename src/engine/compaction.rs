@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::engine::checkpoint::merged_entries;
+use crate::engine::checkpoint::{TOMBSTONE, merged_entries};
 use crate::engine::segment::Segment;
 use crate::engine::{Engine, View, create_segment_file};
 use crate::error::{Error, IoContext, Result};
@@ -47,6 +47,7 @@ use crate::format::segment_id::{SegmentId, next_number as next_segment_number};
 use crate::index::live::Index;
 use crate::index::loc::Loc;
 use crate::index::tiering;
+use crate::io::clock::unix_now_ms;
 use crate::io::fsutil::sync_dir;
 use crate::options::setters;
 use crate::report::CompactionReport;
@@ -299,18 +300,17 @@ pub(crate) fn compact(engine: &Engine, opts: CompactOptions) -> Result<Compactio
             };
             let keep = sizes.len() - absorb;
             let entries = if keep == 0 {
-                new_index(v, &planned, &copied.locs)?
+                new_index(v, &planned, &copied.locs, copied.expired.0)?
             } else {
                 new_run(v, &planned, &copied.locs, keep)?
             };
-            let counts = (v.index.live_keys(), v.index.live_bytes());
             engine.publish(
                 &mut w,
-                old,
+                &v.index,
                 keep,
                 Some((next_number, entries)),
                 meta,
-                counts,
+                copied.expired,
             )
         })
     });
@@ -339,7 +339,9 @@ pub(crate) fn compact(engine: &Engine, opts: CompactOptions) -> Result<Compactio
     engine.delete_pending(&mut w)?;
 
     report.segments_rewritten = chosen.iter().filter(|c| **c).count() as u64;
-    report.records_written = (copied.locs.len() + copied.tombstones) as u64;
+    report.records_expired = copied.expired.0;
+    report.records_written =
+        (copied.locs.len() as u64 - copied.expired.0) + copied.tombstones as u64;
     report.segments_after = table.len() as u64;
     report.bytes_after = table.iter().map(|s| s.len()).sum();
     Ok(report)
@@ -428,13 +430,16 @@ fn new_run<'a>(
         .iter()
         .zip(moved)
         .map(|((k, _), l)| {
-            (
-                k.as_ref(),
+            // An expired record dropped: a tombstone in the new run.
+            let at = if l.len == 0 {
+                TOMBSTONE
+            } else {
                 Loc {
                     segment: l.segment + kept,
                     ..*l
-                },
-            )
+                }
+            };
+            (k.as_ref(), at)
         })
         .collect();
     merged_entries(&v.index, keep, new_loc.keys().copied(), |k, l| {
@@ -463,13 +468,21 @@ fn lost_track() -> Error {
 /// `moved` (aligned with `plan.moving`; in the run, which follows the
 /// segments left alone), then every other live key of `v` at its segment's
 /// new position. No per-key lookup: the moved keys come from the plan.
-fn new_index<'a>(v: &'a View, plan: &'a Plan, moved: &[Loc]) -> Result<Vec<(&'a [u8], Loc)>> {
+fn new_index<'a>(
+    v: &'a View,
+    plan: &'a Plan,
+    moved: &[Loc],
+    expired: u64,
+) -> Result<Vec<(&'a [u8], Loc)>> {
     let (position, kept) = positions(plan);
     if moved.len() != plan.moving.len() {
         return Err(lost_track());
     }
     let mut entries: Vec<(&[u8], Loc)> = Vec::with_capacity(v.index.live_keys() as usize);
     for ((key, _), l) in plan.moving.iter().zip(moved) {
+        if l.len == 0 {
+            continue; // expired and dropped
+        }
         entries.push((
             key.as_ref(),
             Loc {
@@ -487,7 +500,7 @@ fn new_index<'a>(v: &'a View, plan: &'a Plan, moved: &[Loc]) -> Result<Vec<(&'a 
             }
         })?;
     }
-    if entries.len() as u64 != v.index.live_keys() {
+    if entries.len() as u64 + expired != v.index.live_keys() {
         return Err(Error::corruption(
             "index.idx",
             0,
@@ -498,10 +511,13 @@ fn new_index<'a>(v: &'a View, plan: &'a Plan, moved: &[Loc]) -> Result<Vec<(&'a 
 }
 
 /// What [`copy`] wrote: the new location of every record of `plan.moving`,
-/// in its order, and how many tombstones it kept.
+/// in its order ([`TOMBSTONE`] for one dropped because it expired), and
+/// how many tombstones it wrote.
 struct Copied {
     locs: Vec<Loc>,
     tombstones: usize,
+    /// Records dropped because they expired, and their bytes.
+    expired: (u64, u64),
 }
 
 /// Copies the live records of the chosen segments into the run, and, when
@@ -515,7 +531,11 @@ fn copy(run: &mut RunWriter<'_>, engine: &Engine, plan: &Plan) -> Result<Copied>
     let mut copied = Copied {
         locs: Vec::with_capacity(live.len()),
         tombstones: 0,
+        expired: (0, 0),
     };
+    let now = unix_now_ms();
+    let mut encoder = snap::raw::Encoder::new();
+    let mut tombstone = Vec::new();
     let mut kept_tombstones: HashSet<Vec<u8>> = HashSet::new();
     let first_kept = plan.chosen.iter().position(|c| !c);
     let mut i = 0;
@@ -529,7 +549,22 @@ fn copy(run: &mut RunWriter<'_>, engine: &Engine, plan: &Plan) -> Result<Copied>
         }
         let data = seg.contents()?;
         for (key, loc) in &live[start..i] {
-            let bytes = checked_record(seg, &data, key, *loc)?;
+            let (bytes, expires_at) = checked_record(seg, &data, key, *loc)?;
+            if expires_at.is_some_and(|t| t <= now) {
+                // Expired: dropped. Where older segments stay, one of them
+                // may hold an older put of the key that a rebuild would
+                // replay: a tombstone goes in its place (FORMAT.md §5.2).
+                if first_kept.is_some() {
+                    tombstone.clear();
+                    record::encode(&mut tombstone, key, None, None, false, &mut encoder);
+                    run.push(&tombstone)?;
+                    copied.tombstones += 1;
+                }
+                copied.locs.push(TOMBSTONE);
+                copied.expired.0 += 1;
+                copied.expired.1 += u64::from(loc.len);
+                continue;
+            }
             copied.locs.push(run.push(bytes)?);
         }
         if first_kept.is_some_and(|k| k < pos) {
@@ -540,8 +575,13 @@ fn copy(run: &mut RunWriter<'_>, engine: &Engine, plan: &Plan) -> Result<Copied>
 }
 
 /// The bytes of the live record at `loc` in `data` (segment `seg`), its
-/// checksum checked and its key `key`.
-fn checked_record<'d>(seg: &Segment, data: &'d [u8], key: &[u8], loc: Loc) -> Result<&'d [u8]> {
+/// checksum checked and its key `key`, and its expiry time if it has one.
+fn checked_record<'d>(
+    seg: &Segment,
+    data: &'d [u8],
+    key: &[u8],
+    loc: Loc,
+) -> Result<(&'d [u8], Option<u64>)> {
     let (off, len) = (loc.offset as usize, loc.len as usize);
     let bytes = data.get(off..off + len).ok_or_else(|| {
         Error::corruption(
@@ -559,7 +599,7 @@ fn checked_record<'d>(seg: &Segment, data: &'d [u8], key: &[u8], loc: Loc) -> Re
             "record does not match its index entry",
         ));
     }
-    Ok(bytes)
+    Ok((bytes, rec.expires_at))
 }
 
 /// Copies the tombstones of `seg` (contents `data`) whose keys are absent

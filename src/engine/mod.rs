@@ -76,6 +76,9 @@ pub(crate) struct Writer {
     pub pending_delete: Vec<PathBuf>,
     /// The state differs from what `index.idx` describes.
     pub dirty: bool,
+    /// The database metadata the next index write commits (FORMAT.md §4.8),
+    /// ascending by name.
+    pub metadata: Vec<(String, Bytes)>,
 }
 
 pub(crate) struct Engine {
@@ -95,6 +98,17 @@ pub(crate) struct Engine {
     /// The directory of an in-memory database, removed by `close()` (and so
     /// when the engine is dropped).
     scratch: Mutex<Option<tempfile::TempDir>>,
+}
+
+/// Checks a metadata name: 1 to 65,535 bytes of UTF-8 (FORMAT.md §4.8).
+fn check_metadata_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > usize::from(u16::MAX) {
+        return Err(Error::InvalidArgument(format!(
+            "a metadata name must be 1 to 65535 bytes, not {}",
+            name.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The error for a directory that holds no database.
@@ -322,6 +336,7 @@ impl Engine {
             (a, pos)
         });
         let dirty = rec.dirty || !rec.pending_delete.is_empty();
+        let metadata = rec.index.base().root().metadata.clone();
         (
             View {
                 index: rec.index,
@@ -336,6 +351,7 @@ impl Engine {
                     obsolete_runs: rec.obsolete_runs,
                     pending_delete: rec.pending_delete,
                     dirty,
+                    metadata,
                 },
                 rec.writer_id,
             ),
@@ -432,11 +448,9 @@ impl Engine {
     ) -> Result<Result<Option<Bytes>, (Arc<Segment>, Loc)>> {
         match self.locate(key)? {
             None => Ok(Ok(None)),
-            Some((seg, loc)) if seg.is_local() => Ok(Ok(Some(Bytes::from(seg.read_value(
-                key,
-                u64::from(loc.offset),
-                loc.len as usize,
-            )?)))),
+            Some((seg, loc)) if seg.is_local() => Ok(Ok(seg
+                .read_value(key, u64::from(loc.offset), loc.len as usize)?
+                .map(Bytes::from))),
             Some(remote) => Ok(Err(remote)),
         }
     }
@@ -449,6 +463,57 @@ impl Engine {
 
     pub(crate) fn len(&self) -> u64 {
         self.state.read().index.live_keys()
+    }
+
+    /// Whether some record may carry an expiry (FORMAT.md §3.4).
+    pub(crate) fn may_expire(&self) -> bool {
+        self.state.read().index.may_expire()
+    }
+
+    /// The committed database metadata (what `index.idx` holds).
+    pub(crate) fn metadata(&self) -> Vec<(String, Bytes)> {
+        self.state.read().index.base().root().metadata.clone()
+    }
+
+    /// Applies `changes` (a value, or `None` to remove the name) to the
+    /// database metadata and commits it with everything written before, by a
+    /// checkpoint (FORMAT.md §4.8).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty or over-long name, or
+    /// metadata that would exceed 64 KiB; [`Error::ReadOnly`],
+    /// [`Error::Closed`], [`Error::Io`]. Nothing changes then.
+    pub(crate) fn update_metadata(&self, changes: Vec<(String, Option<Bytes>)>) -> Result<()> {
+        self.check_writable()?;
+        let mut w = self.writer.lock();
+        self.check_writable()?;
+        let mut map: std::collections::BTreeMap<String, Bytes> =
+            w.metadata.iter().cloned().collect();
+        for (name, value) in changes {
+            check_metadata_name(&name)?;
+            match value {
+                Some(v) => map.insert(name, v),
+                None => map.remove(&name),
+            };
+        }
+        let next: Vec<(String, Bytes)> = map.into_iter().collect();
+        let size = crate::format::root::metadata_len(&next);
+        if size > crate::format::root::METADATA_MAX {
+            return Err(Error::InvalidArgument(format!(
+                "database metadata of {size} bytes would exceed the limit of {} bytes (FORMAT.md §4.8)",
+                crate::format::root::METADATA_MAX
+            )));
+        }
+        if next == w.metadata {
+            return Ok(());
+        }
+        let before = std::mem::replace(&mut w.metadata, next);
+        if let Err(e) = self.checkpoint_locked(&mut w) {
+            // Not committed: the old index.idx, and its metadata, are in place.
+            w.metadata = before;
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Live keys (optionally only those starting with `prefix`), sorted
@@ -594,6 +659,9 @@ impl Engine {
         let at = seg.append(&batch.buf)?;
         let mut st = self.state.write();
         for op in &batch.ops {
+            if op.expires {
+                st.index.note_expiry();
+            }
             let loc = (!op.tombstone).then(|| Loc {
                 segment: pos,
                 offset: (at + op.offset as u64) as u32,
@@ -758,7 +826,10 @@ impl Engine {
             &self.opts.fs,
         )?;
         let report = rec.rebuild.clone().unwrap_or_default();
+        // The segments do not hold the metadata: the index it replaces does.
+        let metadata = std::mem::take(&mut w.metadata);
         self.install(&mut w, rec);
+        w.metadata = metadata;
         self.checkpoint_locked(&mut w)?;
         Ok(report)
     }

@@ -116,6 +116,9 @@ pub(crate) fn apply_batch(
             offset,
             len: rec.len as u32,
         });
+        if rec.expires_at.is_some() {
+            index.note_expiry();
+        }
         index.apply(rec.key, loc)?;
     }
     Ok(())

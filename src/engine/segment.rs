@@ -6,6 +6,7 @@
 //! handle without a shared cursor. Only the engine's writer appends, and only
 //! to the active (unsealed) segment.
 
+use crate::io::clock::unix_now_ms;
 use crate::io::fs::Fs;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -191,8 +192,14 @@ impl Segment {
     }
 
     /// Reads and checks the record at `offset` of `len` bytes, and that it is
-    /// a put of `key`. Returns the value.
-    pub(crate) fn read_value(&self, key: &[u8], offset: u64, len: usize) -> Result<Vec<u8>> {
+    /// a put of `key`. Returns the value, or `None` if the record has expired
+    /// (FORMAT.md §3.4).
+    pub(crate) fn read_value(
+        &self,
+        key: &[u8],
+        offset: u64,
+        len: usize,
+    ) -> Result<Option<Vec<u8>>> {
         let owned;
         let buf = match self.mapped(offset, len) {
             Some(b) => b,
@@ -201,7 +208,7 @@ impl Segment {
                 &owned
             }
         };
-        record::value_of(buf, key, &self.header.id, offset)
+        record::value_of(buf, key, &self.header.id, offset, unix_now_ms())
     }
 
     /// Reads the whole file from `from` to its current end on disk.

@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! 0  crc32c   u32  over bytes [4, record_len)
-//! 4  flags    u8   0x01 tombstone, 0x02 snappy, 0x04 batch continues
+//! 4  flags    u8   0x01 tombstone, 0x02 snappy, 0x04 batch continues,
+//!                   0x08 expires
 //! 5  reserved u8   0
 //! 6  key_len  u16  1..=65535
-//! 8  val_len  u32  stored (possibly compressed) value length
-//! 12 key, then the stored value
+//! 8  val_len  u32  stored value length (with the expiry's 8 bytes, if any)
+//! 12 key, then [expires_at u64 Unix milliseconds, if 0x08], then the
+//!    stored (possibly compressed) value
 //! ```
 //! Pure functions over byte slices: no I/O, no panics on any input, and no
 //! allocation larger than the input justifies (a decompressed length is
@@ -22,7 +24,11 @@ pub(crate) const FLAG_TOMBSTONE: u8 = 0x01;
 pub(crate) const FLAG_SNAPPY: u8 = 0x02;
 /// More records of the same atomic batch follow this one.
 pub(crate) const FLAG_BATCH_CONT: u8 = 0x04;
-const KNOWN_FLAGS: u8 = FLAG_TOMBSTONE | FLAG_SNAPPY | FLAG_BATCH_CONT;
+/// The value field starts with an expiry time (FORMAT.md §3.4).
+pub(crate) const FLAG_EXPIRES: u8 = 0x08;
+const KNOWN_FLAGS: u8 = FLAG_TOMBSTONE | FLAG_SNAPPY | FLAG_BATCH_CONT | FLAG_EXPIRES;
+/// Bytes of an expiry time at the start of the value field.
+pub(crate) const EXPIRY_LEN: usize = 8;
 /// Values shorter than this are never worth compressing.
 const MIN_COMPRESS_LEN: usize = 24;
 
@@ -52,8 +58,11 @@ impl RecordError {
 pub(crate) struct RecordView<'a> {
     pub flags: u8,
     pub key: &'a [u8],
-    /// The value as stored (compressed when `FLAG_SNAPPY` is set).
+    /// The value as stored (compressed when `FLAG_SNAPPY` is set), after
+    /// the expiry time if there is one.
     pub stored: &'a [u8],
+    /// When the record expires, in Unix milliseconds (`FLAG_EXPIRES`).
+    pub expires_at: Option<u64>,
     /// Total encoded length, header included.
     pub len: usize,
 }
@@ -65,6 +74,12 @@ impl<'a> RecordView<'a> {
 
     pub(crate) fn batch_continues(&self) -> bool {
         self.flags & FLAG_BATCH_CONT != 0
+    }
+
+    /// Whether the record has expired at `now_ms` (Unix milliseconds): its
+    /// expiry time is at or before it.
+    pub(crate) fn expired_at(&self, now_ms: u64) -> bool {
+        self.expires_at.is_some_and(|t| t <= now_ms)
     }
 
     /// The value's length once decompressed (its Snappy preamble when
@@ -127,10 +142,18 @@ pub(crate) fn decode(buf: &[u8]) -> Result<RecordView<'_>, RecordError> {
         return Err(RecordError::Malformed("empty key"));
     }
     let val_len = len - HEADER_LEN - key_len;
-    if val_len > MAX_VALUE_LEN {
+    let expiry_len = if flags & FLAG_EXPIRES != 0 {
+        EXPIRY_LEN
+    } else {
+        0
+    };
+    if val_len > MAX_VALUE_LEN + expiry_len {
         return Err(RecordError::Malformed("value length over limit"));
     }
-    if flags & FLAG_TOMBSTONE != 0 && (val_len != 0 || flags & FLAG_SNAPPY != 0) {
+    if val_len < expiry_len {
+        return Err(RecordError::Malformed("expiry time truncated"));
+    }
+    if flags & FLAG_TOMBSTONE != 0 && (val_len != 0 || flags & (FLAG_SNAPPY | FLAG_EXPIRES) != 0) {
         return Err(RecordError::Malformed("tombstone with a value"));
     }
     let rec = buf.get(..len).ok_or(RecordError::Truncated)?;
@@ -138,23 +161,32 @@ pub(crate) fn decode(buf: &[u8]) -> Result<RecordView<'_>, RecordError> {
     if crc32c::crc32c(&rec[4..]) != stored_crc {
         return Err(RecordError::Checksum);
     }
+    let vstart = HEADER_LEN + key_len;
+    let expires_at = (expiry_len != 0).then(|| {
+        let mut t = [0u8; EXPIRY_LEN];
+        t.copy_from_slice(&rec[vstart..vstart + EXPIRY_LEN]);
+        u64::from_le_bytes(t)
+    });
     Ok(RecordView {
         flags,
-        key: &rec[HEADER_LEN..HEADER_LEN + key_len],
-        stored: &rec[HEADER_LEN + key_len..],
+        key: &rec[HEADER_LEN..vstart],
+        stored: &rec[vstart + expiry_len..],
+        expires_at,
         len,
     })
 }
 
 /// Checks that `buf` is exactly one valid put record of `key`, as an index
-/// entry says it is, and returns its value. Errors name `file` and `offset`
+/// entry says it is, and returns its value, or `None` if the record has
+/// expired at `now_ms` (Unix milliseconds). Errors name `file` and `offset`
 /// (`file` is only formatted for an error: this is every read's hot path).
 pub(crate) fn value_of(
     buf: &[u8],
     key: &[u8],
     file: &dyn std::fmt::Display,
     offset: u64,
-) -> crate::Result<Vec<u8>> {
+    now_ms: u64,
+) -> crate::Result<Option<Vec<u8>>> {
     let corrupt = |why: String| crate::Error::corruption(file.to_string(), offset, why);
     let rec = decode(buf).map_err(|e| corrupt(e.describe()))?;
     if rec.len != buf.len() {
@@ -168,15 +200,20 @@ pub(crate) fn value_of(
     if rec.is_tombstone() {
         return Err(corrupt("index points at a tombstone".into()));
     }
-    rec.value().map_err(|e| corrupt(e.describe()))
+    if rec.expired_at(now_ms) {
+        return Ok(None);
+    }
+    rec.value().map(Some).map_err(|e| corrupt(e.describe()))
 }
 
 /// Appends one record to `out` and returns its length. `value: None` writes
-/// a tombstone. The caller has checked the key and value limits.
+/// a tombstone; `expires_at` (Unix milliseconds) is only written with a
+/// value. The caller has checked the key and value limits.
 pub(crate) fn encode(
     out: &mut Vec<u8>,
     key: &[u8],
     value: Option<&[u8]>,
+    expires_at: Option<u64>,
     batch_cont: bool,
     encoder: &mut snap::raw::Encoder,
 ) -> usize {
@@ -184,8 +221,13 @@ pub(crate) fn encode(
     let start = out.len();
     out.resize(start + HEADER_LEN, 0);
     out.extend_from_slice(key);
-    let vstart = out.len();
     let mut flags = if batch_cont { FLAG_BATCH_CONT } else { 0 };
+    let fstart = out.len();
+    if let (Some(t), Some(_)) = (expires_at, value) {
+        flags |= FLAG_EXPIRES;
+        out.extend_from_slice(&t.to_le_bytes());
+    }
+    let vstart = out.len();
     match value {
         None => flags |= FLAG_TOMBSTONE,
         Some(v) if v.len() >= MIN_COMPRESS_LEN => {
@@ -203,7 +245,7 @@ pub(crate) fn encode(
         }
         Some(v) => out.extend_from_slice(v),
     }
-    let val_len = (out.len() - vstart) as u32;
+    let val_len = (out.len() - fstart) as u32;
     let h = &mut out[start..start + HEADER_LEN];
     h[4] = flags;
     h[5] = 0;
@@ -235,7 +277,14 @@ mod tests {
 
     fn enc(key: &[u8], value: Option<&[u8]>, cont: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        let n = encode(&mut out, key, value, cont, &mut snap::raw::Encoder::new());
+        let n = encode(
+            &mut out,
+            key,
+            value,
+            None,
+            cont,
+            &mut snap::raw::Encoder::new(),
+        );
         assert_eq!(n, out.len());
         out
     }
@@ -365,11 +414,29 @@ mod vectors {
         let mut enc = snap::raw::Encoder::new();
         let mut rec = |k: &[u8], v: Option<&[u8]>, cont: bool| {
             let mut out = Vec::new();
-            encode(&mut out, k, v, cont, &mut enc);
+            encode(&mut out, k, v, None, cont, &mut enc);
             hex(&out)
         };
         assert_eq!(rec(b"k", Some(b"v"), false), "971b873b00000100010000006b76");
         assert_eq!(rec(b"k", None, false), "7aaa97df01000100000000006b");
+        // A put that expires at Unix millisecond 1,800,000,000,000 (§3.4).
+        let mut enc = snap::raw::Encoder::new();
+        let mut out = Vec::new();
+        encode(
+            &mut out,
+            b"k",
+            Some(b"v"),
+            Some(1_800_000_000_000),
+            false,
+            &mut enc,
+        );
+        assert_eq!(hex(&out), "065bd80608000100090000006b00505c18a301000076");
+        let r = decode(&out).unwrap();
+        assert_eq!(
+            (r.expires_at, r.value().unwrap()),
+            (Some(1_800_000_000_000), b"v".to_vec())
+        );
+        assert!(r.expired_at(1_800_000_000_000) && !r.expired_at(1_799_999_999_999));
         assert_eq!(
             rec(b"key", Some(b"abcabcabcabcabcabcabcabcabcabcab"), true),
             "c7f321a60600030008000000".to_owned() + "6b6579" + "2008616263720300"
@@ -381,10 +448,10 @@ mod vectors {
         assert_eq!(
             hex(&h.encode()),
             concat!(
-                "5334444253454700010000000000000008070605040302010100000000000000",
+                "5334444253454700020000000000000008070605040302010100000000000000",
                 "0000000000000000",
                 "00000000",
-                "cee02468"
+                "0a2c713c"
             )
         );
         // The last output of a selective compaction run (FORMAT.md §5.2).
@@ -400,10 +467,10 @@ mod vectors {
         assert_eq!(
             hex(&h.encode()),
             concat!(
-                "5334444253454700010007000000000008070605040302010500000000000000",
+                "5334444253454700020007000000000008070605040302010500000000000000",
                 "0500000000000000",
                 "00000000",
-                "0c7fbe3c"
+                "c8b3eb68"
             )
         );
     }

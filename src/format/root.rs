@@ -71,7 +71,14 @@ pub(crate) struct Root {
     pub runs: Vec<RunRef>,
     /// The user's metadata, ascending by name.
     pub metadata: Vec<(String, Bytes)>,
+    /// Some record of the database may carry an expiry (header flag
+    /// [`ROOT_FLAG_MAY_EXPIRE`], FORMAT.md §3.4): a reader that answers from
+    /// the index alone (a key count, a membership test) must read the record.
+    pub may_expire: bool,
 }
+
+/// Root header flag: records may carry an expiry (FORMAT.md §3.4, §4.8).
+pub(crate) const ROOT_FLAG_MAY_EXPIRE: u16 = 0x1;
 
 /// Whether `bytes` (at least the first 10 of an `index.idx`) is a root of
 /// version 2 rather than a whole index of version 1.
@@ -133,6 +140,7 @@ pub(crate) fn check_head(head: &[u8]) -> Result<IndexHeader, (u64, &'static str)
 /// The fixed 96-byte header of a root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Header {
+    flags: u16,
     run_count: u32,
     writer_id: u64,
     generation: u64,
@@ -158,12 +166,17 @@ impl Header {
         if crc32c::crc32c(&b[..92]) != u32_at(b, 92).unwrap_or_default() {
             return Err((0, "index header checksum mismatch"));
         }
-        if u16_at(b, 8) != Some(ROOT_VERSION) || u16_at(b, 10) != Some(0) {
-            return Err((8, "unsupported index version or flags"));
+        if u16_at(b, 8) != Some(ROOT_VERSION) {
+            return Err((8, "unsupported index version"));
+        }
+        let flags = u16_at(b, 10).unwrap_or_default();
+        if flags & !ROOT_FLAG_MAY_EXPIRE != 0 {
+            return Err((10, "unknown index flags"));
         }
         let r64 = |o| u64_at(b, o).unwrap_or_default();
         let r32 = |o| u32_at(b, o).unwrap_or_default();
         Ok(Header {
+            flags,
             run_count: r32(12),
             writer_id: r64(16),
             generation: r64(24),
@@ -183,6 +196,7 @@ impl Header {
         let mut b = [0u8; INDEX_HEADER_LEN];
         b[..8].copy_from_slice(MAGIC);
         b[8..10].copy_from_slice(&ROOT_VERSION.to_le_bytes());
+        b[10..12].copy_from_slice(&self.flags.to_le_bytes());
         b[12..16].copy_from_slice(&self.run_count.to_le_bytes());
         b[16..24].copy_from_slice(&self.writer_id.to_le_bytes());
         b[24..32].copy_from_slice(&self.generation.to_le_bytes());
@@ -237,6 +251,11 @@ pub(crate) fn encode(root: &Root) -> Vec<u8> {
     let crc = crc32c::crc32c(&out[metadata_offset as usize..]);
     out.extend_from_slice(&crc.to_le_bytes());
     let header = Header {
+        flags: if root.may_expire {
+            ROOT_FLAG_MAY_EXPIRE
+        } else {
+            0
+        },
         run_count: root.runs.len() as u32,
         writer_id: meta.writer_id,
         generation: meta.generation,
@@ -347,7 +366,18 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Root, (u64, &'static str)> {
         obsolete_runs,
         runs,
         metadata,
+        may_expire: h.flags & ROOT_FLAG_MAY_EXPIRE != 0,
     })
+}
+
+/// The bytes the metadata section of `entries` takes, count and checksum
+/// included: at most [`METADATA_MAX`].
+pub(crate) fn metadata_len(entries: &[(String, Bytes)]) -> usize {
+    entries
+        .iter()
+        .map(|(k, v)| 2 + k.len() + 4 + v.len())
+        .sum::<usize>()
+        + 8
 }
 
 /// The metadata section: a count, the entries, a CRC32C.
@@ -470,6 +500,7 @@ mod tests {
                 head: Bytes::copy_from_slice(&run[..h.head_len() as usize]),
             }],
             metadata: vec![("schema".into(), Bytes::from_static(b"v3"))],
+            may_expire: true,
         }
     }
 
@@ -541,6 +572,7 @@ mod tests {
             obsolete_runs: vec![],
             runs: vec![],
             metadata: vec![],
+            may_expire: false,
         };
         let bytes = encode(&r);
         assert_eq!(bytes.len(), 96 + 4 + 4 + 4 + 4 + 8);

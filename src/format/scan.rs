@@ -205,7 +205,14 @@ mod tests {
         for batch in batches {
             for (i, (k, v)) in batch.iter().enumerate() {
                 let cont = i + 1 < batch.len();
-                record::encode(&mut out, k.as_bytes(), v.map(str::as_bytes), cont, &mut enc);
+                record::encode(
+                    &mut out,
+                    k.as_bytes(),
+                    v.map(str::as_bytes),
+                    None,
+                    cont,
+                    &mut enc,
+                );
             }
         }
         out

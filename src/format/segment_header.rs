@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! 0  magic      "S4DBSEG\0"
-//! 8  version    u16 = 1
+//! 8  version    u16 = 2 (1 still read: its records never carry an expiry)
 //! 10 flags      u16  0x1 compaction output, 0x2 last segment of its compaction run,
 //!                    0x4 the run is selective (it supersedes nothing)
 //! 12 reserved   u32 = 0
@@ -17,7 +17,12 @@ use crate::format::segment_id::SegmentId;
 
 pub(crate) const SEGMENT_HEADER_LEN: usize = 48;
 const MAGIC: &[u8; 8] = b"S4DBSEG\0";
-const VERSION: u16 = 1;
+/// The version written. Version 2 added records that carry an expiry
+/// (FORMAT.md §3.4): a reader of version 1 rejects a segment that may hold
+/// one rather than misread it.
+const VERSION: u16 = 2;
+/// The oldest version still read.
+const OLDEST_VERSION: u16 = 1;
 /// The segment was written by compaction.
 pub(crate) const SEG_FLAG_COMPACTED: u16 = 0x1;
 /// The segment is the last one of its compaction run.
@@ -79,7 +84,7 @@ impl SegmentHeader {
             return Err("segment header checksum mismatch");
         }
         let version = u16::from_le_bytes([b[8], b[9]]);
-        if version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&version) {
             return Err("unsupported segment format version");
         }
         let flags = u16::from_le_bytes([b[10], b[11]]);

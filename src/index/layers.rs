@@ -106,6 +106,7 @@ impl Layers {
             obsolete_runs: Vec::new(),
             runs: Vec::new(),
             metadata: Vec::new(),
+            may_expire: false,
         };
         let to_root = (0..base.segments().len() as u32).collect();
         Layers {
@@ -129,6 +130,7 @@ impl Layers {
                 obsolete_runs: Vec::new(),
                 runs: Vec::new(),
                 metadata: Vec::new(),
+                may_expire: false,
             },
             runs: Vec::new(),
             v1: false,
@@ -189,6 +191,12 @@ impl Layers {
             runs,
             v1: self.v1,
         }
+    }
+
+    /// The same layers with `metadata` as the database metadata.
+    pub(crate) fn with_metadata(mut self, metadata: Vec<(String, bytes::Bytes)>) -> Layers {
+        self.root.metadata = metadata;
+        self
     }
 
     fn said(run: &Run, key: &[u8], h: u64) -> Result<Said> {

@@ -149,6 +149,10 @@ pub(crate) struct LazyIndex {
     pub live_bytes: u64,
     /// The segment table of `index.idx` (the root's).
     pub segment_table: Vec<SegmentEntry>,
+    /// The database metadata (FORMAT.md §4.8; none in version 1).
+    pub metadata: Vec<(String, Bytes)>,
+    /// Some record may carry an expiry (the root's flag).
+    pub may_expire: bool,
     /// Oldest first.
     runs: Vec<LazyRun>,
     cache: Arc<Mutex<PageCache>>,
@@ -231,6 +235,8 @@ impl LazyIndex {
                 key_count: decoded.key_count,
                 live_bytes: decoded.live_bytes,
                 segment_table: decoded.meta.segments,
+                metadata: decoded.metadata,
+                may_expire: decoded.may_expire,
                 runs,
                 cache,
                 budget,
@@ -256,6 +262,8 @@ impl LazyIndex {
             key_count: header.key_count,
             live_bytes: header.live_bytes,
             segment_table: table,
+            metadata: Vec::new(),
+            may_expire: false,
             runs: vec![run],
             cache,
             budget,
@@ -528,6 +536,7 @@ mod tests {
                 &mut seg,
                 k,
                 Some(format!("value {i}").as_bytes()),
+                None,
                 false,
                 &mut enc,
             );

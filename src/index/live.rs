@@ -19,17 +19,33 @@ pub(crate) struct Index {
     delta: Delta,
     live_keys: u64,
     live_bytes: u64,
+    /// Some record may carry an expiry (FORMAT.md §3.4): the base's root
+    /// says so, or a record applied since did.
+    may_expire: bool,
 }
 
 impl Index {
     pub(crate) fn new(base: Arc<Layers>) -> Self {
         let (live_keys, live_bytes) = (base.key_count(), base.live_bytes());
+        let may_expire = base.root().may_expire;
         Index {
             base,
             delta: Delta::default(),
             live_keys,
             live_bytes,
+            may_expire,
         }
+    }
+
+    /// Notes that a record carrying an expiry was applied.
+    pub(crate) fn note_expiry(&mut self) {
+        self.may_expire = true;
+    }
+
+    /// Whether some record may carry an expiry: then an answer from the
+    /// index alone (is the key there?) must read the record.
+    pub(crate) fn may_expire(&self) -> bool {
+        self.may_expire
     }
 
     /// Where `key`'s record is.

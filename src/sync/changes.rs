@@ -183,9 +183,9 @@ pub(crate) async fn discard(
         )));
     }
     let done = match keys {
-        None => reapply(engine, remote, state.segments, "discarding", |_| true).await?,
+        None => reapply(engine, remote, &state, "discarding", false, |_| true).await?,
         Some(set) => {
-            reapply(engine, remote, state.segments, "discarding", move |k| {
+            reapply(engine, remote, &state, "discarding", true, move |k| {
                 set.contains(k)
             })
             .await?

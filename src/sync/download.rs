@@ -150,7 +150,8 @@ pub(crate) async fn download(
 
     let e = engine.clone();
     let table = remote.segments().iter().map(|s| s.id).collect();
-    let runs: Vec<_> = remote.run_ids().collect();
+    let synced_state =
+        SyncState::synced(&ctx.url.describe(), etag, table, state.conditions).of_index(&remote);
     let synced = state.segments.clone();
     let keys = offload(move || {
         let mut w = e.writer();
@@ -170,9 +171,7 @@ pub(crate) async fn download(
         Ok(e.len())
     })
     .await?;
-    SyncState::synced(&ctx.url.describe(), etag, table, state.conditions)
-        .with_runs(runs)
-        .save_as_own(engine.dir())?;
+    synced_state.save_as_own(engine.dir())?;
     report.keys = keys;
     Ok(report)
 }
@@ -257,11 +256,10 @@ pub(crate) async fn fetch_index_only(ctx: &RemoteCtx, dir: &Path, writer_id: u64
     let mut meta = remote.meta();
     meta.writer_id = writer_id;
     let table = remote.segments().iter().map(|s| s.id).collect();
-    let runs: Vec<_> = remote.run_ids().collect();
     let own = remote.own_root_bytes(meta)?;
     atomic_write(dir, INDEX_FILE_NAME, &own)?;
     SyncState::synced(&ctx.url.describe(), etag, table, None)
-        .with_runs(runs)
+        .of_index(&remote)
         .save(dir)?;
     sync_dir(dir)?;
     Ok(true)

@@ -16,7 +16,9 @@
 //! A crash before 2 leaves the old state with its changes written twice
 //! (same values); after 2, the new state.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
+
+use bytes::Bytes;
 use std::sync::Arc;
 
 use crate::batch::WriteBatch;
@@ -26,7 +28,6 @@ use crate::error::{Error, Result};
 use crate::format::record::RecordView;
 use crate::format::scan;
 use crate::format::segment_header::SEGMENT_HEADER_LEN;
-use crate::format::segment_id::SegmentId;
 use crate::index::layers::Layers;
 use crate::io::offload::offload;
 use crate::remote::ctx::RemoteCtx;
@@ -76,14 +77,21 @@ pub(crate) struct Reapplied {
 
 /// Re-applies the batches of this directory's segments that `synced` does
 /// not list, minus the records whose key `drop` picks, on top of `remote`.
+///
+/// The database metadata becomes `remote`'s, with the names this directory
+/// changed since `state` (its last sync) changed likewise when
+/// `keep_metadata` (a rebase, or discarding some keys only).
 pub(crate) async fn reapply(
     engine: &Arc<Engine>,
     remote: Layers,
-    synced: BTreeSet<SegmentId>,
+    state: &SyncState,
     what: &'static str,
+    keep_metadata: bool,
     drop: impl Fn(&[u8]) -> bool + Send + 'static,
 ) -> Result<Reapplied> {
     let e = engine.clone();
+    let synced = state.segments.clone();
+    let synced_metadata = state.metadata.clone();
     offload(move || {
         let mut w = e.writer();
         let ours = e.unsynced_segments(&synced);
@@ -101,7 +109,7 @@ pub(crate) async fn reapply(
                 } else if rec.is_tombstone() {
                     b.delete(rec.key)?;
                 } else {
-                    b.put(rec.key, value_at(name, *off, rec)?)?;
+                    b.put_expiring_ms(rec.key, value_at(name, *off, rec)?, rec.expires_at)?;
                 }
             }
             kept_records += b.len() as u64;
@@ -114,7 +122,12 @@ pub(crate) async fn reapply(
         meta.writer_id = e.writer_id();
         meta.next_segment_number = first_new;
         meta.generation = meta.generation.max(w.generation);
-        let adopted = remote.with_meta(meta);
+        let metadata = if keep_metadata {
+            merge_metadata(&synced_metadata, &w.metadata, &remote.root().metadata)
+        } else {
+            remote.root().metadata.clone()
+        };
+        let adopted = remote.with_meta(meta).with_metadata(metadata);
         e.adopt_index(&mut w, adopted)?;
         Ok(Reapplied {
             dropped_keys: dropped.len() as u64,
@@ -124,17 +137,36 @@ pub(crate) async fn reapply(
     .await
 }
 
+/// `remote`'s metadata, with each name whose value in `local` differs
+/// from `synced` (set, changed or removed here since the last sync) taking
+/// the local value: names are merged one by one, and this directory's
+/// change wins over the remote's to the same name.
+pub(crate) fn merge_metadata(
+    synced: &[(String, Bytes)],
+    local: &[(String, Bytes)],
+    remote: &[(String, Bytes)],
+) -> Vec<(String, Bytes)> {
+    let as_map = |m: &[(String, Bytes)]| -> BTreeMap<String, Bytes> { m.iter().cloned().collect() };
+    let (synced, local) = (as_map(synced), as_map(local));
+    let mut out = as_map(remote);
+    for name in synced.keys().chain(local.keys()) {
+        if synced.get(name) != local.get(name) {
+            match local.get(name) {
+                Some(v) => out.insert(name.clone(), v.clone()),
+                None => out.remove(name),
+            };
+        }
+    }
+    out.into_iter().collect()
+}
+
 pub(crate) async fn rebase(engine: &Arc<Engine>, ctx: &RemoteCtx, state: &SyncState) -> Result<()> {
     let (remote, etag) = fetch_index(ctx, Some(engine.dir()))
         .await?
         .ok_or_else(|| Error::Conflict("the remote index disappeared during the upload".into()))?;
     let table = remote.segments().iter().map(|s| s.id).collect();
-    let runs: Vec<_> = remote.run_ids().collect();
-    reapply(engine, remote, state.segments.clone(), "a rebase", |_| {
-        false
-    })
-    .await?;
-    SyncState::synced(&ctx.url.describe(), etag, table, state.conditions)
-        .with_runs(runs)
-        .save(engine.dir())
+    let synced =
+        SyncState::synced(&ctx.url.describe(), etag, table, state.conditions).of_index(&remote);
+    reapply(engine, remote, state, "a rebase", true, |_| false).await?;
+    synced.save(engine.dir())
 }

@@ -14,6 +14,7 @@ use crate::engine::segment::Segment;
 use crate::error::{Error, Result};
 use crate::format::record;
 use crate::index::loc::Loc;
+use crate::io::clock::unix_now_ms;
 use crate::remote::ObjectStore;
 use crate::remote::ctx::RemoteCtx;
 
@@ -92,12 +93,14 @@ pub(crate) async fn get_one(
         .run(async move { store.get_range(&n, off, len).await })
         .await?;
     let bytes = bytes.ok_or_else(|| missing(&name))?.bytes;
-    Ok(Some(Bytes::from(record::value_of(
-        &bytes, key, &name, off,
-    )?)))
+    Ok(record::value_of(&bytes, key, &name, off, unix_now_ms())?.map(Bytes::from))
 }
 
-/// Fills `out[w.slot]` for every wanted record of the remote segments.
+/// A record read: its slot, and its value (`None` if it expired).
+type Read = (usize, Option<Bytes>);
+
+/// Fills `out[w.slot]` for every wanted record of the remote segments
+/// (`None` for one that expired, FORMAT.md §3.4).
 /// `ctx` as for [`get_one`].
 pub(crate) async fn get_many(
     ctx: Option<&Arc<RemoteCtx>>,
@@ -116,9 +119,10 @@ pub(crate) async fn get_many(
         .collect();
     let store = ctx.store.clone();
     let parallel = ctx.opts.parallelism;
-    let results: Vec<(usize, Bytes)> = ctx
+    let now = unix_now_ms();
+    let results: Vec<Read> = ctx
         .run(async move {
-            let fetched: Vec<Result<Vec<(usize, Bytes)>>> = futures::stream::iter(ranges)
+            let fetched: Vec<Result<Vec<Read>>> = futures::stream::iter(ranges)
                 .map(|r| {
                     let store = store.clone();
                     async move {
@@ -137,8 +141,9 @@ pub(crate) async fn get_many(
                                     &w.key,
                                     &r.segment,
                                     u64::from(w.loc.offset),
+                                    now,
                                 )?;
-                                Ok((w.slot, Bytes::from(v)))
+                                Ok((w.slot, v.map(Bytes::from)))
                             })
                             .collect()
                     }
@@ -156,7 +161,7 @@ pub(crate) async fn get_many(
         .await?;
     for (slot, v) in results {
         if let Some(o) = out.get_mut(slot) {
-            *o = Some(v);
+            *o = v;
         }
     }
     Ok(())

@@ -129,6 +129,23 @@ impl RemoteReader {
         self.closed.store(true, Ordering::Release);
     }
 
+    /// The database metadata of the index it reads (held since the first
+    /// read: no request).
+    pub(crate) fn metadata(&self) -> Vec<(String, Bytes)> {
+        match &*self.loaded.read() {
+            Loaded::Lazy(lazy, _) => lazy.metadata.clone(),
+            Loaded::Whole(view) => view.index.base().root().metadata.clone(),
+        }
+    }
+
+    /// Whether some record may carry an expiry (FORMAT.md §3.4).
+    pub(crate) fn may_expire(&self) -> bool {
+        match &*self.loaded.read() {
+            Loaded::Lazy(lazy, _) => lazy.may_expire,
+            Loaded::Whole(view) => view.index.may_expire(),
+        }
+    }
+
     /// Live keys, from the byte-range index's header while there is one.
     pub(crate) fn len(&self) -> u64 {
         match &*self.loaded.read() {

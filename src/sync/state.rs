@@ -9,12 +9,14 @@
 //! segment ...
 //! run index_00000003_0102030405060708.run
 //! run ...
+//! meta 736368656d61 7633
 //! conditions enforced 1763716380
 //! ```
 //! `etag` is the entity tag of the remote `index.idx` this directory last
 //! uploaded or downloaded (`-` if none); each `segment` line names a segment
 //! that remote index lists, each `run` an index run it names (FORMAT.md
-//! §4.7; a version-1 remote has none); `conditions` records whether the remote was last
+//! §4.7; a version-1 remote has none), each `meta` line one entry of its
+//! database metadata (name and value in hex, FORMAT.md §4.8); `conditions` records whether the remote was last
 //! found to enforce conditional writes, and when (Unix seconds). The file is
 //! replaced atomically; it never holds a credential.
 //!
@@ -49,9 +51,26 @@ pub(crate) struct SyncState {
     pub segments: BTreeSet<SegmentId>,
     /// Index runs the remote index names.
     pub runs: BTreeSet<SegmentId>,
+    /// The database metadata of the remote index, ascending by name: what
+    /// a rebase compares the local metadata with to find local changes.
+    pub metadata: Vec<(String, bytes::Bytes)>,
     /// Whether the remote enforces conditional writes, and when that was
     /// last checked (Unix seconds).
     pub conditions: Option<(bool, u64)>,
+}
+
+fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 fn bad(line: usize, why: &str) -> Error {
@@ -89,13 +108,16 @@ impl SyncState {
             etag: Some(etag),
             segments,
             runs: BTreeSet::new(),
+            metadata: Vec::new(),
             conditions,
         }
     }
 
-    /// The same state, with the remote index naming `runs`.
-    pub(crate) fn with_runs(mut self, runs: impl IntoIterator<Item = SegmentId>) -> SyncState {
-        self.runs = runs.into_iter().collect();
+    /// The same state, with the remote index being `index`: the runs it
+    /// names and its metadata.
+    pub(crate) fn of_index(mut self, index: &crate::index::layers::Layers) -> SyncState {
+        self.runs = index.run_ids().collect();
+        self.metadata = index.root().metadata.clone();
         self
     }
 
@@ -149,6 +171,15 @@ impl SyncState {
                         .ok_or_else(|| bad(i + 1, "bad run name"))?;
                     state.runs.insert(id);
                 }
+                "meta" => {
+                    let entry = value.split_once(' ').and_then(|(n, v)| {
+                        let name = String::from_utf8(from_hex(n)?).ok()?;
+                        Some((name, bytes::Bytes::from(from_hex(v)?)))
+                    });
+                    state
+                        .metadata
+                        .push(entry.ok_or_else(|| bad(i + 1, "bad meta line"))?);
+                }
                 "conditions" => {
                     let (what, when) = value
                         .split_once(' ')
@@ -185,6 +216,13 @@ impl SyncState {
             out.push_str("run ");
             out.push_str(&r.run_file_name());
             out.push('\n');
+        }
+        for (name, value) in &self.metadata {
+            out.push_str(&format!(
+                "meta {} {}\n",
+                to_hex(name.as_bytes()),
+                to_hex(value)
+            ));
         }
         if let Some((enforced, when)) = self.conditions {
             out.push_str(&format!(
@@ -239,6 +277,10 @@ mod tests {
             etag: Some("\"abc\"".into()),
             segments: BTreeSet::new(),
             runs: BTreeSet::new(),
+            metadata: vec![
+                ("schema".into(), bytes::Bytes::from_static(b"v3")),
+                ("z \u{e9}".into(), bytes::Bytes::from_static(b"\x00\xff ")),
+            ],
             conditions: Some((false, 1_763_716_380)),
         };
         s.segments.insert(SegmentId {

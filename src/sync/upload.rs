@@ -225,7 +225,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
             return Err(conflict(&ctx, false));
         };
         SyncState::synced(&ctx.url.describe(), tag, table, state.conditions)
-            .with_runs(run_ids)
+            .of_index(&base)
             .save(engine.dir())?;
         engine.set_obsolete(obsolete, obsolete_runs);
         return Ok(report);
