@@ -27,11 +27,14 @@ pub struct Iter {
 const ITER_CHUNK: usize = 256;
 
 impl Iter {
-    /// The next key and value, or `None` at the end.
+    /// The next key and value, or `None` at the end. A key whose record has
+    /// expired (FORMAT.md §3.4) is skipped.
     ///
     /// # Errors
-    /// [`Error::Corruption`] if a record fails its checks, [`Error::Io`],
-    /// [`Error::Remote`]. The entries of a chunk that failed are skipped.
+    /// [`Error::Corruption`](crate::Error::Corruption) if a record fails its
+    /// checks, [`Error::Io`](crate::Error::Io),
+    /// [`Error::Remote`](crate::Error::Remote). The entries of a chunk that
+    /// failed are skipped.
     pub async fn next(&mut self) -> Option<Result<(Bytes, Bytes)>> {
         // A chunk whose every key expired yields nothing: read the next.
         while self.ready.is_empty() && self.pos < self.snap.items.len() {

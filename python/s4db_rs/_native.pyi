@@ -60,9 +60,26 @@ class Db:
     def scan_prefix(self, prefix: _BytesLike) -> ItemIterator:
         """``(key, value)`` pairs of the keys starting with ``prefix``."""
     def put_many(
-        self, items: Union[Mapping[Any, Any], Iterable[tuple[_BytesLike, _BytesLike]]]
+        self,
+        items: Union[Mapping[Any, Any], Iterable[tuple[_BytesLike, _BytesLike]]],
+        ttl: Optional[float] = None,
     ) -> None:
-        """Puts every pair in one atomic batch."""
+        """Puts every pair in one atomic batch; with ``ttl`` (seconds > 0),
+        each key expires that long from now."""
+    def put_with_ttl(self, key: _BytesLike, value: _BytesLike, ttl: float) -> None:
+        """Sets ``key`` until ``ttl`` seconds (> 0) from now; then it reads
+        as absent everywhere (get, ``in``, iteration, remote reads) and
+        compaction drops it. ``len()`` counts it until that compaction."""
+    def metadata(self) -> dict[str, bytes]:
+        """The database metadata: committed with the data, at most 64 KiB,
+        visible to a remote reader from its first read."""
+    def set_metadata(self, name: str, value: _BytesLike) -> None:
+        """Sets metadata ``name`` and commits it with everything written
+        before; ``upload`` publishes it with the data."""
+    def remove_metadata(self, name: str) -> None:
+        """Removes metadata ``name`` (nothing happens if it is not set)."""
+    def update_metadata(self, changes: Mapping[str, Optional[_BytesLike]]) -> None:
+        """Sets (or, for ``None``, removes) several names in one commit."""
     def get_many(self, keys: Iterable[_BytesLike]) -> list[Optional[Any]]:
         """Values in the order of ``keys``, ``None`` where missing."""
     def delete_many(self, keys: Iterable[_BytesLike]) -> None:

@@ -6,9 +6,9 @@ use std::borrow::Cow;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pyo3::exceptions::PyStopIteration;
+use pyo3::exceptions::{PyStopIteration, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::convert::{Mode, bytes_of};
 use crate::errors::{key_error, to_py, value_error};
@@ -35,6 +35,21 @@ fn unlocked<T: Send>(py: Python<'_>, f: impl FnOnce() -> s4db::Result<T> + Send)
 
 /// A key and value given from Python, as bytes.
 type Pair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+/// A time to live in seconds, as a duration: positive and finite.
+fn ttl_of(ttl: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(ttl)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| value_error("ttl must be a positive, finite number of seconds"))
+}
+
+/// A metadata name: a `str`.
+fn name_of(name: &Bound<'_, PyAny>) -> PyResult<String> {
+    name.cast::<PyString>()
+        .map(|s| s.to_string())
+        .map_err(|_| PyTypeError::new_err("a metadata name must be a str"))
+}
 
 /// The keys of an iterable, as bytes.
 fn keys_of<'a>(items: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<Cow<'a, [u8]>>> {
@@ -136,8 +151,11 @@ impl Db {
     }
 
     /// Puts every pair of `items` (a mapping, or an iterable of
-    /// `(key, value)` pairs) in one atomic batch.
-    fn put_many(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// `(key, value)` pairs) in one atomic batch; with `ttl` (seconds), each
+    /// expires that long from now.
+    #[pyo3(signature = (items, ttl=None))]
+    fn put_many(&self, py: Python<'_>, items: &Bound<'_, PyAny>, ttl: Option<f64>) -> PyResult<()> {
+        let ttl = ttl.map(ttl_of).transpose()?;
         let pairs = if items.hasattr("items")? {
             items.call_method0("items")?
         } else {
@@ -161,8 +179,75 @@ impl Db {
             .map(|(k, v)| Ok((bytes_of("key", k)?, bytes_of("value", v)?)))
             .collect::<PyResult<_>>()?;
         unlocked(py, || {
-            self.db.put_many(converted.iter().map(|(k, v)| (k, v)))
+            let Some(ttl) = ttl else {
+                return self.db.put_many(converted.iter().map(|(k, v)| (k, v)));
+            };
+            let mut b = s4db::WriteBatch::new();
+            for (k, v) in &converted {
+                b.put_with_ttl(k, v, ttl)?;
+            }
+            self.db.write(b)
         })
+    }
+
+    /// Sets `key` to `value` until `ttl` seconds from now; then the key
+    /// reads as absent everywhere, and compaction drops it.
+    fn put_with_ttl(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        ttl: f64,
+    ) -> PyResult<()> {
+        let ttl = ttl_of(ttl)?;
+        let (k, v) = (bytes_of("key", key)?, bytes_of("value", value)?);
+        unlocked(py, || self.db.put_with_ttl(&k, &v, ttl))
+    }
+
+    /// The database metadata, as a dict of `str` names to `bytes` values.
+    fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let all = self.db.metadata().map_err(to_py)?;
+        let out = PyDict::new(py);
+        for (name, value) in all {
+            out.set_item(name, PyBytes::new(py, &value))?;
+        }
+        Ok(out)
+    }
+
+    /// Sets metadata `name` to `value` (bytes or str) and commits it.
+    fn set_metadata(
+        &self,
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let name = name_of(name)?;
+        let value = bytes::Bytes::copy_from_slice(&bytes_of("value", value)?);
+        unlocked(py, || self.db.update_metadata([(name, Some(value))]))
+    }
+
+    /// Removes metadata `name` (nothing happens if it is not set).
+    fn remove_metadata(&self, py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<()> {
+        let name = name_of(name)?;
+        unlocked(py, || self.db.update_metadata([(name, None)]))
+    }
+
+    /// Applies a mapping of names to values (`None` removes the name) as
+    /// one commit.
+    fn update_metadata(&self, py: Python<'_>, changes: &Bound<'_, PyAny>) -> PyResult<()> {
+        let changes = changes
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("update_metadata takes a dict of names to values"))?;
+        let mut list = Vec::with_capacity(changes.len());
+        for (name, value) in changes.iter() {
+            let value = if value.is_none() {
+                None
+            } else {
+                Some(bytes::Bytes::copy_from_slice(&bytes_of("value", &value)?))
+            };
+            list.push((name_of(&name)?, value));
+        }
+        unlocked(py, || self.db.update_metadata(list))
     }
 
     /// The values of `keys`, in order (`None` where a key has none). Remote

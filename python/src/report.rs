@@ -134,7 +134,8 @@ pub(crate) mod from {
             bytes_before,
             bytes_after,
             records_written,
-            segments_rewritten
+            segments_rewritten,
+            records_expired
         ))
     }
 
