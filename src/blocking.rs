@@ -66,6 +66,17 @@ impl DbBuilder {
         futures::executor::block_on(self.delete_remote())
     }
 
+    /// [`DbBuilder::ingest`], waiting for it.
+    ///
+    /// # Errors
+    /// As [`DbBuilder::ingest`].
+    pub fn ingest_blocking<S: AsRef<str>>(
+        self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Result<crate::IngestReport> {
+        futures::executor::block_on(self.ingest(names))
+    }
+
     /// [`DbBuilder::copy_remote`], waiting for it.
     ///
     /// # Errors
@@ -404,6 +415,14 @@ impl Db {
         keys: impl IntoIterator<Item = K>,
     ) -> Result<crate::DiscardReport> {
         futures::executor::block_on(self.inner.discard(keys))
+    }
+
+    /// See [`crate::Db::stage`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::stage`].
+    pub fn stage(&self, to: DbBuilder, name: &str) -> Result<crate::StageReport> {
+        futures::executor::block_on(self.inner.stage(to, name))
     }
 
     /// See [`crate::Db::copy_remote`].

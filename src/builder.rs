@@ -243,6 +243,40 @@ impl DbBuilder {
         crate::sync::remove::delete_remote(&ctx, None).await
     }
 
+    /// Commits the shards staged as `names` ([`Db::stage`]) to this
+    /// builder's remote (made with [`DbBuilder::for_remote`]) in one
+    /// conditional PUT of `index.idx`: readers see all of them or none
+    /// (FORMAT.md §10.11). Shards apply in the order given, on top of the
+    /// committed state: where several hold a key, the last one's value (or
+    /// delete) wins. Another writer's commit in between is no conflict: the
+    /// root is built again on it (up to 5 times). Then the manifests are
+    /// deleted; their objects are now the database's.
+    ///
+    /// Cost: one GET per manifest and of `index.idx`, one PUT of the new
+    /// `index.idx`, one DELETE; no record or index run is read or copied,
+    /// so it barely changes with the number of records. Readers then
+    /// consult one more index run per shard for each lookup, and the key
+    /// count is an upper bound (keys may repeat across shards) until an
+    /// index write recounts (a full compaction, or a checkpoint that
+    /// writes a new base).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a builder with a local directory, a
+    /// bad, repeated or missing name, a read-only URL, or more runs than a
+    /// root may name (1,024); [`Error::NotFound`] for a name with no staged
+    /// shard; [`Error::Corruption`] for a manifest that fails its checks;
+    /// [`Error::Conflict`] if other commits kept coming first (nothing was
+    /// committed; run it again) or the remote holds a version-1 index;
+    /// [`Error::Remote`].
+    pub async fn ingest<S: AsRef<str>>(
+        self,
+        names: impl IntoIterator<Item = S>,
+    ) -> Result<crate::IngestReport> {
+        let ctx = self.remote_alone("ingest", "DbBuilder::for_remote")?;
+        let names: Vec<String> = names.into_iter().map(|n| n.as_ref().to_string()).collect();
+        crate::sync::ingest::ingest(&ctx, &names).await
+    }
+
     /// Copies the committed state of this builder's remote (made with
     /// [`DbBuilder::for_remote`]) to the remote of `to` (also made with
     /// [`DbBuilder::for_remote`], with its own credentials and options):

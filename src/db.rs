@@ -753,6 +753,37 @@ impl Db {
         crate::sync::copy::copy_remote(&src, &dst).await
     }
 
+    /// Stages this database as shard `name` of the database at `to`'s remote
+    /// (a builder made with [`DbBuilder::for_remote`](crate::DbBuilder::for_remote)),
+    /// for a later [`DbBuilder::ingest`](crate::DbBuilder::ingest) to commit
+    /// (FORMAT.md §10.11). Sends every segment and index run of this
+    /// directory under the remote's prefix (create-only; their names are
+    /// this directory's own), then the manifest `stage_{name}.idx` (this
+    /// directory's root), replacing a manifest of the same name. The
+    /// committed `index.idx` is not touched: readers see nothing until the
+    /// ingest. A shard never ingested is harmless, and `gc` removes it once
+    /// its manifest is older than the grace period (so ingest within it).
+    ///
+    /// Build each shard from scratch, in its own directory with no remote
+    /// attached (each directory has its own writer id, so shards never
+    /// clash). Cost: the shard's bytes once, plus a manifest of a few KB.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad name (1 to 100 characters of
+    /// `A-Z a-z 0-9 . _ -`), a builder with a local directory or a
+    /// read-only URL, a handle over a remote alone, or a directory holding
+    /// segments another directory wrote (a download or copy);
+    /// [`Error::ReadOnly`], [`Error::Closed`], [`Error::Io`],
+    /// [`Error::Remote`] (run it again: what was sent is not sent twice).
+    pub async fn stage(&self, to: crate::DbBuilder, name: &str) -> Result<crate::StageReport> {
+        let engine = self.engine()?;
+        let dst = to.remote_alone(
+            "stage's destination",
+            "a builder made with DbBuilder::for_remote",
+        )?;
+        crate::sync::stage::stage(engine, &dst, name).await
+    }
+
     /// Requests and bytes sent through the remote so far; `None` without one.
     pub fn remote_stats(&self) -> Option<RemoteStats> {
         let mut stats = self.remote_ctx().map(|r| r.stats())?;

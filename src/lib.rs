@@ -109,5 +109,7 @@ pub use sync::conditions::PROBE_LIFETIME;
 pub use sync::copy::CopyRemoteReport;
 pub use sync::download::{DownloadOptions, DownloadReport};
 pub use sync::gc::{DEFAULT_GC_GRACE, GcOptions, GcReport};
+pub use sync::ingest::IngestReport;
 pub use sync::remove::DeleteRemoteReport;
+pub use sync::stage::StageReport;
 pub use sync::upload::{UploadOptions, UploadReport};

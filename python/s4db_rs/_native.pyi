@@ -131,6 +131,19 @@ class Db:
     ) -> Report:
         """Copies the remote's committed state to ``url``, its ``index.idx``
         last; a second run resumes (``CopyRemoteReport``)."""
+    def stage(
+        self,
+        url: str,
+        name: str,
+        *,
+        access_key: Optional[str] = None,
+        secret_key: Optional[str] = None,
+        session_token: Optional[str] = None,
+    ) -> Report:
+        """Stages this database (a shard built on its own, with no remote)
+        as ``name`` of the database at ``url``: its segments and index runs,
+        then a manifest. Readers see nothing until ``s4db_rs.ingest``
+        commits it (``StageReport``)."""
     def refresh(self) -> bool:
         """On a remote-only handle: moves to a newer commit, if any."""
     def close(self) -> None:
@@ -178,6 +191,19 @@ def memory(
     a private directory in RAM (``/dev/shm`` on Linux), removed by
     ``close()`` (or when the last reference is dropped). With ``remote``, it starts from the
     remote's index and ``upload()`` publishes to it."""
+
+def ingest(
+    url: str,
+    names: list[str],
+    *,
+    access_key: Optional[str] = None,
+    secret_key: Optional[str] = None,
+    session_token: Optional[str] = None,
+) -> Report:
+    """Commits the shards staged as ``names`` to the database at ``url`` in
+    one conditional write: readers see all of them or none. Where shards
+    hold the same key, the one named last wins. Moves no record: the cost
+    grows with the number of shards (``IngestReport``)."""
 
 def migrate(
     source: str,

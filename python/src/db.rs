@@ -422,12 +422,27 @@ impl Db {
         secret_key: Option<String>,
         session_token: Option<String>,
     ) -> PyResult<Report> {
-        let mut to = s4db::DbBuilder::for_remote(url);
-        if let Some(c) = crate::credentials(access_key, secret_key, session_token)? {
-            to = to.credentials(c);
-        }
+        let to = crate::remote_builder(url, access_key, secret_key, session_token)?;
         let r = unlocked(py, || self.db.copy_remote(to))?;
         from::copy_remote(py, &r)
+    }
+
+    /// Stages this database as shard `name` of the database at `url`, for
+    /// `s4db_rs.ingest` to commit: its segments and index runs, then a
+    /// manifest; readers see nothing until the ingest.
+    #[pyo3(signature = (url, name, *, access_key=None, secret_key=None, session_token=None))]
+    fn stage(
+        &self,
+        py: Python<'_>,
+        url: String,
+        name: String,
+        access_key: Option<String>,
+        secret_key: Option<String>,
+        session_token: Option<String>,
+    ) -> PyResult<Report> {
+        let to = crate::remote_builder(url, access_key, secret_key, session_token)?;
+        let r = unlocked(py, || self.db.stage(to, &name))?;
+        from::stage(py, &r)
     }
 
     /// For a handle on a remote alone: checks for a newer commit and moves

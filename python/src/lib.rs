@@ -37,6 +37,20 @@ pub(crate) fn credentials(
     }
 }
 
+/// A builder for the remote at `url` alone, with the credentials given.
+pub(crate) fn remote_builder(
+    url: String,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    session_token: Option<String>,
+) -> PyResult<s4db::DbBuilder> {
+    let b = s4db::DbBuilder::for_remote(url);
+    Ok(match credentials(access_key, secret_key, session_token)? {
+        Some(c) => b.credentials(c),
+        None => b,
+    })
+}
+
 /// Opens (or creates) the database in directory `path`.
 #[pyfunction]
 #[pyo3(signature = (
@@ -180,10 +194,7 @@ fn open_remote(
     session_token: Option<String>,
 ) -> PyResult<db::Db> {
     let (keys, values) = (Mode::parse("keys", keys)?, Mode::parse("values", values)?);
-    let mut b = s4db::DbBuilder::for_remote(url);
-    if let Some(c) = credentials(access_key, secret_key, session_token)? {
-        b = b.credentials(c);
-    }
+    let b = remote_builder(url, access_key, secret_key, session_token)?;
     let handle = py.detach(|| b.open_blocking()).map_err(to_py)?;
     Ok(db::Db::new(handle, keys, values))
 }
@@ -211,10 +222,7 @@ fn migrate(
             )));
         }
     };
-    let mut src = s4db::DbBuilder::for_remote(source);
-    if let Some(c) = credentials(access_key, secret_key, session_token)? {
-        src = src.credentials(c);
-    }
+    let src = remote_builder(source, access_key, secret_key, session_token)?;
     let r = py
         .detach(|| {
             let db = s4db::blocking::Db::builder(&path)
@@ -229,12 +237,31 @@ fn migrate(
     report::from::migrate(py, &r)
 }
 
+/// Commits the shards staged as `names` (`Db.stage`) to the database at
+/// `url` in one conditional write: readers see all of them or none; where
+/// shards hold the same key, the one named last wins.
+#[pyfunction]
+#[pyo3(signature = (url, names, *, access_key=None, secret_key=None, session_token=None))]
+fn ingest(
+    py: Python<'_>,
+    url: String,
+    names: Vec<String>,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    session_token: Option<String>,
+) -> PyResult<report::Report> {
+    let b = remote_builder(url, access_key, secret_key, session_token)?;
+    let r = py.detach(|| b.ingest_blocking(&names)).map_err(to_py)?;
+    report::from::ingest(py, &r)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open, m)?)?;
     m.add_function(wrap_pyfunction!(open_remote, m)?)?;
     m.add_function(wrap_pyfunction!(memory, m)?)?;
     m.add_function(wrap_pyfunction!(migrate, m)?)?;
+    m.add_function(wrap_pyfunction!(ingest, m)?)?;
     m.add_class::<db::Db>()?;
     m.add_class::<db::KeyIter>()?;
     m.add_class::<db::ItemIter>()?;

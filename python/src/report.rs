@@ -230,8 +230,39 @@ pub(crate) mod from {
             r,
             obsolete_deleted,
             orphans_deleted,
+            stages_deleted,
             kept,
             deleted
+        ))
+    }
+
+    pub(crate) fn stage(py: Python<'_>, r: &s4db::StageReport) -> PyResult<Report> {
+        Ok(report!(
+            py,
+            "StageReport",
+            r,
+            segments_uploaded,
+            segment_bytes,
+            runs_uploaded,
+            run_bytes,
+            manifest_bytes,
+            keys
+        ))
+    }
+
+    pub(crate) fn ingest(py: Python<'_>, r: &s4db::IngestReport) -> PyResult<Report> {
+        Ok(report!(
+            py,
+            "IngestReport",
+            r,
+            shards,
+            segments_added,
+            runs_added,
+            keys_added,
+            index_bytes,
+            manifest_bytes,
+            rebased,
+            manifests_removed
         ))
     }
 

@@ -166,6 +166,18 @@ pub enum Command {
         /// safe when this prefix has exactly one writer.
         #[arg(long)]
         single_writer: bool,
+        /// Stage this directory as shard NAME of the database at --remote instead
+        /// of committing it: its segments and index runs, then a manifest; readers
+        /// see nothing until `s4db ingest NAME`. Build the shard with no --remote.
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["rebase", "single_writer"])]
+        stage: Option<String>,
+    },
+    /// Commit the shards staged as NAMES (`upload --stage`) to --remote in one
+    /// conditional write: readers see all of them or none. Later NAMES win
+    /// where shards hold the same key.
+    Ingest {
+        #[arg(required = true)]
+        names: Vec<String>,
     },
     /// Download the remote database (refuses to discard unuploaded writes without --force).
     Download {

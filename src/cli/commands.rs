@@ -162,12 +162,18 @@ fn policy(s: SyncArg) -> SyncPolicy {
 }
 
 async fn open(cli: &Cli, access: Access, what: &str) -> Result<Db> {
+    open_with(cli, access, what, true).await
+}
+
+/// Opens as [`open`]; with `attach` false, a directory is opened without
+/// `--remote` (which then names where its shard goes, not its own remote).
+async fn open_with(cli: &Cli, access: Access, what: &str, attach: bool) -> Result<Db> {
     match (&cli.dir, &cli.remote) {
         (Some(dir), remote) => {
             let mut b = Db::builder(dir)
                 .sync(policy(cli.sync))
                 .remote_options(remote_options(cli));
-            if let Some(r) = remote {
+            if let Some(r) = remote.as_ref().filter(|_| attach) {
                 b = b.remote(r.clone());
             }
             if let Some(w) = cli.wait {
@@ -581,8 +587,67 @@ pub async fn run(cli: &Cli) -> Result {
             )
         }
         Command::Upload {
+            stage: Some(name), ..
+        } => {
+            let Some(url) = &cli.remote else {
+                return Err(Failure::Usage(
+                    "upload --stage needs --remote URL (or S4DB_REMOTE): the database the shard is for".into(),
+                ));
+            };
+            let db = open_with(cli, Access::Write, "upload --stage", false).await?;
+            let pb = spinner(cli, "staging");
+            let to = DbBuilder::for_remote(url.clone()).remote_options(remote_options(cli));
+            let r = db.stage(to, name).await?;
+            db.close().await?;
+            drop(pb);
+            report(
+                cli,
+                json!({ "stage": name, "keys": r.keys, "segments_uploaded": r.segments_uploaded, "segment_bytes": r.segment_bytes, "runs_uploaded": r.runs_uploaded, "run_bytes": r.run_bytes, "manifest_bytes": r.manifest_bytes }),
+                format!(
+                    "staged {name:?}: {} keys, {} segment(s) ({} bytes), {} index run(s) ({} bytes), manifest {} bytes; commit it with `s4db ingest {name}`",
+                    r.keys,
+                    r.segments_uploaded,
+                    r.segment_bytes,
+                    r.runs_uploaded,
+                    r.run_bytes,
+                    r.manifest_bytes
+                ),
+            )
+        }
+        Command::Ingest { names } => {
+            let Some(url) = &cli.remote else {
+                return Err(Failure::Usage(
+                    "ingest needs --remote URL (or S4DB_REMOTE): the database to commit the shards to".into(),
+                ));
+            };
+            let pb = spinner(cli, "ingesting");
+            let r = DbBuilder::for_remote(url.clone())
+                .remote_options(remote_options(cli))
+                .ingest(names)
+                .await?;
+            drop(pb);
+            report(
+                cli,
+                json!({ "shards": r.shards, "segments_added": r.segments_added, "runs_added": r.runs_added, "keys_added": r.keys_added, "index_bytes": r.index_bytes, "manifest_bytes": r.manifest_bytes, "rebased": r.rebased, "manifests_removed": r.manifests_removed }),
+                format!(
+                    "ingested {} shard(s): {} segment(s), {} index run(s), {} keys; index {} bytes{}",
+                    r.shards,
+                    r.segments_added,
+                    r.runs_added,
+                    r.keys_added,
+                    r.index_bytes,
+                    if r.rebased > 0 {
+                        format!("; rebuilt on {} newer commit(s)", r.rebased)
+                    } else {
+                        String::new()
+                    }
+                ),
+            )
+        }
+        Command::Upload {
             rebase,
             single_writer,
+            ..
         } => {
             let db = open(cli, Access::Write, "upload").await?;
             let pb = spinner(cli, "uploading");
@@ -699,7 +764,7 @@ pub async fn run(cli: &Cli) -> Result {
             let r = db.gc_with(opts).await?;
             report(
                 cli,
-                json!({ "obsolete_deleted": r.obsolete_deleted, "orphans_deleted": r.orphans_deleted, "kept": r.kept, "deleted": r.deleted }),
+                json!({ "obsolete_deleted": r.obsolete_deleted, "orphans_deleted": r.orphans_deleted, "stages_deleted": r.stages_deleted, "kept": r.kept, "deleted": r.deleted }),
                 format!(
                     "deleted {} obsolete and {} orphaned segment(s); kept {} younger than {grace} s",
                     r.obsolete_deleted, r.orphans_deleted, r.kept

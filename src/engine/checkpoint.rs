@@ -113,6 +113,20 @@ impl Engine {
         dropped: (u64, u64),
     ) -> Result<Layers> {
         let old = index.base();
+        // A new base holds every live key once: its entries are the exact
+        // counts, whatever the old root said (FORMAT.md §10.11).
+        let (key_count, live_bytes, counts_estimated) = match &new_run {
+            Some((_, entries)) if keep == 0 => (
+                entries.iter().filter(|(_, l)| l.len != 0).count() as u64,
+                entries.iter().map(|(_, l)| u64::from(l.len)).sum(),
+                false,
+            ),
+            _ => (
+                index.live_keys().saturating_sub(dropped.0),
+                index.live_bytes().saturating_sub(dropped.1),
+                old.root().counts_estimated,
+            ),
+        };
         let mut runs: Vec<Arc<BaseIndex>> = Vec::with_capacity(keep + 1);
         let mut refs = Vec::with_capacity(keep + 1);
         for r in &old.runs()[..keep] {
@@ -136,12 +150,13 @@ impl Engine {
         }
         let root = Root {
             meta,
-            key_count: index.live_keys().saturating_sub(dropped.0),
-            live_bytes: index.live_bytes().saturating_sub(dropped.1),
+            key_count,
+            live_bytes,
             obsolete_runs: w.obsolete_runs.clone(),
             runs: refs,
             metadata: w.metadata.clone(),
             may_expire: index.may_expire(),
+            counts_estimated,
         };
         let bytes = root::encode(&root);
         let layers = Layers::new(root, runs)?;

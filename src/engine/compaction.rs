@@ -500,7 +500,8 @@ fn new_index<'a>(
             }
         })?;
     }
-    if entries.len() as u64 + expired != v.index.live_keys() {
+    let estimated = v.index.base().root().counts_estimated;
+    if !estimated && entries.len() as u64 + expired != v.index.live_keys() {
         return Err(Error::corruption(
             "index.idx",
             0,

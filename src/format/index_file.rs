@@ -282,8 +282,14 @@ pub(crate) fn decode_segment_table(bytes: &[u8]) -> Result<Vec<SegmentEntry>, &'
             flags: u32_at(e, 24).unwrap_or_default(),
         });
     }
+    // In replay order (FORMAT.md §4.3): ascending, except where an ingest
+    // placed shards in the order given. Each segment once.
     if out.windows(2).any(|w| w[0].id >= w[1].id) {
-        return Err("segment table not in ascending segment order");
+        let mut ids: Vec<SegmentId> = out.iter().map(|e| e.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err("segment table names a segment twice");
+        }
     }
     Ok(out)
 }

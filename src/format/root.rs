@@ -27,8 +27,10 @@ pub(crate) const ROOT_VERSION: u16 = 2;
 pub(crate) const RUN_ENTRY_LEN: usize = 40;
 /// The largest metadata section, count and checksum included (§4.8).
 pub(crate) const METADATA_MAX: usize = 64 << 10;
-/// The most runs a root may name (§4.8): lookups consult every one.
-pub(crate) const MAX_RUNS: usize = 64;
+/// The most runs a root may name (§4.8): lookups consult every one. A
+/// writer keeps far fewer (`tiering`); only an ingest of many shards
+/// (§10.11) comes near it.
+pub(crate) const MAX_RUNS: usize = 1024;
 
 /// One run the root names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,10 +77,18 @@ pub(crate) struct Root {
     /// [`ROOT_FLAG_MAY_EXPIRE`], FORMAT.md §3.4): a reader that answers from
     /// the index alone (a key count, a membership test) must read the record.
     pub may_expire: bool,
+    /// `key_count` and `live_bytes` are upper bounds, not exact (header
+    /// flag [`ROOT_FLAG_COUNTS_ESTIMATED`]): an ingest (FORMAT.md §10.11)
+    /// added runs whose keys may overlap, and no index write has recounted
+    /// since.
+    pub counts_estimated: bool,
 }
 
 /// Root header flag: records may carry an expiry (FORMAT.md §3.4, §4.8).
 pub(crate) const ROOT_FLAG_MAY_EXPIRE: u16 = 0x1;
+/// Root header flag: the counts are upper bounds (FORMAT.md §4.8, §10.11).
+pub(crate) const ROOT_FLAG_COUNTS_ESTIMATED: u16 = 0x2;
+const ROOT_FLAGS: u16 = ROOT_FLAG_MAY_EXPIRE | ROOT_FLAG_COUNTS_ESTIMATED;
 
 /// Whether `bytes` (at least the first 10 of an `index.idx`) is a root of
 /// version 2 rather than a whole index of version 1.
@@ -170,7 +180,7 @@ impl Header {
             return Err((8, "unsupported index version"));
         }
         let flags = u16_at(b, 10).unwrap_or_default();
-        if flags & !ROOT_FLAG_MAY_EXPIRE != 0 {
+        if flags & !ROOT_FLAGS != 0 {
             return Err((10, "unknown index flags"));
         }
         let r64 = |o| u64_at(b, o).unwrap_or_default();
@@ -253,6 +263,10 @@ pub(crate) fn encode(root: &Root) -> Vec<u8> {
     let header = Header {
         flags: if root.may_expire {
             ROOT_FLAG_MAY_EXPIRE
+        } else {
+            0
+        } | if root.counts_estimated {
+            ROOT_FLAG_COUNTS_ESTIMATED
         } else {
             0
         },
@@ -367,6 +381,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Root, (u64, &'static str)> {
         runs,
         metadata,
         may_expire: h.flags & ROOT_FLAG_MAY_EXPIRE != 0,
+        counts_estimated: h.flags & ROOT_FLAG_COUNTS_ESTIMATED != 0,
     })
 }
 
@@ -501,6 +516,7 @@ mod tests {
             }],
             metadata: vec![("schema".into(), Bytes::from_static(b"v3"))],
             may_expire: true,
+            counts_estimated: true,
         }
     }
 
@@ -573,6 +589,7 @@ mod tests {
             runs: vec![],
             metadata: vec![],
             may_expire: false,
+            counts_estimated: false,
         };
         let bytes = encode(&r);
         assert_eq!(bytes.len(), 96 + 4 + 4 + 4 + 4 + 8);

@@ -107,6 +107,7 @@ impl Layers {
             runs: Vec::new(),
             metadata: Vec::new(),
             may_expire: false,
+            counts_estimated: false,
         };
         let to_root = (0..base.segments().len() as u32).collect();
         Layers {
@@ -131,6 +132,7 @@ impl Layers {
                 runs: Vec::new(),
                 metadata: Vec::new(),
                 may_expire: false,
+                counts_estimated: false,
             },
             runs: Vec::new(),
             v1: false,
@@ -290,7 +292,8 @@ impl Layers {
     }
 
     /// Every check of every run ([`BaseIndex::check_all`]), then that the
-    /// root's key count and live bytes are what the live entries add up to.
+    /// root's key count and live bytes are what the live entries add up to
+    /// (at least that, when the root says they are estimates).
     ///
     /// # Errors
     /// [`Error::Corruption`] naming the file that fails.
@@ -303,7 +306,12 @@ impl Layers {
             keys += 1;
             bytes += u64::from(l.len);
         })?;
-        if keys != self.root.key_count || bytes != self.root.live_bytes {
+        let agree = if self.root.counts_estimated {
+            keys <= self.root.key_count && bytes <= self.root.live_bytes
+        } else {
+            keys == self.root.key_count && bytes == self.root.live_bytes
+        };
+        if !agree {
             return Err(Error::corruption(
                 INDEX_FILE_NAME,
                 40,
@@ -403,10 +411,18 @@ impl Layers {
 /// For each segment of a run's table, its position in the root's table
 /// (`u32::MAX` where the root does not list it).
 pub(crate) fn translation(run: &[SegmentEntry], root: &[SegmentEntry]) -> Vec<u32> {
+    // The root's table is in replay order, not always sorted (FORMAT.md §4.3).
+    let mut by_id: Vec<(crate::format::segment_id::SegmentId, u32)> = root
+        .iter()
+        .enumerate()
+        .map(|(p, r)| (r.id, p as u32))
+        .collect();
+    by_id.sort_unstable();
     run.iter()
         .map(|s| {
-            root.binary_search_by_key(&s.id, |r| r.id)
-                .map_or(NOT_IN_ROOT, |p| p as u32)
+            by_id
+                .binary_search_by_key(&s.id, |&(id, _)| id)
+                .map_or(NOT_IN_ROOT, |i| by_id[i].1)
         })
         .collect()
 }

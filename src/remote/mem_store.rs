@@ -20,12 +20,20 @@ pub(crate) struct MemStore {
     next_tag: AtomicU64,
     /// Objects whose next put loses its answer.
     lose_answer: Mutex<Vec<String>>,
+    /// Objects whose next put another writer's put of the same object
+    /// (these bytes) comes just before: a commit that loses a race.
+    overtake: Mutex<Vec<(String, Bytes)>>,
 }
 
 impl MemStore {
     /// The next put of `key` lands but its answer is lost.
     pub(crate) fn lose_next_answer(&self, key: &str) {
         self.lose_answer.lock().unwrap().push(key.to_string());
+    }
+
+    /// Just before the next put of `key`, another writer puts `body` there.
+    pub(crate) fn overtake_next_put(&self, key: &str, body: Bytes) {
+        self.overtake.lock().unwrap().push((key.to_string(), body));
     }
 
     /// The names of the objects held.
@@ -40,6 +48,20 @@ impl MemStore {
             .unwrap()
             .get(key)
             .map(|(b, t, _)| f(b, t))
+    }
+
+    /// An object's bytes, read behind the writers' backs.
+    pub(crate) fn bytes_of(&self, key: &str) -> Option<Bytes> {
+        self.with_object(key, |b, _| b.clone())
+    }
+
+    /// Replaces an object behind the writers' backs (a new entity tag).
+    pub(crate) fn replace(&self, key: &str, body: Bytes) {
+        let tag = format!("\"{}\"", self.next_tag.fetch_add(1, Ordering::SeqCst));
+        self.objects
+            .lock()
+            .unwrap()
+            .insert(key.to_string(), (body, tag, SystemTime::now()));
     }
 
     /// Removes an object behind the writers' backs.
@@ -98,6 +120,13 @@ impl ObjectStore for MemStore {
     fn put<'a>(&'a self, key: &'a str, body: Bytes, mode: PutMode) -> BoxFut<'a, PutOutcome> {
         Box::pin(async move {
             let mut objects = self.objects.lock().unwrap();
+            let mut overtake = self.overtake.lock().unwrap();
+            if let Some(i) = overtake.iter().position(|(k, _)| k == key) {
+                let (_, other) = overtake.remove(i);
+                let tag = format!("\"{}\"", self.next_tag.fetch_add(1, Ordering::SeqCst));
+                objects.insert(key.to_string(), (other, tag, SystemTime::now()));
+            }
+            drop(overtake);
             let allowed = match &mode {
                 PutMode::Overwrite => true,
                 PutMode::Create => !objects.contains_key(key),

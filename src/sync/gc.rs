@@ -8,6 +8,9 @@
 //!   upload that never committed) is deleted once its last-modified time is
 //!   older than the grace period, so an upload still in flight keeps its
 //!   segments.
+//! - A **staged shard** (FORMAT.md §10.11) protects its segments and runs
+//!   while its manifest is younger than the grace period; an older one is
+//!   abandoned: its manifest is deleted first, then its objects as orphans.
 //! - Then the index is committed again without the deleted obsolete entries
 //!   (`If-Match`); if another writer committed first, that is left to the
 //!   next `gc` (deleting an object twice is harmless).
@@ -26,6 +29,7 @@ use crate::options::setters;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome};
 use crate::sync::remote_index::fetch_committed;
+use crate::sync::stage::parse_manifest_name;
 use crate::sync::state::SyncState;
 
 /// Default grace period: one hour.
@@ -70,6 +74,9 @@ pub struct GcReport {
     pub orphans_deleted: u64,
     /// Obsolete or orphaned segments kept because they are younger than the grace period.
     pub kept: u64,
+    /// Manifests of staged shards deleted: never ingested, and older than
+    /// the grace period.
+    pub stages_deleted: u64,
     /// The names of the objects deleted (relative to the prefix), sorted.
     pub deleted: Vec<String>,
 }
@@ -84,6 +91,30 @@ pub(crate) struct Collector<'a> {
     pub writer_id: u64,
     /// Serialises this handle's remote operations.
     pub sync_lock: &'a tokio::sync::Mutex<()>,
+}
+
+/// The segments and runs (`true`) the manifests `keys` name.
+///
+/// # Errors
+/// [`Error::Remote`](crate::Error::Remote), or a corruption error for a
+/// manifest that fails its checks: gc then collects no orphan.
+async fn staged_objects(ctx: &RemoteCtx, keys: Vec<String>) -> Result<Vec<(SegmentId, bool)>> {
+    let store = ctx.store.clone();
+    ctx.run(async move {
+        let mut out = Vec::new();
+        for key in keys {
+            // Gone since the listing (ingested): its objects are committed.
+            let Some(obj) = store.get(&key).await? else {
+                continue;
+            };
+            let root = crate::format::root::decode(&obj.body)
+                .map_err(|(o, d)| crate::Error::corruption(&key, o, d))?;
+            out.extend(root.meta.segments.iter().map(|s| (s.id, false)));
+            out.extend(root.runs.iter().map(|r| (r.id, true)));
+        }
+        Ok(out)
+    })
+    .await
 }
 
 pub(crate) async fn gc(by: Collector<'_>, opts: GcOptions) -> Result<GcReport> {
@@ -112,13 +143,13 @@ pub(crate) async fn gc(by: Collector<'_>, opts: GcOptions) -> Result<GcReport> {
     let (due, young): (Vec<_>, Vec<_>) = meta.obsolete.iter().partition(is_due);
     let (due_runs, young_runs): (Vec<_>, Vec<_>) = remote.obsolete_runs().iter().partition(is_due);
     report.kept += (young.len() + young_runs.len()) as u64;
-    let referenced: BTreeSet<SegmentId> = meta
+    let mut referenced: BTreeSet<SegmentId> = meta
         .segments
         .iter()
         .map(|s| s.id)
         .chain(meta.obsolete.iter().map(|o| o.id))
         .collect();
-    let referenced_runs: BTreeSet<SegmentId> = remote
+    let mut referenced_runs: BTreeSet<SegmentId> = remote
         .runs()
         .into_iter()
         .chain(remote.obsolete_runs().iter().map(|o| o.id))
@@ -127,9 +158,41 @@ pub(crate) async fn gc(by: Collector<'_>, opts: GcOptions) -> Result<GcReport> {
     let store = ctx.store.clone();
     let listing = ctx.run(async move { store.list().await }).await;
     let mut orphans = Vec::new();
+    let mut stale_stages = Vec::new();
+    let cutoff = SystemTime::now().checked_sub(grace);
+    let is_old = |m: Option<SystemTime>| matches!((m, cutoff), (Some(m), Some(c)) if m <= c);
+    let listing = match listing {
+        // Staged shards: a young one's objects are not orphans.
+        Ok(entries) if !opts.single_writer => {
+            let mut young = Vec::new();
+            for e in &entries {
+                if parse_manifest_name(&e.key).is_none() {
+                    continue;
+                }
+                if is_old(e.modified) {
+                    stale_stages.push(e.key.clone());
+                } else {
+                    young.push(e.key.clone());
+                }
+            }
+            match staged_objects(&ctx, young).await {
+                Ok(ids) => {
+                    for (id, run) in ids {
+                        if run {
+                            referenced_runs.insert(id);
+                        } else {
+                            referenced.insert(id);
+                        }
+                    }
+                    Ok(entries)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        other => other,
+    };
     match listing {
         Ok(entries) => {
-            let cutoff = SystemTime::now().checked_sub(grace);
             for e in entries {
                 let named = match (
                     SegmentId::parse_file_name(&e.key),
@@ -145,16 +208,26 @@ pub(crate) async fn gc(by: Collector<'_>, opts: GcOptions) -> Result<GcReport> {
                 if is_referenced || !mine(&id) {
                     continue;
                 }
-                match (e.modified, cutoff) {
-                    (Some(m), Some(c)) if m <= c => orphans.push(e.key),
-                    _ => report.kept += 1,
+                if is_old(e.modified) {
+                    orphans.push(e.key);
+                } else {
+                    report.kept += 1;
                 }
             }
         }
         // Listing is an extra: without it, obsolete segments are still collected.
         Err(err) => {
-            tracing::warn!(error = %err, "could not list the remote; orphans are not collected")
+            stale_stages.clear();
+            tracing::warn!(error = %err, "could not list the remote or a staged shard's manifest; orphans are not collected")
         }
+    }
+    // An abandoned stage's manifest goes first: an ingest can then no
+    // longer name the objects deleted after it.
+    if !stale_stages.is_empty() {
+        report.stages_deleted = stale_stages.len() as u64;
+        let doomed = stale_stages.clone();
+        let store = ctx.store.clone();
+        ctx.run(async move { store.delete(&doomed).await }).await?;
     }
 
     let mut doomed: Vec<String> = due
@@ -168,7 +241,8 @@ pub(crate) async fn gc(by: Collector<'_>, opts: GcOptions) -> Result<GcReport> {
         .collect();
     doomed.extend(orphans.iter().cloned());
     doomed.sort();
-    report.deleted = doomed.clone();
+    report.deleted = doomed.iter().chain(&stale_stages).cloned().collect();
+    report.deleted.sort();
     if !doomed.is_empty() {
         let store = ctx.store.clone();
         ctx.run(async move { store.delete(&doomed).await }).await?;

@@ -4,10 +4,12 @@
 //! per-remote sync state, and reads of records only the remote holds.
 
 pub(crate) mod changes;
+pub(crate) mod commit;
 pub(crate) mod conditions;
 pub(crate) mod copy;
 pub(crate) mod download;
 pub(crate) mod gc;
+pub(crate) mod ingest;
 #[cfg(test)]
 mod protocol_tests;
 pub(crate) mod rebase;
@@ -15,5 +17,6 @@ pub(crate) mod remote_index;
 pub(crate) mod remote_read;
 pub(crate) mod remote_reader;
 pub(crate) mod remove;
+pub(crate) mod stage;
 pub(crate) mod state;
 pub(crate) mod upload;

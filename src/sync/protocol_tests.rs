@@ -86,3 +86,43 @@ fn a_segment_gone_from_the_remote_is_a_clear_error_for_a_reader_through_it() {
         .unwrap_err();
     assert!(err.to_string().contains("data_"), "{err}");
 }
+
+#[test]
+fn an_ingest_that_loses_a_race_builds_its_root_again_on_the_winner() {
+    let store = Arc::new(MemStore::default());
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let writer = open(a.path(), &store);
+    writer.put("base", "0").unwrap();
+    writer.upload().unwrap();
+    let first = store.bytes_of("index.idx").unwrap();
+    // Another writer's commit, taken aside: the remote is put back to the
+    // first commit, and that commit lands again while the ingest commits.
+    writer.put("racer", "1").unwrap();
+    writer.upload().unwrap();
+    let their_root = store.bytes_of("index.idx").unwrap();
+    store.replace("index.idx", first);
+    let shard = Db::open(b.path()).unwrap();
+    shard.put("shard", "s").unwrap();
+    shard
+        .stage(
+            crate::DbBuilder::for_remote(URL).object_store(store.clone()),
+            "s1",
+        )
+        .unwrap();
+    store.overtake_next_put("index.idx", their_root);
+    let r = crate::DbBuilder::for_remote(URL)
+        .object_store(store.clone())
+        .ingest_blocking(["s1"])
+        .unwrap();
+    assert_eq!(r.rebased, 1, "{r:?}");
+    let check = open(c.path(), &store);
+    check.download().unwrap();
+    for (k, v) in [("base", "0"), ("racer", "1"), ("shard", "s")] {
+        assert_eq!(check.get(k).unwrap().as_deref(), Some(v.as_bytes()), "{k}");
+    }
+    assert!(check.verify().unwrap().is_ok());
+}

@@ -22,17 +22,16 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use futures::StreamExt;
-
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::format::index_file::{INDEX_FILE_NAME, INDEX_HEADER_LEN, ObsoleteEntry};
+use crate::format::index_file::{INDEX_FILE_NAME, ObsoleteEntry};
 use crate::format::root;
 use crate::format::segment_id::SegmentId;
 use crate::io::offload::offload;
 use crate::options::setters;
 use crate::remote::ctx::RemoteCtx;
-use crate::remote::{ObjectStore, PutMode, PutOutcome};
+use crate::remote::{ObjectStore, PutMode};
+use crate::sync::commit::{Object, commit_root, put_all};
 use crate::sync::state::SyncState;
 
 /// What an upload did.
@@ -178,44 +177,8 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
             (Some(t), false) => PutMode::Update(t.clone()),
             (None, false) => PutMode::Create,
         };
-        let store = ctx.store.clone();
         let identity = (base.writer_id(), base.generation());
-        let expected = state.etag.clone();
-        let single = opts.single_writer;
-        let committed = ctx
-            .run(async move {
-                if single {
-                    // Without enforced conditions, re-read right before the
-                    // commit: never overwrite a commit this directory has not seen.
-                    let now = store.head(INDEX_FILE_NAME).await?.map(|m| m.etag);
-                    if now != expected {
-                        return Ok(None);
-                    }
-                }
-                match store.put(INDEX_FILE_NAME, bytes, mode).await? {
-                    PutOutcome::Written(Some(tag)) => Ok(Some(tag)),
-                    PutOutcome::Written(None) => {
-                        Ok(store.head(INDEX_FILE_NAME).await?.map(|m| m.etag))
-                    }
-                    PutOutcome::PreconditionFailed => {
-                        // A retry after a lost answer can see its own write:
-                        // the header names this writer and generation.
-                        let landed = store
-                            .get_range(INDEX_FILE_NAME, 0, INDEX_HEADER_LEN as u64)
-                            .await?
-                            .and_then(|r| root::identity(&r.bytes).ok())
-                            .is_some_and(|(writer, generation, _)| {
-                                (writer, generation) == identity
-                            });
-                        if landed {
-                            Ok(store.head(INDEX_FILE_NAME).await?.map(|m| m.etag))
-                        } else {
-                            Ok(None)
-                        }
-                    }
-                }
-            })
-            .await?;
+        let committed = commit_root(&ctx, bytes, mode, state.etag.clone(), identity).await?;
         let Some(tag) = committed else {
             if opts.rebase && report.rebased < MAX_REBASES {
                 crate::sync::rebase::rebase(engine, &ctx, &state).await?;
@@ -258,47 +221,6 @@ fn obsolete_after(
     }
     out.sort_by_key(|o| o.id);
     (out, added)
-}
-
-/// An object an upload sends: its name, length, kind, and how to read it.
-struct Object {
-    name: String,
-    len: u64,
-    run: bool,
-    bytes: Box<dyn FnOnce() -> Result<bytes::Bytes> + Send>,
-}
-
-/// PUTs every object create-only, in parallel; returns each one's length
-/// and kind. A 412 means the object exists: its name holds this directory's
-/// writer id, so it is this writer's own earlier attempt, which a size
-/// check confirms.
-async fn put_all(ctx: &RemoteCtx, todo: Vec<Object>) -> Result<Vec<(u64, bool)>> {
-    let store = ctx.store.clone();
-    let parallel = ctx.opts.parallelism;
-    ctx.run(async move {
-        let results: Vec<Result<(u64, bool)>> = futures::stream::iter(todo)
-            .map(|o| {
-                let store = store.clone();
-                async move {
-                    let Object { name, len, run, bytes } = o;
-                    let bytes = offload(bytes).await?;
-                    match store.put(&name, bytes, PutMode::Create).await? {
-                        PutOutcome::Written(_) => Ok((len, run)),
-                        PutOutcome::PreconditionFailed => match store.head(&name).await? {
-                            Some(m) if m.size == len => Ok((len, run)),
-                            _ => Err(Error::Conflict(format!(
-                                "the remote already holds a different {name}: another directory is using this writer id (was the directory copied?)"
-                            ))),
-                        },
-                    }
-                }
-            })
-            .buffer_unordered(parallel)
-            .collect()
-            .await;
-        results.into_iter().collect()
-    })
-    .await
 }
 
 fn conflict(ctx: &RemoteCtx, first: bool) -> Error {

@@ -3,6 +3,7 @@
 
 pub mod cli;
 mod data;
+pub mod kill;
 pub mod s3;
 
 #[allow(unused_imports)]

@@ -1,0 +1,161 @@
+//! Staging a shard (FORMAT.md §10.11): a directory built on its own sends
+//! its segments and index runs under a database's prefix, then a manifest
+//! `stage_{NAME}.idx` (the shard's own root), without touching the
+//! committed `index.idx`. Readers never see a staged shard; an ingest
+//! ([`crate::sync::ingest`]) commits it.
+
+use std::sync::Arc;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::format::root;
+use crate::io::offload::offload;
+use crate::remote::ctx::RemoteCtx;
+use crate::remote::{ObjectStore, PutMode};
+use crate::sync::commit::{Object, put_all};
+
+/// What staging a shard did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct StageReport {
+    /// Segments sent (or found there from an earlier attempt).
+    pub segments_uploaded: u64,
+    /// Their bytes.
+    pub segment_bytes: u64,
+    /// Index runs sent.
+    pub runs_uploaded: u64,
+    /// Their bytes.
+    pub run_bytes: u64,
+    /// Bytes of the manifest `stage_{NAME}.idx`.
+    pub manifest_bytes: u64,
+    /// Live keys of the shard.
+    pub keys: u64,
+}
+
+/// The longest stage name.
+const MAX_NAME: usize = 100;
+
+/// Checks a stage name: 1 to 100 characters of `A-Z a-z 0-9 . _ -`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] otherwise.
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "a stage name is 1 to {MAX_NAME} characters of A-Z, a-z, 0-9, '.', '_' and '-', not {name:?}"
+        )))
+    }
+}
+
+/// The object holding stage `name`'s manifest.
+pub(crate) fn manifest_name(name: &str) -> String {
+    format!("stage_{name}.idx")
+}
+
+/// The stage name of a manifest object's name, if it is one.
+pub(crate) fn parse_manifest_name(key: &str) -> Option<&str> {
+    let name = key.strip_prefix("stage_")?.strip_suffix(".idx")?;
+    check_name(name).ok().map(|()| name)
+}
+
+/// Stages the database of `engine` (a shard) as `name` under `ctx`'s
+/// prefix: every segment and index run, create-only, then the manifest,
+/// replacing a manifest of the same name.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a bad name, a read-only destination, or
+/// a directory holding segments another directory wrote (a shard is built
+/// from scratch); as [`put_all`]; [`Error::Remote`].
+pub(crate) async fn stage(
+    engine: &Arc<Engine>,
+    ctx: &RemoteCtx,
+    name: &str,
+) -> Result<StageReport> {
+    check_name(name)?;
+    ctx.ensure_writable("stage to")?;
+    engine.check_writable()?;
+    let e = engine.clone();
+    let (base, segments) = offload(move || e.upload_snapshot()).await?;
+    let foreign = segments
+        .iter()
+        .map(|s| s.id())
+        .chain(base.run_ids())
+        .find(|id| id.writer != engine.writer_id());
+    if let Some(id) = foreign {
+        return Err(Error::InvalidArgument(format!(
+            "this directory holds {} written by writer {:016x}, not by itself (a download or a copy): a shard must be built on its own, in a new directory with no remote attached",
+            id.file_name(),
+            id.writer
+        )));
+    }
+    let mut todo = Vec::with_capacity(segments.len() + base.runs().len());
+    for seg in &segments {
+        seg.file()?; // every segment of a shard is local
+        let seg = seg.clone();
+        todo.push(Object {
+            name: seg.name(),
+            len: seg.len(),
+            run: false,
+            bytes: Box::new(move || seg.contents()),
+        });
+    }
+    for run in base.runs() {
+        let Some(id) = run.id else { continue };
+        let bytes = run.index.bytes().clone();
+        todo.push(Object {
+            name: id.run_file_name(),
+            len: bytes.len() as u64,
+            run: true,
+            bytes: Box::new(move || Ok(bytes)),
+        });
+    }
+    let mut report = StageReport {
+        keys: base.key_count(),
+        ..StageReport::default()
+    };
+    for (len, run) in put_all(ctx, todo).await? {
+        if run {
+            report.runs_uploaded += 1;
+            report.run_bytes += len;
+        } else {
+            report.segments_uploaded += 1;
+            report.segment_bytes += len;
+        }
+    }
+    // Last, the manifest: the shard's root with nothing obsolete.
+    let mut manifest = base.root().clone();
+    manifest.meta.obsolete.clear();
+    manifest.obsolete_runs.clear();
+    let bytes: bytes::Bytes = root::encode(&manifest).into();
+    report.manifest_bytes = bytes.len() as u64;
+    let store = ctx.store.clone();
+    let key = manifest_name(name);
+    ctx.run(async move { store.put(&key, bytes, PutMode::Overwrite).await })
+        .await?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_names_are_checked_and_round_trip_through_manifest_names() {
+        for good in ["part-0001", "a", "x.y_z", &"n".repeat(100)] {
+            assert!(check_name(good).is_ok(), "{good}");
+            assert_eq!(parse_manifest_name(&manifest_name(good)), Some(good));
+        }
+        for bad in ["", "a/b", "a b", "é", "a?b", &"n".repeat(101)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_manifest_name("index.idx"), None);
+        assert_eq!(parse_manifest_name("stage_a/b.idx"), None);
+    }
+}
