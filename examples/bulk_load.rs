@@ -50,17 +50,8 @@ fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            "--records" => {
-                args.records = it
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .filter(|n| *n > 0)
-                    .ok_or("--records takes a whole number above 0")?;
-            }
+            "-h" | "--help" => data::help(USAGE),
+            "--records" => args.records = data::count_arg(it.next(), "--records")?,
             "--dir" => args.dir = Some(it.next().ok_or("--dir takes a path")?.into()),
             other if other.starts_with('-') => return Err(format!("unknown option {other}")),
             url if args.remote.is_none() => args.remote = Some(url.to_string()),

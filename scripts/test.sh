@@ -3,7 +3,7 @@
 # Usage: scripts/test.sh            (what CI runs; about 25 minutes on 2 cores from a cold cache)
 # The S3 tests need no install: they start s3s-fs (a real S3 server, SigV4 checked) in-process on loopback.
 # The Python package tests and the comparison smoke run need python3 (with venv) and PyPI; they
-# install maturin, pytest, mypy, boto3 and the Python s4db (0.8.0 and 0.10.0) into virtual
+# install maturin, pytest, mypy, dask[distributed] (the shard-build example), boto3 and the Python s4db (0.8.0 and 0.10.0) into virtual
 # environments under target/.
 #        S4DB_LONG=1 scripts/test.sh  (the long variants: 5,000 property-test cases, 100 kill rounds,
 #                                      500 crash rounds, 60 s of fuzzing per target)
@@ -52,6 +52,8 @@ S4DB_BENCH_N=20000 cargo bench --locked --bench engine -- --test
 S4DB_BENCH_REMOTE_N=5000 cargo bench --locked --bench remote -- --test
 S4DB_BENCH_COLD_SIZES=20000 cargo bench --locked --bench cold -- --test
 S4DB_LIMITS_SMALL=1 cargo bench --locked --bench limits -- --test
+echo "== the shard-build example, small (stage, ingest and merge of 2 and 8 shards on a file:// remote)"
+cargo run --release --locked --quiet --example shard_build -- --records 20000 --shards 2,8
 echo "== the Python package: pip install ./python into target/py (maturin from PyPI), then pytest and mypy --strict"
 if [ ! -x target/py/bin/python ]; then
   python3 -m venv target/py || {
@@ -59,7 +61,7 @@ if [ ! -x target/py/bin/python ]; then
     exit 1
   }
 fi
-target/py/bin/python -m pip install --quiet --disable-pip-version-check "pytest>=8,<10" "mypy>=1.10,<2"
+target/py/bin/python -m pip install --quiet --disable-pip-version-check "pytest>=8,<10" "mypy>=1.10,<2" "dask[distributed]>=2024.1"
 target/py/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python
 # The loopback S3 server the S4DB and migration tests start, and the CLI the
 # killed-migration test runs. The migration tests install the Python s4db

@@ -417,6 +417,14 @@ impl Db {
         futures::executor::block_on(self.inner.discard(keys))
     }
 
+    /// See [`crate::Db::merge_index`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::merge_index`].
+    pub fn merge_index(&self) -> Result<()> {
+        futures::executor::block_on(self.inner.merge_index())
+    }
+
     /// See [`crate::Db::stage`].
     ///
     /// # Errors

@@ -493,6 +493,22 @@ impl Db {
         offload(move || crate::engine::compaction::compact(&e, opts)).await
     }
 
+    /// Folds every index run into one (FORMAT.md §4.7): after an ingest of
+    /// many shards (§10.11), lookups consult one run again instead of one
+    /// per shard, and the key count is exact again. Reads and writes the
+    /// index only, never a record, so a directory reading through its
+    /// remote needs no segment locally; the next [`Db::upload`] sends the
+    /// one new run and the root. Cost: O(live keys) to read the runs and
+    /// write the new one (about 31 bytes per key).
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] if a run fails its checks, [`Error::Io`],
+    /// [`Error::ReadOnly`], [`Error::Closed`].
+    pub async fn merge_index(&self) -> Result<()> {
+        let e = self.engine()?.clone();
+        offload(move || e.merge_index()).await
+    }
+
     /// Rebuilds the index from the segment files alone, checking every
     /// checksum, skipping damaged ranges and cutting a torn tail; writes the
     /// new `index.idx`.

@@ -582,3 +582,71 @@ fn put_with_ttl_reads_until_it_expires_then_get_exits_1() {
     assert_eq!(r["records_expired"], 1);
     fails(s4db(d.path()).args(["put", "x", "v", "--ttl", "0"]), 2);
 }
+
+#[test]
+fn upload_stage_then_ingest_then_merge_index_build_one_database_from_shards() {
+    let d = tempfile::tempdir().unwrap();
+    let remote = format!("file://{}", d.path().join("remote").display());
+    for (i, lines) in [
+        "{\"key\":\"a\",\"value\":\"1\"}\n{\"key\":\"both\",\"value\":\"from 0\"}\n",
+        "{\"key\":\"b\",\"value\":\"2\"}\n{\"key\":\"both\",\"value\":\"from 1\"}\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let shard = d.path().join(format!("shard-{i}"));
+        s4db(&shard)
+            .args(["import", "-"])
+            .write_stdin(*lines)
+            .assert()
+            .success();
+        let r = json(s4db(&shard).args([
+            "--json",
+            "--remote",
+            &remote,
+            "upload",
+            "--stage",
+            &format!("part-{i}"),
+        ]));
+        assert_eq!(r["keys"], 2);
+    }
+    // Nothing is committed until the ingest.
+    fails(s4db_no_dir().args(["--remote", &remote, "keys"]), 5);
+    let r = json(s4db_no_dir().args(["--json", "--remote", &remote, "ingest", "part-1", "part-0"]));
+    assert_eq!(
+        (r["shards"].as_u64(), r["runs_added"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(
+        stdout(s4db_no_dir().args(["--remote", &remote, "get", "both"])),
+        "from 0",
+        "the name given last wins"
+    );
+    let merger = d.path().join("merger");
+    let r = json(s4db(&merger).args(["--json", "--remote", &remote, "merge-index"]));
+    assert_eq!(
+        (
+            r["runs_before"].as_u64(),
+            r["runs_after"].as_u64(),
+            r["keys"].as_u64()
+        ),
+        (Some(2), Some(1), Some(3))
+    );
+    s4db(&merger)
+        .args(["--remote", &remote, "upload"])
+        .assert()
+        .success();
+    assert_eq!(
+        stdout(s4db_no_dir().args(["--remote", &remote, "keys"])),
+        "a\nb\nboth\n"
+    );
+    let err = fails(
+        s4db_no_dir().args(["--remote", &remote, "ingest", "part-0"]),
+        5,
+    );
+    assert!(err.contains("part-0"), "{err}");
+    fails(
+        s4db_no_dir().args(["--remote", &remote, "ingest", "bad/name"]),
+        2,
+    );
+}

@@ -131,6 +131,10 @@ class Db:
     ) -> Report:
         """Copies the remote's committed state to ``url``, its ``index.idx``
         last; a second run resumes (``CopyRemoteReport``)."""
+    def merge_index(self) -> None:
+        """Folds every index run into one (after an ingest of many shards:
+        one run per lookup again, exact ``len()``); reads and writes the
+        index only, and the next ``upload()`` sends the one new run."""
     def stage(
         self,
         url: str,

@@ -427,6 +427,12 @@ impl Db {
         from::copy_remote(py, &r)
     }
 
+    /// Folds every index run into one: after an ingest of many shards,
+    /// lookups consult one run again and the key count is exact.
+    fn merge_index(&self, py: Python<'_>) -> PyResult<()> {
+        unlocked(py, || self.db.merge_index())
+    }
+
     /// Stages this database as shard `name` of the database at `url`, for
     /// `s4db_rs.ingest` to commit: its segments and index runs, then a
     /// manifest; readers see nothing until the ingest.

@@ -22,6 +22,15 @@ def test_shards_staged_then_ingested_read_back_as_their_union_later_winning(tmp_
         assert len(got) == 90
         assert got[b"k045"] == b"1" and got[b"k010"] == b"0"
         assert reader.verify().problems == []
+    # The counts are upper bounds (keys 40..50 are in both shards) until
+    # the runs are merged, which then uploads one run and the root.
+    with s4db_rs.open(tmp_path / "merger", remote=remote) as merger:
+        assert len(merger) == 100
+        merger.merge_index()
+        assert len(merger) == 90 and merger.stats().index_runs == 1
+        assert merger.upload().runs_uploaded == 1
+    with s4db_rs.open_remote(remote) as reader:
+        assert len(reader) == 90 and reader[b"k045"] == b"1"
     with pytest.raises(s4db_rs.NotFoundError):
         s4db_rs.ingest(remote, ["part-0"])  # spent
     with pytest.raises(s4db_rs.InvalidArgumentError):

@@ -157,6 +157,11 @@ pub enum Command {
     },
     /// Rebuild the index from the segments (the repair path for a damaged index.idx).
     RebuildIndex,
+    /// Fold every index run into one (after an ingest of many shards: one run
+    /// per lookup again, exact counts); reads and writes the index only. With
+    /// --remote on a directory that reads through it, `upload` then sends the
+    /// one new run and the root.
+    MergeIndex,
     /// Upload new segments, then commit the index (exit 3 on a conflict).
     Upload {
         /// On a conflict, re-apply this directory's changes on the remote state and retry.

@@ -549,6 +549,23 @@ pub async fn run(cli: &Cli) -> Result {
                 ),
             )
         }
+        Command::MergeIndex => {
+            let db = open(cli, Access::Create, "merge-index").await?;
+            let before = db.stats().await?.index_runs;
+            let pb = spinner(cli, "merging the index");
+            db.merge_index().await?;
+            let after = db.stats().await?;
+            close_after(&db, "the index was merged").await?;
+            drop(pb);
+            report(
+                cli,
+                json!({ "runs_before": before, "runs_after": after.index_runs, "keys": after.keys }),
+                format!(
+                    "merged {before} index run(s) into {}; {} keys",
+                    after.index_runs, after.keys
+                ),
+            )
+        }
         Command::RebuildIndex => {
             let dir = cli.dir.as_ref().ok_or_else(|| {
                 Failure::Usage("`rebuild-index` needs --dir DIR (or S4DB_DIR)".into())

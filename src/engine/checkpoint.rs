@@ -44,6 +44,12 @@ impl Engine {
     /// new run (merged with the newest runs as [`tiering`] says), and a new
     /// root names it.
     pub(crate) fn checkpoint_locked(&self, w: &mut Writer) -> Result<()> {
+        self.checkpoint_with(w, false)
+    }
+
+    /// A checkpoint that, with `merge_all`, folds every run and the delta
+    /// into one new base run (exact counts, one run per lookup).
+    pub(crate) fn checkpoint_with(&self, w: &mut Writer, merge_all: bool) -> Result<()> {
         if let Some((a, _)) = &w.active {
             self.sync_segment(a)?;
         }
@@ -54,7 +60,9 @@ impl Engine {
             let old = index.base().clone();
             let counts: Vec<u64> = old.runs().iter().map(|r| r.entries()).collect();
             let delta = index.delta_len() as u64;
-            let absorb = if delta == 0 && !old.is_v1() {
+            let absorb = if merge_all {
+                counts.len()
+            } else if delta == 0 && !old.is_v1() {
                 0
             } else {
                 tiering::runs_to_absorb(&counts, delta)

@@ -805,6 +805,17 @@ impl Engine {
         }
     }
 
+    /// Folds every index run into one base run (FORMAT.md §4.7): one run
+    /// per lookup again, and exact counts (§10.11). Reads and writes the
+    /// index only, no record.
+    pub(crate) fn merge_index(&self) -> Result<()> {
+        self.check_writable()?;
+        let mut w = self.writer.lock();
+        self.check_writable()?;
+        self.seal_active(&mut w)?;
+        self.checkpoint_with(&mut w, true)
+    }
+
     pub(crate) fn rebuild_index(&self) -> Result<RebuildReport> {
         self.check_writable()?;
         let mut w = self.writer.lock();

@@ -54,6 +54,23 @@ impl Default for Xorshift {
     }
 }
 
+/// A whole number above 0 given after `flag` on an example's command line.
+///
+/// # Errors
+/// A message naming `flag` when it is missing, not a number, or 0.
+pub fn count_arg(value: Option<String>, flag: &str) -> Result<u64, String> {
+    value
+        .and_then(|s| s.parse().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{flag} takes a whole number above 0"))
+}
+
+/// Prints an example's `usage` and exits with success (`-h`, `--help`).
+pub fn help(usage: &str) -> ! {
+    println!("{usage}");
+    std::process::exit(0);
+}
+
 /// Where an example works when it is not told: a fresh temporary directory
 /// (returned, so that it lives as long as the run) holding the database at
 /// `db/` and a `file://` remote at `remote/`. `dir` and `remote` override them.
