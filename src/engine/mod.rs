@@ -281,13 +281,7 @@ impl Engine {
     }
 
     fn fresh(writer_id: u64) -> Result<Recovered> {
-        let meta = IndexMeta {
-            writer_id,
-            generation: 0,
-            next_segment_number: 1,
-            segments: Vec::new(),
-            obsolete: Vec::new(),
-        };
+        let meta = IndexMeta::fresh(writer_id);
         Ok(Recovered {
             writer_id,
             segments: Vec::new(),

@@ -111,6 +111,19 @@ pub(crate) struct IndexMeta {
     pub obsolete: Vec<ObsoleteEntry>,
 }
 
+impl IndexMeta {
+    /// A new database's, by `writer_id`: generation 0, no segment yet.
+    pub(crate) fn fresh(writer_id: u64) -> IndexMeta {
+        IndexMeta {
+            writer_id,
+            generation: 0,
+            next_segment_number: 1,
+            segments: Vec::new(),
+            obsolete: Vec::new(),
+        }
+    }
+}
+
 impl IndexHeader {
     /// Decodes and checks the 96-byte header.
     pub(crate) fn decode(b: &[u8]) -> Result<Self, (u64, &'static str)> {

@@ -90,6 +90,22 @@ pub(crate) const ROOT_FLAG_MAY_EXPIRE: u16 = 0x1;
 pub(crate) const ROOT_FLAG_COUNTS_ESTIMATED: u16 = 0x2;
 const ROOT_FLAGS: u16 = ROOT_FLAG_MAY_EXPIRE | ROOT_FLAG_COUNTS_ESTIMATED;
 
+impl Root {
+    /// A root naming no run under `meta`: no keys, no metadata, no flag.
+    pub(crate) fn empty(meta: IndexMeta) -> Root {
+        Root {
+            meta,
+            key_count: 0,
+            live_bytes: 0,
+            obsolete_runs: Vec::new(),
+            runs: Vec::new(),
+            metadata: Vec::new(),
+            may_expire: false,
+            counts_estimated: false,
+        }
+    }
+}
+
 /// Whether `bytes` (at least the first 10 of an `index.idx`) is a root of
 /// version 2 rather than a whole index of version 1.
 pub(crate) fn is_root(bytes: &[u8]) -> bool {

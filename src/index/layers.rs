@@ -100,14 +100,9 @@ impl Layers {
     pub(crate) fn from_v1(base: BaseIndex) -> Layers {
         let h = *base.header();
         let root = Root {
-            meta: base.meta(),
             key_count: h.key_count,
             live_bytes: h.live_bytes,
-            obsolete_runs: Vec::new(),
-            runs: Vec::new(),
-            metadata: Vec::new(),
-            may_expire: false,
-            counts_estimated: false,
+            ..Root::empty(base.meta())
         };
         let to_root = (0..base.segments().len() as u32).collect();
         Layers {
@@ -124,16 +119,7 @@ impl Layers {
     /// An empty index of version 2 under `meta`.
     pub(crate) fn empty(meta: IndexMeta) -> Layers {
         Layers {
-            root: Root {
-                meta,
-                key_count: 0,
-                live_bytes: 0,
-                obsolete_runs: Vec::new(),
-                runs: Vec::new(),
-                metadata: Vec::new(),
-                may_expire: false,
-                counts_estimated: false,
-            },
+            root: Root::empty(meta),
             runs: Vec::new(),
             v1: false,
         }

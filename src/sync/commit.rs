@@ -2,22 +2,77 @@
 //! immutable objects first, create-only and in parallel, then `index.idx`
 //! with a condition. Upload and ingest (§10.11) share them.
 
+use std::sync::Arc;
+
 use futures::StreamExt;
+
+use crate::engine::segment::Segment;
 
 use crate::error::{Error, Result};
 use crate::format::index_file::{INDEX_FILE_NAME, INDEX_HEADER_LEN};
 use crate::format::root;
+use crate::format::segment_id::SegmentId;
 use crate::io::offload::offload;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome};
 
 /// An object to send: its name, length, kind, and how to read it.
-pub(crate) struct Object {
-    pub name: String,
-    pub len: u64,
+struct Object {
+    name: String,
+    len: u64,
     /// An index run (else a segment).
-    pub run: bool,
-    pub bytes: Box<dyn FnOnce() -> Result<bytes::Bytes> + Send>,
+    run: bool,
+    bytes: Box<dyn FnOnce() -> Result<bytes::Bytes> + Send>,
+}
+
+/// What [`send`] sent (or found there from an earlier attempt).
+#[derive(Debug, Default)]
+pub(crate) struct Sent {
+    pub segments: u64,
+    pub segment_bytes: u64,
+    pub runs: u64,
+    pub run_bytes: u64,
+}
+
+/// PUTs `segments` (each must be local) and then the index `runs` (their
+/// ids and bytes) create-only, in parallel.
+///
+/// # Errors
+/// As [`put_all`]; [`Error::Io`] for a segment that is not local.
+pub(crate) async fn send(
+    ctx: &RemoteCtx,
+    segments: Vec<Arc<Segment>>,
+    runs: Vec<(SegmentId, bytes::Bytes)>,
+) -> Result<Sent> {
+    let mut todo = Vec::with_capacity(segments.len() + runs.len());
+    for seg in segments {
+        seg.file()?; // fail early on a segment only the remote holds
+        todo.push(Object {
+            name: seg.name(),
+            len: seg.len(),
+            run: false,
+            bytes: Box::new(move || seg.contents()),
+        });
+    }
+    for (id, bytes) in runs {
+        todo.push(Object {
+            name: id.run_file_name(),
+            len: bytes.len() as u64,
+            run: true,
+            bytes: Box::new(move || Ok(bytes)),
+        });
+    }
+    let mut sent = Sent::default();
+    for (len, run) in put_all(ctx, todo).await? {
+        if run {
+            sent.runs += 1;
+            sent.run_bytes += len;
+        } else {
+            sent.segments += 1;
+            sent.segment_bytes += len;
+        }
+    }
+    Ok(sent)
 }
 
 /// PUTs every object create-only, in parallel; returns each one's length
@@ -28,7 +83,7 @@ pub(crate) struct Object {
 /// # Errors
 /// [`Error::Conflict`] if an object of the same name and another size is
 /// there; [`Error::Remote`], and what reading an object returns.
-pub(crate) async fn put_all(ctx: &RemoteCtx, todo: Vec<Object>) -> Result<Vec<(u64, bool)>> {
+async fn put_all(ctx: &RemoteCtx, todo: Vec<Object>) -> Result<Vec<(u64, bool)>> {
     let store = ctx.store.clone();
     let parallel = ctx.opts.parallelism;
     ctx.run(async move {

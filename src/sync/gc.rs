@@ -175,19 +175,16 @@ pub(crate) async fn gc(by: Collector<'_>, opts: GcOptions) -> Result<GcReport> {
                     young.push(e.key.clone());
                 }
             }
-            match staged_objects(&ctx, young).await {
-                Ok(ids) => {
-                    for (id, run) in ids {
-                        if run {
-                            referenced_runs.insert(id);
-                        } else {
-                            referenced.insert(id);
-                        }
+            staged_objects(&ctx, young).await.map(|ids| {
+                for (id, run) in ids {
+                    if run {
+                        referenced_runs.insert(id);
+                    } else {
+                        referenced.insert(id);
                     }
-                    Ok(entries)
                 }
-                Err(e) => Err(e),
-            }
+                entries
+            })
         }
         other => other,
     };

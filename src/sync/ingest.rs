@@ -182,22 +182,9 @@ pub(crate) fn merged_root(
     shards: &[Root],
     writer_id: u64,
 ) -> Result<(Root, (u64, u64))> {
-    let mut root = committed.cloned().unwrap_or_else(|| Root {
-        meta: IndexMeta {
-            writer_id,
-            generation: 0,
-            next_segment_number: 1,
-            segments: Vec::new(),
-            obsolete: Vec::new(),
-        },
-        key_count: 0,
-        live_bytes: 0,
-        obsolete_runs: Vec::new(),
-        runs: Vec::new(),
-        metadata: Vec::new(),
-        may_expire: false,
-        counts_estimated: false,
-    });
+    let mut root = committed
+        .cloned()
+        .unwrap_or_else(|| Root::empty(IndexMeta::fresh(writer_id)));
     let mut sources = u64::from(root.key_count > 0);
     let (mut segments_added, mut runs_added) = (0, 0);
     for shard in shards {

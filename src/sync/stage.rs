@@ -12,7 +12,7 @@ use crate::format::root;
 use crate::io::offload::offload;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode};
-use crate::sync::commit::{Object, put_all};
+use crate::sync::commit::send;
 
 /// What staging a shard did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -95,40 +95,20 @@ pub(crate) async fn stage(
             id.writer
         )));
     }
-    let mut todo = Vec::with_capacity(segments.len() + base.runs().len());
-    for seg in &segments {
-        seg.file()?; // every segment of a shard is local
-        let seg = seg.clone();
-        todo.push(Object {
-            name: seg.name(),
-            len: seg.len(),
-            run: false,
-            bytes: Box::new(move || seg.contents()),
-        });
-    }
-    for run in base.runs() {
-        let Some(id) = run.id else { continue };
-        let bytes = run.index.bytes().clone();
-        todo.push(Object {
-            name: id.run_file_name(),
-            len: bytes.len() as u64,
-            run: true,
-            bytes: Box::new(move || Ok(bytes)),
-        });
-    }
+    let runs = base
+        .runs()
+        .iter()
+        .filter_map(|r| r.id.map(|id| (id, r.index.bytes().clone())))
+        .collect();
+    let sent = send(ctx, segments, runs).await?;
     let mut report = StageReport {
         keys: base.key_count(),
+        segments_uploaded: sent.segments,
+        segment_bytes: sent.segment_bytes,
+        runs_uploaded: sent.runs,
+        run_bytes: sent.run_bytes,
         ..StageReport::default()
     };
-    for (len, run) in put_all(ctx, todo).await? {
-        if run {
-            report.runs_uploaded += 1;
-            report.run_bytes += len;
-        } else {
-            report.segments_uploaded += 1;
-            report.segment_bytes += len;
-        }
-    }
     // Last, the manifest: the shard's root with nothing obsolete.
     let mut manifest = base.root().clone();
     manifest.meta.obsolete.clear();

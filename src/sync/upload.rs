@@ -31,7 +31,7 @@ use crate::io::offload::offload;
 use crate::options::setters;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode};
-use crate::sync::commit::{Object, commit_root, put_all};
+use crate::sync::commit::{commit_root, send};
 use crate::sync::state::SyncState;
 
 /// What an upload did.
@@ -121,42 +121,23 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
         }
 
         // Segments first, then index runs: create-only, in parallel.
-        let mut todo: Vec<Object> = Vec::new();
-        for seg in segments
+        let new_segments = segments
             .iter()
             .filter(|s| !state.segments.contains(&s.id()))
-        {
-            seg.file()?; // every new segment is local; fail early if not
-            let seg = seg.clone();
-            todo.push(Object {
-                name: seg.name(),
-                len: seg.len(),
-                run: false,
-                bytes: Box::new(move || seg.contents()),
-            });
-        }
-        for run in base.runs() {
-            let Some(id) = run.id.filter(|id| !state.runs.contains(id)) else {
-                continue;
-            };
-            let bytes = run.index.bytes().clone();
-            todo.push(Object {
-                name: id.run_file_name(),
-                len: bytes.len() as u64,
-                run: true,
-                bytes: Box::new(move || Ok(bytes)),
-            });
-        }
-        let sent = put_all(&ctx, todo).await?;
-        for (len, run) in sent {
-            if run {
-                report.runs_uploaded += 1;
-                report.run_bytes += len;
-            } else {
-                report.segments_uploaded += 1;
-                report.segment_bytes += len;
-            }
-        }
+            .cloned()
+            .collect();
+        let new_runs = base
+            .runs()
+            .iter()
+            .filter_map(|r| r.id.map(|id| (id, r)))
+            .filter(|(id, _)| !state.runs.contains(id))
+            .map(|(id, r)| (id, r.index.bytes().clone()))
+            .collect();
+        let sent = send(&ctx, new_segments, new_runs).await?;
+        report.segments_uploaded += sent.segments;
+        report.segment_bytes += sent.segment_bytes;
+        report.runs_uploaded += sent.runs;
+        report.run_bytes += sent.run_bytes;
 
         // Then the root, conditionally. What the remote named before and
         // this commit drops becomes obsolete, for gc.
