@@ -3,7 +3,8 @@
 //! with 20 ms added to every request (S3's first-byte latency).
 //!
 //! For each size it prints requests, bytes and time of: the lazy open, the
-//! first get, later gets, and the full-download open for comparison; and
+//! first get, later gets, a `get_many` of 1,000 random keys on a new reader,
+//! and the full-download open for comparison; and
 //! criterion measures the cold open + first get.
 //!
 //! ```text
@@ -78,12 +79,18 @@ fn cold(c: &mut Criterion) {
                 r.get(data::key_for(rng.below(n))).unwrap().unwrap();
             }
             let later = (t.elapsed() / 50, r.remote_stats().unwrap());
+            let fresh = reader(&s3, &prefix, LoadIndex::Lazy);
+            let keys: Vec<String> = (0..1000).map(|_| data::key_for(rng.below(n))).collect();
+            let before = fresh.remote_stats().unwrap();
+            let t = Instant::now();
+            assert!(fresh.get_many(&keys).unwrap().iter().all(Option::is_some));
+            let many = (t.elapsed(), fresh.remote_stats().unwrap());
             let t = Instant::now();
             let full = reader(&s3, &prefix, LoadIndex::Full);
             let full_open = (t.elapsed(), full.remote_stats().unwrap());
             println!(
                 "{n} keys, +{delay} ms/request: lazy open {} req {} B {:.1} ms | first get {} req {} B {:.1} ms | \
-                 later gets {:.1} req {:.0} B {:.2} ms each | full-download open {} req {} B {:.1} ms (index {} B)",
+                 later gets {:.1} req {:.0} B {:.2} ms each | get_many of 1,000 on a new reader {} req {} B {:.1} ms | full-download open {} req {} B {:.1} ms (index {} B)",
                 open.1.requests,
                 open.1.bytes_received,
                 open.0.as_secs_f64() * 1e3,
@@ -93,6 +100,9 @@ fn cold(c: &mut Criterion) {
                 (later.1.requests - first.1.requests) as f64 / 50.0,
                 (later.1.bytes_received - first.1.bytes_received) as f64 / 50.0,
                 later.0.as_secs_f64() * 1e3,
+                many.1.requests - before.requests,
+                many.1.bytes_received - before.bytes_received,
+                many.0.as_secs_f64() * 1e3,
                 full_open.1.requests,
                 full_open.1.bytes_received,
                 full_open.0.as_secs_f64() * 1e3,

@@ -314,8 +314,9 @@ impl LazyIndex {
     }
 
     /// The bytes of each page in `pages` (`(run, page)`, sorted, distinct):
-    /// from the cache, or fetched, joining adjacent pages of a run into one
-    /// request; every run's requests go out together.
+    /// from the cache, or fetched, joining pages of a run that lie within
+    /// `coalesce_gap` bytes of each other into one request; every run's
+    /// requests go out together.
     async fn pages(
         &self,
         ctx: &RemoteCtx,
@@ -337,25 +338,39 @@ impl LazyIndex {
         if let Err(c) = self.load_blocks(ctx, &missing).await? {
             return Ok(Err(c));
         }
-        let mut spans: Vec<(usize, u32, u32)> = Vec::new();
+        // Spans of pages of one run, each page's range starting at most
+        // `coalesce_gap` bytes after the previous one's end: one request each.
+        let gap = ctx.opts.coalesce_gap;
+        let mut spans: Vec<(usize, u64, u64, Vec<u32>)> = Vec::new();
         for (r, p) in missing {
-            match spans.last_mut() {
-                Some((lr, _, last)) if *lr == r && *last + 1 == p => *last = p,
-                _ => spans.push((r, p, p)),
-            }
-        }
-        let mut reqs = Vec::with_capacity(spans.len());
-        let mut bounds = Vec::with_capacity(spans.len());
-        for (r, a, b) in spans {
             let run = &self.runs[r];
-            let (Some((start, _)), Some((_, end))) = (run.page_range(a), run.page_range(b)) else {
+            let Some((start, end)) = run.page_range(p) else {
                 return Err(run.corrupt(
                     run.header.directory_offset,
                     "a page's directory entry is missing",
                 ));
             };
-            bounds.push((a, b));
-            reqs.push((r, bounds.len() as u32 - 1, run.object.clone(), start, end));
+            match spans.last_mut() {
+                Some((lr, _, last_end, members))
+                    if *lr == r && start >= *last_end && start - *last_end <= gap =>
+                {
+                    *last_end = end;
+                    members.push(p);
+                }
+                _ => spans.push((r, start, end, vec![p])),
+            }
+        }
+        let mut reqs = Vec::with_capacity(spans.len());
+        let mut bounds = Vec::with_capacity(spans.len());
+        for (r, start, end, members) in spans {
+            bounds.push(members);
+            reqs.push((
+                r,
+                bounds.len() as u32 - 1,
+                self.runs[r].object.clone(),
+                start,
+                end,
+            ));
         }
         let fetched = match self.fetch_ranges(ctx, reqs).await? {
             Ok(f) => f,
@@ -363,10 +378,12 @@ impl LazyIndex {
         };
         for (r, i, start, got) in fetched {
             let run = &self.runs[r];
-            let (a, b) = bounds[i as usize];
-            for p in a..=b {
+            for &p in &bounds[i as usize] {
                 let (s, e) = run.page_range(p).unwrap_or((start, start));
-                let (from, to) = ((s - start) as usize, (e - start) as usize);
+                let (from, to) = (
+                    s.saturating_sub(start) as usize,
+                    e.saturating_sub(start) as usize,
+                );
                 let Some(bytes) = got.get(from..to) else {
                     return Err(run.corrupt(s, "a page lies outside the range read"));
                 };
@@ -391,7 +408,7 @@ impl LazyIndex {
         reqs: Vec<(usize, u32, String, u64, u64)>,
     ) -> Result<Result<Vec<(usize, u32, u64, Bytes)>, Changed>> {
         let store = ctx.store.clone();
-        let parallel = ctx.opts.parallelism;
+        let parallel = ctx.opts.read_parallelism.max(1);
         let fetched: Vec<(usize, u32, u64, Option<crate::remote::Ranged>)> = ctx
             .run(async move {
                 let results: Vec<Result<_>> = futures::stream::iter(reqs)
@@ -602,5 +619,34 @@ mod tests {
             6000,
             "the full load reads two levels too"
         );
+    }
+
+    #[test]
+    fn get_many_joins_pages_that_lie_within_the_coalesce_gap_into_one_request() {
+        use crate::{DbBuilder, RemoteOptions};
+        let (_dir, url) = two_level_remote(6000);
+        let keys: Vec<String> = (0..6000)
+            .step_by(37)
+            .map(|i| format!("key{i:08}"))
+            .collect();
+        let requests_with_gap = |gap: u64| {
+            let db = DbBuilder::for_remote(&url)
+                .remote_options(RemoteOptions::default().coalesce_gap(gap))
+                .open_blocking()
+                .unwrap();
+            let got = db.get_many(&keys).unwrap();
+            for (k, v) in keys.iter().zip(got) {
+                let i: u32 = k[3..].parse().unwrap();
+                assert_eq!(v.unwrap(), format!("value {i}"), "gap {gap}");
+            }
+            db.remote_stats().unwrap().requests
+        };
+        let apart = requests_with_gap(0);
+        let joined = requests_with_gap(32 << 10);
+        // 163 keys on as many pages: a request per page and per record
+        // without a gap; with the default gap, one for the pages of each
+        // directory block and one for the records of the one segment.
+        assert!(apart > 163, "{apart} requests without a gap");
+        assert!(joined < 10, "{joined} requests with a 32 KiB gap");
     }
 }

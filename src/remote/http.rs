@@ -23,7 +23,7 @@ pub(crate) fn client(opts: &RemoteOptions) -> Result<reqwest::Client> {
         .connect_timeout(opts.connect_timeout)
         .timeout(opts.request_timeout)
         .tcp_nodelay(true)
-        .pool_max_idle_per_host(opts.parallelism.max(8))
+        .pool_max_idle_per_host(opts.parallelism.max(opts.read_parallelism).max(8))
         .build()
         .map_err(|e| {
             Error::io(

@@ -118,7 +118,7 @@ pub(crate) async fn get_many(
         .flat_map(|(seg, w)| coalesce(&seg.name(), w, gap))
         .collect();
     let store = ctx.store.clone();
-    let parallel = ctx.opts.parallelism;
+    let parallel = ctx.opts.read_parallelism.max(1);
     let now = unix_now_ms();
     let results: Vec<Read> = ctx
         .run(async move {
