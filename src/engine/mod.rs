@@ -819,6 +819,7 @@ impl Engine {
             writer_id: self.writer_id,
             generation: w.generation,
             min_next_number: w.next_number,
+            keys_hint: self.len(),
         };
         let rec = crate::engine::rebuild::rebuild(
             disk,

@@ -26,6 +26,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::engine::files::read_header;
 use crate::engine::recovery::{Lineage, Recovered, apply_batch, cut_tail, open_segment};
 use crate::engine::segment::Segment;
@@ -91,6 +93,7 @@ pub(crate) fn rebuild(
         writer_id,
         generation,
         min_next_number,
+        keys_hint,
     } = lineage;
     let mut report = RebuildReport::default();
     let next_number = disk
@@ -153,23 +156,33 @@ pub(crate) fn rebuild(
         obsolete: Vec::new(),
     };
     let mut index = Index::new(Arc::new(Layers::empty(meta)));
+    index.reserve(usize::try_from(keys_hint).unwrap_or(0));
     let mut segments: Vec<Arc<Segment>> = Vec::with_capacity(live.len());
     let count = live.len();
     for (pos, (h, path)) in live.into_iter().enumerate() {
-        let seg = open_segment(
+        let sealed = pos + 1 < count;
+        let seg = Arc::new(open_segment(
             &path,
             h,
             SEGMENT_HEADER_LEN as u64,
-            pos + 1 < count,
+            sealed,
             writable,
             max_segment,
             fs,
-        )?;
-        let buf = seg.read_from(SEGMENT_HEADER_LEN as u64)?;
-        let name = seg.name();
-        let mode = scan::Mode::Repair {
-            sealed: pos + 1 < count,
+        )?);
+        // A segment that keeps all its bytes (sealed, or nothing may be cut)
+        // is scanned through its map, without a copy on the heap. The last
+        // one may lose a torn tail, and a mapped file is never cut (io/mmap.rs):
+        // it is read.
+        let buf = if sealed || !writable {
+            seg.set_len(seg.file_len()?);
+            let all = seg.contents()?;
+            all.slice(SEGMENT_HEADER_LEN.min(all.len())..)
+        } else {
+            Bytes::from(seg.read_from(SEGMENT_HEADER_LEN as u64)?)
         };
+        let name = seg.name();
+        let mode = scan::Mode::Repair { sealed };
         let scanned = scan::scan_with(&buf, SEGMENT_HEADER_LEN as u64, mode, |batch| {
             apply_batch(&mut index, pos as u32, &name, batch)
         })?;
@@ -199,7 +212,7 @@ pub(crate) fn rebuild(
                 });
             }
         }
-        segments.push(Arc::new(seg));
+        segments.push(seg);
     }
     report.keys = index.live_keys();
     let active = segments

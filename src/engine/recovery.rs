@@ -244,6 +244,9 @@ pub(crate) struct Lineage {
     pub generation: u64,
     /// No segment number below this is given out again.
     pub min_next_number: u64,
+    /// How many keys the index it replaces held, where known (else 0): the
+    /// rebuilt index makes room for that many up front.
+    pub keys_hint: u64,
 }
 
 /// What identifies the current `index.idx` (inode, size, modification
@@ -270,11 +273,13 @@ pub(crate) fn lineage_of(dir: &Path) -> Result<Lineage> {
             writer_id,
             generation,
             min_next_number,
+            keys_hint: 0,
         },
         Err(_) => Lineage {
             writer_id: crate::format::segment_id::new_writer_id()?,
             generation: 0,
             min_next_number: 0,
+            keys_hint: 0,
         },
     })
 }

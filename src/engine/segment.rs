@@ -211,10 +211,13 @@ impl Segment {
         record::value_of(buf, key, &self.header.id, offset, unix_now_ms())
     }
 
-    /// Reads the whole file from `from` to its current end on disk.
-    pub(crate) fn read_from(&self, from: u64) -> Result<Vec<u8>> {
-        let file = self.file()?;
-        let size = file
+    /// The file's current size on disk.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] for a file larger than 4 GiB; [`Error::Io`].
+    pub(crate) fn file_len(&self) -> Result<u64> {
+        let size = self
+            .file()?
             .metadata()
             .ctx(|| format!("reading size of {}", self.path.display()))?
             .len();
@@ -225,6 +228,13 @@ impl Segment {
                 "segment file is larger than 4 GiB",
             ));
         }
+        Ok(size)
+    }
+
+    /// Reads the whole file from `from` to its current end on disk.
+    pub(crate) fn read_from(&self, from: u64) -> Result<Vec<u8>> {
+        let size = self.file_len()?;
+        let file = self.file()?;
         let len = usize::try_from(size.saturating_sub(from)).map_err(|_| {
             Error::corruption(self.name(), from, "segment too large for this platform")
         })?;

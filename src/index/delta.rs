@@ -75,29 +75,56 @@ impl Delta {
     }
 
     /// Sets a key's value and returns what the delta held before.
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, key: &[u8], h: u64, v: DeltaValue) -> Option<DeltaValue> {
+        self.insert_or(key, h, v, || Ok::<_, std::convert::Infallible>(None))
+            .unwrap_or_else(|never| match never {})
+    }
+
+    /// Sets a key's value and returns what it was before: the delta's value,
+    /// or, when the delta has none, what `before` says (the base index's).
+    /// One probe of the table. If `before` fails, nothing changes.
+    pub(crate) fn insert_or<E>(
+        &mut self,
+        key: &[u8],
+        h: u64,
+        v: DeltaValue,
+        before: impl FnOnce() -> Result<Option<DeltaValue>, E>,
+    ) -> Result<Option<DeltaValue>, E> {
         let (slots, arena) = (&mut self.slots, &mut self.arena);
-        let found = self
-            .table
-            .find(h, |&i| Self::key_of(arena, &slots[i as usize]) == key)
-            .copied();
-        if let Some(i) = found {
-            let slot = &mut slots[i as usize];
-            let prev = slot.value();
-            slot.loc = encode_value(v);
-            return Some(prev);
+        let entry = self.table.entry(
+            h,
+            |&i| Self::key_of(arena, &slots[i as usize]) == key,
+            |&j| key_hash(Self::key_of(arena, &slots[j as usize])),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(e) => {
+                let slot = &mut slots[*e.get() as usize];
+                let prev = slot.value();
+                slot.loc = encode_value(v);
+                Ok(Some(prev))
+            }
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let prev = before()?;
+                e.insert(slots.len() as u32);
+                slots.push(Slot {
+                    key_off: arena.len() as u64,
+                    key_len: key.len() as u32,
+                    loc: encode_value(v),
+                });
+                arena.extend_from_slice(key);
+                Ok(prev)
+            }
         }
-        let i = slots.len() as u32;
-        slots.push(Slot {
-            key_off: arena.len() as u64,
-            key_len: key.len() as u32,
-            loc: encode_value(v),
-        });
-        arena.extend_from_slice(key);
+    }
+
+    /// Makes room for `additional` more keys.
+    pub(crate) fn reserve(&mut self, additional: usize) {
         let (slots, arena) = (&self.slots, &self.arena);
-        self.table
-            .insert_unique(h, i, |&j| key_hash(Self::key_of(arena, &slots[j as usize])));
-        None
+        self.table.reserve(additional, |&j| {
+            key_hash(Self::key_of(arena, &slots[j as usize]))
+        });
+        self.slots.reserve(additional);
     }
 
     /// Number of keys the delta holds (puts and deletes).

@@ -89,12 +89,17 @@ impl Index {
     /// first.
     pub(crate) fn apply(&mut self, key: &[u8], loc: Option<Loc>) -> Result<()> {
         let h = key_hash(key);
-        let prev = self.get_hashed(key, h)?;
         let value = match loc {
             Some(l) => DeltaValue::Put(l),
             None => DeltaValue::Deleted,
         };
-        self.delta.insert(key, h, value);
+        let base = &self.base;
+        let prev = match self.delta.insert_or(key, h, value, || {
+            base.lookup(key, h).map(|l| l.map(DeltaValue::Put))
+        })? {
+            Some(DeltaValue::Put(l)) => Some(l),
+            Some(DeltaValue::Deleted) | None => None,
+        };
         if let Some(p) = prev {
             self.live_keys -= 1;
             self.live_bytes -= u64::from(p.len);
@@ -104,6 +109,12 @@ impl Index {
             self.live_bytes += u64::from(l.len);
         }
         Ok(())
+    }
+
+    /// Makes room in the delta for `additional` more keys, so that a rebuild
+    /// that knows about how many come does not grow it step by step.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.delta.reserve(additional);
     }
 
     /// Calls `f` for every live key, in no particular order.
