@@ -31,8 +31,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use crate::engine::checkpoint::{TOMBSTONE, merged_entries};
 use crate::engine::segment::Segment;
 use crate::engine::{Engine, View, create_segment_file};
@@ -355,7 +353,41 @@ struct Plan {
     chosen: Vec<bool>,
     /// The live keys whose records lie in rewritten segments, with their
     /// locations, sorted by location.
-    moving: Vec<(Bytes, Loc)>,
+    moving: Moving,
+}
+
+/// Keys with their locations, the key bytes in one arena: no allocation per
+/// key, about 24 bytes per key plus its bytes.
+#[derive(Default)]
+struct Moving {
+    arena: Vec<u8>,
+    /// Location, then where the key starts in the arena and its length.
+    entries: Vec<(Loc, usize, u32)>,
+}
+
+impl Moving {
+    fn push(&mut self, key: &[u8], loc: Loc) {
+        self.entries.push((loc, self.arena.len(), key.len() as u32));
+        self.arena.extend_from_slice(key);
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn loc(&self, i: usize) -> Loc {
+        self.entries[i].0
+    }
+
+    fn key(&self, i: usize) -> &[u8] {
+        let (_, at, len) = self.entries[i];
+        self.arena.get(at..at + len as usize).unwrap_or_default()
+    }
+
+    /// Every key with its location, in order.
+    fn iter(&self) -> impl Iterator<Item = (&[u8], Loc)> + '_ {
+        (0..self.len()).map(|i| (self.key(i), self.loc(i)))
+    }
 }
 
 /// Picks the segments to rewrite (all with `opts.full`; else those with at
@@ -382,15 +414,17 @@ fn plan(v: &View, opts: CompactOptions) -> Result<Plan> {
             opts.full || (records > 0 && dead * 100 >= records * u64::from(opts.min_dead_percent))
         })
         .collect();
-    let mut moving = Vec::new();
+    let mut moving = Moving::default();
     if chosen.contains(&true) {
         v.index.for_each_live(|k, loc| {
             if chosen.get(loc.segment as usize).copied().unwrap_or(false) {
-                moving.push((Bytes::copy_from_slice(k), loc));
+                moving.push(k, loc);
             }
         })?;
     }
-    moving.sort_unstable_by_key(|(_, l)| (l.segment, l.offset));
+    moving
+        .entries
+        .sort_unstable_by_key(|(l, _, _)| (l.segment, l.offset));
     Ok(Plan {
         segments: v.segments.clone(),
         chosen,
@@ -439,7 +473,7 @@ fn new_run<'a>(
                     ..*l
                 }
             };
-            (k.as_ref(), at)
+            (k, at)
         })
         .collect();
     merged_entries(&v.index, keep, new_loc.keys().copied(), |k, l| {
@@ -484,7 +518,7 @@ fn new_index<'a>(
             continue; // expired and dropped
         }
         entries.push((
-            key.as_ref(),
+            key,
             Loc {
                 segment: l.segment + kept,
                 ..*l
@@ -545,12 +579,13 @@ fn copy(run: &mut RunWriter<'_>, engine: &Engine, plan: &Plan) -> Result<Copied>
             continue;
         }
         let start = i;
-        while i < live.len() && live[i].1.segment as usize == pos {
+        while i < live.len() && live.loc(i).segment as usize == pos {
             i += 1;
         }
         let data = seg.contents()?;
-        for (key, loc) in &live[start..i] {
-            let (bytes, expires_at) = checked_record(seg, &data, key, *loc)?;
+        for j in start..i {
+            let (key, loc) = (live.key(j), live.loc(j));
+            let (bytes, expires_at) = checked_record(seg, &data, key, loc)?;
             if expires_at.is_some_and(|t| t <= now) {
                 // Expired: dropped. Where older segments stay, one of them
                 // may hold an older put of the key that a rebuild would
