@@ -7,10 +7,12 @@
 //! segments, and those of their tombstones that an older segment left alone
 //! may still need, are copied into a new *run* flagged selective, which
 //! supersedes nothing (§5.2). Its cost: reading and writing only the chosen
-//! segments, plus three passes over the index (count live bytes per
-//! segment, collect the moving keys, build the new `index.idx`, which is
-//! written whole); an upload afterwards sends only the run's segments and
-//! the new `index.idx`.
+//! segments, plus two passes over the index (count live bytes per segment,
+//! collect the moving keys), then one new index run: of the moved keys and
+//! of the delta and index runs it replaces (O(moved + replaced), see
+//! `new_run`), or, where it replaces every run, of every live key
+//! (`new_index`). An upload afterwards sends only the run's segments, the
+//! new index run and the root.
 //!
 //! **Full**: the active segment is sealed and every live record (checksum
 //! and key checked) is copied into a run that holds every live key, so
