@@ -166,8 +166,17 @@ def open(
     access_key: Optional[str] = None,
     secret_key: Optional[str] = None,
     session_token: Optional[str] = None,
+    timeout: Optional[float] = None,
+    retries: Optional[int] = None,
 ) -> Db:
-    """Opens the database in directory ``path`` (see the package README)."""
+    """Opens the database in directory ``path`` (see the package README).
+
+    ``timeout``: seconds one remote operation (a request and its retries)
+    may take before it raises ``RemoteError``; default 120, and each
+    request also gives up after at most 30 s. ``retries``: how many times a
+    failed request is tried again (5xx, 429, timeouts, dropped
+    connections); default 8. Both raise ``ValueError`` unless positive
+    (``timeout``) or 0 or more (``retries``)."""
 
 def open_remote(
     url: str,
@@ -177,8 +186,11 @@ def open_remote(
     access_key: Optional[str] = None,
     secret_key: Optional[str] = None,
     session_token: Optional[str] = None,
+    timeout: Optional[float] = None,
+    retries: Optional[int] = None,
 ) -> Db:
-    """A read-only handle on the database at ``url``, with no local copy."""
+    """A read-only handle on the database at ``url``, with no local copy.
+    ``timeout`` and ``retries`` as for ``open``."""
 
 def memory(
     remote: Optional[str] = None,
@@ -190,11 +202,14 @@ def memory(
     access_key: Optional[str] = None,
     secret_key: Optional[str] = None,
     session_token: Optional[str] = None,
+    timeout: Optional[float] = None,
+    retries: Optional[int] = None,
 ) -> Db:
     """A new, empty in-memory database with the same API: its files live in
     a private directory in RAM (``/dev/shm`` on Linux), removed by
     ``close()`` (or when the last reference is dropped). With ``remote``, it starts from the
-    remote's index and ``upload()`` publishes to it."""
+    remote's index and ``upload()`` publishes to it. ``timeout`` and
+    ``retries`` as for ``open``."""
 
 def ingest(
     url: str,

@@ -11,7 +11,9 @@ mod report;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::types::PyInt;
 
 use crate::convert::Mode;
 use crate::errors::{to_py, value_error};
@@ -37,6 +39,43 @@ pub(crate) fn credentials(
     }
 }
 
+/// The remote settings `timeout=` (seconds: the limit of one remote
+/// operation, retries included) and `retries=` ask for.
+fn remote_options(
+    timeout: Option<f64>,
+    retries: Option<&Bound<'_, PyAny>>,
+) -> PyResult<s4db::RemoteOptions> {
+    let mut o = s4db::RemoteOptions::default();
+    if let Some(secs) = timeout {
+        let t = Duration::try_from_secs_f64(secs)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .ok_or_else(|| {
+                value_error(format!(
+                    "timeout must be a positive number of seconds, not {secs}"
+                ))
+            })?;
+        o = o.timeout(t);
+    }
+    if let Some(n) = retries {
+        if !n.is_instance_of::<PyInt>() {
+            let name = n
+                .get_type()
+                .name()
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            return Err(PyTypeError::new_err(format!(
+                "retries must be an int, not {name}"
+            )));
+        }
+        let n = n
+            .extract::<u32>()
+            .map_err(|_| value_error(format!("retries must be 0 to {}, not {n}", u32::MAX)))?;
+        o = o.retries(n);
+    }
+    Ok(o)
+}
+
 /// A builder for the remote at `url` alone, with the credentials given.
 pub(crate) fn remote_builder(
     url: String,
@@ -56,6 +95,7 @@ pub(crate) fn remote_builder(
 #[pyo3(signature = (
     path, flag="c", remote=None, *, keys="bytes", values="bytes", max_segment_size=None,
     sync=None, lock_wait=None, access_key=None, secret_key=None, session_token=None,
+    timeout=None, retries=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 fn open(
@@ -71,9 +111,12 @@ fn open(
     access_key: Option<String>,
     secret_key: Option<String>,
     session_token: Option<String>,
+    timeout: Option<f64>,
+    retries: Option<Bound<'_, PyAny>>,
 ) -> PyResult<db::Db> {
     let (keys, values) = (Mode::parse("keys", keys)?, Mode::parse("values", values)?);
-    let mut b = s4db::blocking::Db::builder(&path);
+    let mut b = s4db::blocking::Db::builder(&path)
+        .remote_options(remote_options(timeout, retries.as_ref())?);
     b = match flag {
         "r" => b.read_only(true).create_if_missing(false),
         "w" => b.create_if_missing(false),
@@ -115,7 +158,7 @@ fn open(
 #[pyfunction]
 #[pyo3(signature = (
     remote=None, *, keys="bytes", values="bytes", max_segment_size=None, sync=None,
-    access_key=None, secret_key=None, session_token=None,
+    access_key=None, secret_key=None, session_token=None, timeout=None, retries=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 fn memory(
@@ -128,10 +171,12 @@ fn memory(
     access_key: Option<String>,
     secret_key: Option<String>,
     session_token: Option<String>,
+    timeout: Option<f64>,
+    retries: Option<Bound<'_, PyAny>>,
 ) -> PyResult<db::Db> {
     let (keys, values) = (Mode::parse("keys", keys)?, Mode::parse("values", values)?);
     let b = configure(
-        s4db::DbBuilder::memory(),
+        s4db::DbBuilder::memory().remote_options(remote_options(timeout, retries.as_ref())?),
         remote,
         credentials(access_key, secret_key, session_token)?,
         max_segment_size,
@@ -183,7 +228,11 @@ fn configure(
 /// Opens a read-only handle on the database at a remote URL, with no local
 /// copy: each get reads a few byte ranges.
 #[pyfunction]
-#[pyo3(signature = (url, *, keys="bytes", values="bytes", access_key=None, secret_key=None, session_token=None))]
+#[pyo3(signature = (
+    url, *, keys="bytes", values="bytes", access_key=None, secret_key=None, session_token=None,
+    timeout=None, retries=None,
+))]
+#[allow(clippy::too_many_arguments)]
 fn open_remote(
     py: Python<'_>,
     url: String,
@@ -192,9 +241,12 @@ fn open_remote(
     access_key: Option<String>,
     secret_key: Option<String>,
     session_token: Option<String>,
+    timeout: Option<f64>,
+    retries: Option<Bound<'_, PyAny>>,
 ) -> PyResult<db::Db> {
     let (keys, values) = (Mode::parse("keys", keys)?, Mode::parse("values", values)?);
-    let b = remote_builder(url, access_key, secret_key, session_token)?;
+    let b = remote_builder(url, access_key, secret_key, session_token)?
+        .remote_options(remote_options(timeout, retries.as_ref())?);
     let handle = py.detach(|| b.open_blocking()).map_err(to_py)?;
     Ok(db::Db::new(handle, keys, values))
 }

@@ -117,3 +117,60 @@ def test_an_in_memory_database_works_like_a_local_one_and_uploads(tmp_path):
         assert len(empty) == 0
     with pytest.raises(TypeError):
         s4db_rs.memory(flag="r")  # type: ignore[call-arg]
+
+
+def test_open_remote_gives_up_after_timeout_on_a_server_that_never_answers():
+    import socket
+    import time
+
+    # Connections complete in the kernel's backlog; nothing ever answers.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    host, port = silent.getsockname()
+    try:
+        t = time.monotonic()
+        with pytest.raises(s4db_rs.RemoteError) as e:
+            s4db_rs.open_remote(f"http://{host}:{port}/db", timeout=1.5, retries=1)
+        took = time.monotonic() - t
+    finally:
+        silent.close()
+    assert took < 10, took
+    assert f"{host}:{port}" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"timeout": 0}, ValueError),
+        ({"timeout": -1}, ValueError),
+        ({"timeout": float("nan")}, ValueError),
+        ({"timeout": float("inf")}, ValueError),
+        ({"timeout": "3"}, TypeError),
+        ({"retries": -1}, ValueError),
+        ({"retries": 2**40}, ValueError),
+        ({"retries": 2**80}, ValueError),
+        ({"retries": 1.5}, TypeError),
+        ({"retries": "2"}, TypeError),
+    ],
+    ids=lambda v: repr(v),
+)
+def test_a_bad_timeout_or_retries_is_refused_before_anything_opens(tmp_path, kwargs, error):
+    remote = (tmp_path / "remote").as_uri()
+    with pytest.raises(error):
+        s4db_rs.open(tmp_path / "db", remote=remote, **kwargs)
+    assert not (tmp_path / "db").exists()
+    with pytest.raises(error):
+        s4db_rs.open_remote(remote, **kwargs)
+    with pytest.raises(error):
+        s4db_rs.memory(**kwargs)
+
+
+def test_timeout_and_retries_leave_a_working_handle(tmp_path):
+    remote = (tmp_path / "remote").as_uri()
+    with s4db_rs.open(tmp_path / "a", remote=remote, timeout=30, retries=0) as db:
+        db[b"k"] = b"v"
+        db.upload()
+    reader = s4db_rs.open_remote(remote, timeout=2.5, retries=3)
+    assert reader[b"k"] == b"v"
+    reader.close()

@@ -19,6 +19,15 @@ def load(path: str, remote: Optional[str] = None) -> int:
         return keys + len(db)
 
 
+def read_public(url: str, key: str) -> Optional[bytes]:
+    try:
+        with s4db_rs.open_remote(url, timeout=5.0, retries=2) as db:
+            value: Optional[bytes] = db.get(key)
+            return value
+    except s4db_rs.RemoteError:
+        return None
+
+
 def drop_in(bucket: str, local_dir: str) -> dict[str, object]:
     from s4db_rs.compat import S4DB, ConflictError, S4DBError
 

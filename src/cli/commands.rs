@@ -105,13 +105,11 @@ fn verify_access(cli: &Cli) -> Access {
 
 /// The remote settings the global options ask for.
 fn remote_options(cli: &Cli) -> RemoteOptions {
-    let mut o = RemoteOptions::default();
-    if let Some(t) = cli.timeout {
-        let t = Duration::from_secs(t);
-        let per_request = o.request_timeout.min(t);
-        o = o.operation_timeout(t).request_timeout(per_request);
+    let o = RemoteOptions::default();
+    match cli.timeout {
+        Some(t) => o.timeout(Duration::from_secs(t)),
+        None => o,
     }
-    o
 }
 
 /// A KEY argument as bytes: as typed, or decoded from base64 with --key-b64.

@@ -229,6 +229,17 @@ impl RemoteOptions {
         self.read_parallelism = n.max(1);
         self
     }
+    /// Sets the time one remote operation may take, its retries included
+    /// (`operation_timeout`), and lowers `request_timeout` to it where that
+    /// is longer: the one limit the CLI's `--timeout` and the Python
+    /// package's `timeout=` give. A zero duration makes every remote
+    /// operation fail at once.
+    #[must_use]
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.operation_timeout = t;
+        self.request_timeout = self.request_timeout.min(t);
+        self
+    }
 }
 
 impl RemoteOptions {
@@ -408,4 +419,19 @@ pub(crate) fn counted(inner: Arc<dyn ObjectStore>) -> Arc<Counted> {
         received: AtomicU64::new(0),
         sent: AtomicU64::new(0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_sets_the_operation_limit_and_caps_each_request_at_it() {
+        let short = RemoteOptions::default().timeout(Duration::from_secs(5));
+        assert_eq!(short.operation_timeout, Duration::from_secs(5));
+        assert_eq!(short.request_timeout, Duration::from_secs(5));
+        let long = RemoteOptions::default().timeout(Duration::from_secs(600));
+        assert_eq!(long.operation_timeout, Duration::from_secs(600));
+        assert_eq!(long.request_timeout, Duration::from_secs(30));
+    }
 }
