@@ -128,9 +128,12 @@ class Db:
         access_key: Optional[str] = None,
         secret_key: Optional[str] = None,
         session_token: Optional[str] = None,
+        timeout: Optional[float] = None,
+        retries: Optional[int] = None,
     ) -> Report:
         """Copies the remote's committed state to ``url``, its ``index.idx``
-        last; a second run resumes (``CopyRemoteReport``)."""
+        last; a second run resumes (``CopyRemoteReport``). ``timeout`` and
+        ``retries`` as for ``open``, for the destination."""
     def merge_index(self) -> None:
         """Folds every index run into one (after an ingest of many shards:
         one run per lookup again, exact ``len()``); reads and writes the
@@ -143,11 +146,14 @@ class Db:
         access_key: Optional[str] = None,
         secret_key: Optional[str] = None,
         session_token: Optional[str] = None,
+        timeout: Optional[float] = None,
+        retries: Optional[int] = None,
     ) -> Report:
         """Stages this database (a shard built on its own, with no remote)
         as ``name`` of the database at ``url``: its segments and index runs,
         then a manifest. Readers see nothing until ``s4db_rs.ingest``
-        commits it (``StageReport``)."""
+        commits it (``StageReport``). ``timeout`` and ``retries`` as for
+        ``open``."""
     def refresh(self) -> bool:
         """On a remote-only handle: moves to a newer commit, if any."""
     def close(self) -> None:
@@ -218,11 +224,14 @@ def ingest(
     access_key: Optional[str] = None,
     secret_key: Optional[str] = None,
     session_token: Optional[str] = None,
+    timeout: Optional[float] = None,
+    retries: Optional[int] = None,
 ) -> Report:
     """Commits the shards staged as ``names`` to the database at ``url`` in
     one conditional write: readers see all of them or none. Where shards
     hold the same key, the one named last wins. Moves no record: the cost
-    grows with the number of shards (``IngestReport``)."""
+    grows with the number of shards (``IngestReport``). ``timeout`` and
+    ``retries`` as for ``open``."""
 
 def migrate(
     source: str,
@@ -232,6 +241,8 @@ def migrate(
     access_key: Optional[str] = None,
     secret_key: Optional[str] = None,
     session_token: Optional[str] = None,
+    timeout: Optional[float] = None,
+    retries: Optional[int] = None,
 ) -> Report:
     """Converts the database the Python s4db (0.8 or 0.10) wrote at
     ``source`` (``s3://BUCKET/PREFIX``, ``https://…`` or its local
@@ -240,4 +251,5 @@ def migrate(
     one). Every record's CRC-32 is checked; the source is only read.
     ``mode``: ``"index"`` (the source's last commit; the default for
     remotes) or ``"replay"`` (every data file; the default for a local
-    directory). Returns a ``MigrateReport``."""
+    directory). Returns a ``MigrateReport``. ``timeout`` and ``retries``
+    as for ``open``, for the source."""

@@ -413,7 +413,10 @@ impl Db {
 
     /// Copies the remote's committed state to the remote at `url` (its
     /// `index.idx` last); run it again to resume an interrupted copy.
-    #[pyo3(signature = (url, *, access_key=None, secret_key=None, session_token=None))]
+    #[pyo3(signature = (
+        url, *, access_key=None, secret_key=None, session_token=None, timeout=None, retries=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn copy_remote(
         &self,
         py: Python<'_>,
@@ -421,8 +424,17 @@ impl Db {
         access_key: Option<String>,
         secret_key: Option<String>,
         session_token: Option<String>,
+        timeout: Option<f64>,
+        retries: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Report> {
-        let to = crate::remote_builder(url, access_key, secret_key, session_token)?;
+        let to = crate::remote_builder(
+            url,
+            access_key,
+            secret_key,
+            session_token,
+            timeout,
+            retries.as_ref(),
+        )?;
         let r = unlocked(py, || self.db.copy_remote(to))?;
         from::copy_remote(py, &r)
     }
@@ -436,7 +448,11 @@ impl Db {
     /// Stages this database as shard `name` of the database at `url`, for
     /// `s4db_rs.ingest` to commit: its segments and index runs, then a
     /// manifest; readers see nothing until the ingest.
-    #[pyo3(signature = (url, name, *, access_key=None, secret_key=None, session_token=None))]
+    #[pyo3(signature = (
+        url, name, *, access_key=None, secret_key=None, session_token=None, timeout=None,
+        retries=None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn stage(
         &self,
         py: Python<'_>,
@@ -445,8 +461,17 @@ impl Db {
         access_key: Option<String>,
         secret_key: Option<String>,
         session_token: Option<String>,
+        timeout: Option<f64>,
+        retries: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Report> {
-        let to = crate::remote_builder(url, access_key, secret_key, session_token)?;
+        let to = crate::remote_builder(
+            url,
+            access_key,
+            secret_key,
+            session_token,
+            timeout,
+            retries.as_ref(),
+        )?;
         let r = unlocked(py, || self.db.stage(to, &name))?;
         from::stage(py, &r)
     }

@@ -76,14 +76,17 @@ fn remote_options(
     Ok(o)
 }
 
-/// A builder for the remote at `url` alone, with the credentials given.
+/// A builder for the remote at `url` alone, with the credentials given
+/// (else the AWS environment variables) and `timeout=` / `retries=`.
 pub(crate) fn remote_builder(
     url: String,
     access_key: Option<String>,
     secret_key: Option<String>,
     session_token: Option<String>,
+    timeout: Option<f64>,
+    retries: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<s4db::DbBuilder> {
-    let b = s4db::DbBuilder::for_remote(url);
+    let b = s4db::DbBuilder::for_remote(url).remote_options(remote_options(timeout, retries)?);
     Ok(match credentials(access_key, secret_key, session_token)? {
         Some(c) => b.credentials(c),
         None => b,
@@ -245,8 +248,14 @@ fn open_remote(
     retries: Option<Bound<'_, PyAny>>,
 ) -> PyResult<db::Db> {
     let (keys, values) = (Mode::parse("keys", keys)?, Mode::parse("values", values)?);
-    let b = remote_builder(url, access_key, secret_key, session_token)?
-        .remote_options(remote_options(timeout, retries.as_ref())?);
+    let b = remote_builder(
+        url,
+        access_key,
+        secret_key,
+        session_token,
+        timeout,
+        retries.as_ref(),
+    )?;
     let handle = py.detach(|| b.open_blocking()).map_err(to_py)?;
     Ok(db::Db::new(handle, keys, values))
 }
@@ -254,7 +263,11 @@ fn open_remote(
 /// Converts the database the Python s4db (0.8 or 0.10) wrote at `source`
 /// into the s4db database in directory `path` (see the package README).
 #[pyfunction]
-#[pyo3(signature = (source, path, *, mode=None, access_key=None, secret_key=None, session_token=None))]
+#[pyo3(signature = (
+    source, path, *, mode=None, access_key=None, secret_key=None, session_token=None,
+    timeout=None, retries=None,
+))]
+#[allow(clippy::too_many_arguments)]
 fn migrate(
     py: Python<'_>,
     source: String,
@@ -263,6 +276,8 @@ fn migrate(
     access_key: Option<String>,
     secret_key: Option<String>,
     session_token: Option<String>,
+    timeout: Option<f64>,
+    retries: Option<Bound<'_, PyAny>>,
 ) -> PyResult<report::Report> {
     let from = match mode {
         None => None,
@@ -274,7 +289,14 @@ fn migrate(
             )));
         }
     };
-    let src = remote_builder(source, access_key, secret_key, session_token)?;
+    let src = remote_builder(
+        source,
+        access_key,
+        secret_key,
+        session_token,
+        timeout,
+        retries.as_ref(),
+    )?;
     let r = py
         .detach(|| {
             let db = s4db::blocking::Db::builder(&path)
@@ -293,7 +315,11 @@ fn migrate(
 /// `url` in one conditional write: readers see all of them or none; where
 /// shards hold the same key, the one named last wins.
 #[pyfunction]
-#[pyo3(signature = (url, names, *, access_key=None, secret_key=None, session_token=None))]
+#[pyo3(signature = (
+    url, names, *, access_key=None, secret_key=None, session_token=None, timeout=None,
+    retries=None,
+))]
+#[allow(clippy::too_many_arguments)]
 fn ingest(
     py: Python<'_>,
     url: String,
@@ -301,8 +327,17 @@ fn ingest(
     access_key: Option<String>,
     secret_key: Option<String>,
     session_token: Option<String>,
+    timeout: Option<f64>,
+    retries: Option<Bound<'_, PyAny>>,
 ) -> PyResult<report::Report> {
-    let b = remote_builder(url, access_key, secret_key, session_token)?;
+    let b = remote_builder(
+        url,
+        access_key,
+        secret_key,
+        session_token,
+        timeout,
+        retries.as_ref(),
+    )?;
     let r = py.detach(|| b.ingest_blocking(&names)).map_err(to_py)?;
     report::from::ingest(py, &r)
 }

@@ -174,3 +174,23 @@ def test_timeout_and_retries_leave_a_working_handle(tmp_path):
     reader = s4db_rs.open_remote(remote, timeout=2.5, retries=3)
     assert reader[b"k"] == b"v"
     reader.close()
+
+
+def test_every_call_that_names_a_remote_takes_timeout_and_retries(tmp_path):
+    remote = (tmp_path / "remote").as_uri()
+    with s4db_rs.open(tmp_path / "a", remote=remote) as db:
+        db[b"k"] = b"v"
+        db.upload()
+        copy = (tmp_path / "copy").as_uri()
+        db.copy_remote(copy, timeout=30, retries=2)
+        with pytest.raises(ValueError):
+            db.copy_remote(copy, timeout=0)
+        with pytest.raises(TypeError):
+            db.stage(copy, "shard", retries="many")
+    reader = s4db_rs.open_remote(copy, timeout=30)
+    assert reader[b"k"] == b"v"
+    reader.close()
+    with pytest.raises(ValueError):
+        s4db_rs.ingest(copy, ["shard"], retries=-1)
+    with pytest.raises(ValueError):
+        s4db_rs.migrate(copy, tmp_path / "m", timeout=float("nan"))
