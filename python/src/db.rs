@@ -427,8 +427,8 @@ impl Db {
         timeout: Option<f64>,
         retries: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Report> {
-        let to = crate::remote_builder(
-            url,
+        let to = crate::reach(
+            s4db::DbBuilder::for_remote(url),
             access_key,
             secret_key,
             session_token,
@@ -464,8 +464,8 @@ impl Db {
         timeout: Option<f64>,
         retries: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Report> {
-        let to = crate::remote_builder(
-            url,
+        let to = crate::reach(
+            s4db::DbBuilder::for_remote(url),
             access_key,
             secret_key,
             session_token,

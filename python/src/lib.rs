@@ -19,7 +19,7 @@ use crate::convert::Mode;
 use crate::errors::{to_py, value_error};
 
 /// S3 credentials from keyword arguments, if any were given.
-pub(crate) fn credentials(
+fn credentials(
     access_key: Option<String>,
     secret_key: Option<String>,
     session_token: Option<String>,
@@ -76,17 +76,18 @@ fn remote_options(
     Ok(o)
 }
 
-/// A builder for the remote at `url` alone, with the credentials given
-/// (else the AWS environment variables) and `timeout=` / `retries=`.
-pub(crate) fn remote_builder(
-    url: String,
+/// `b`, reaching its remote as the keyword arguments every call that names
+/// a remote takes say: the credentials given (else the AWS environment
+/// variables), and `timeout=` / `retries=`.
+pub(crate) fn reach(
+    b: s4db::DbBuilder,
     access_key: Option<String>,
     secret_key: Option<String>,
     session_token: Option<String>,
     timeout: Option<f64>,
     retries: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<s4db::DbBuilder> {
-    let b = s4db::DbBuilder::for_remote(url).remote_options(remote_options(timeout, retries)?);
+    let b = b.remote_options(remote_options(timeout, retries)?);
     Ok(match credentials(access_key, secret_key, session_token)? {
         Some(c) => b.credentials(c),
         None => b,
@@ -118,8 +119,7 @@ fn open(
     retries: Option<Bound<'_, PyAny>>,
 ) -> PyResult<db::Db> {
     let (keys, values) = (Mode::parse("keys", keys)?, Mode::parse("values", values)?);
-    let mut b = s4db::blocking::Db::builder(&path)
-        .remote_options(remote_options(timeout, retries.as_ref())?);
+    let mut b = s4db::blocking::Db::builder(&path);
     b = match flag {
         "r" => b.read_only(true).create_if_missing(false),
         "w" => b.create_if_missing(false),
@@ -136,9 +136,15 @@ fn open(
         ));
     }
     let b = configure(
-        b,
+        reach(
+            b,
+            access_key,
+            secret_key,
+            session_token,
+            timeout,
+            retries.as_ref(),
+        )?,
         remote,
-        credentials(access_key, secret_key, session_token)?,
         max_segment_size,
         sync,
         lock_wait,
@@ -179,9 +185,15 @@ fn memory(
 ) -> PyResult<db::Db> {
     let (keys, values) = (Mode::parse("keys", keys)?, Mode::parse("values", values)?);
     let b = configure(
-        s4db::DbBuilder::memory().remote_options(remote_options(timeout, retries.as_ref())?),
+        reach(
+            s4db::DbBuilder::memory(),
+            access_key,
+            secret_key,
+            session_token,
+            timeout,
+            retries.as_ref(),
+        )?,
         remote,
-        credentials(access_key, secret_key, session_token)?,
         max_segment_size,
         sync,
         None,
@@ -190,20 +202,17 @@ fn memory(
     Ok(db::Db::new(handle, keys, values))
 }
 
-/// The options `open` and `memory` share, applied to `b`.
+/// The options `open` and `memory` share, beside how to reach the
+/// remote ([`reach`]), applied to `b`.
 fn configure(
     mut b: s4db::DbBuilder,
     remote: Option<String>,
-    credentials: Option<s4db::Credentials>,
     max_segment_size: Option<u64>,
     sync: Option<&str>,
     lock_wait: Option<f64>,
 ) -> PyResult<s4db::DbBuilder> {
     if let Some(url) = remote {
         b = b.remote(url);
-    }
-    if let Some(c) = credentials {
-        b = b.credentials(c);
     }
     if let Some(n) = max_segment_size {
         b = b.max_segment_size(n);
@@ -248,8 +257,8 @@ fn open_remote(
     retries: Option<Bound<'_, PyAny>>,
 ) -> PyResult<db::Db> {
     let (keys, values) = (Mode::parse("keys", keys)?, Mode::parse("values", values)?);
-    let b = remote_builder(
-        url,
+    let b = reach(
+        s4db::DbBuilder::for_remote(url),
         access_key,
         secret_key,
         session_token,
@@ -289,8 +298,8 @@ fn migrate(
             )));
         }
     };
-    let src = remote_builder(
-        source,
+    let src = reach(
+        s4db::DbBuilder::for_remote(source),
         access_key,
         secret_key,
         session_token,
@@ -330,8 +339,8 @@ fn ingest(
     timeout: Option<f64>,
     retries: Option<Bound<'_, PyAny>>,
 ) -> PyResult<report::Report> {
-    let b = remote_builder(
-        url,
+    let b = reach(
+        s4db::DbBuilder::for_remote(url),
         access_key,
         secret_key,
         session_token,

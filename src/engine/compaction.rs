@@ -373,6 +373,13 @@ impl Moving {
         self.arena.extend_from_slice(key);
     }
 
+    /// Orders the keys by (segment, offset) of their records, the order
+    /// `copy` reads them in.
+    fn sort_by_location(&mut self) {
+        self.entries
+            .sort_unstable_by_key(|(l, _, _)| (l.segment, l.offset));
+    }
+
     fn len(&self) -> usize {
         self.entries.len()
     }
@@ -424,9 +431,7 @@ fn plan(v: &View, opts: CompactOptions) -> Result<Plan> {
             }
         })?;
     }
-    moving
-        .entries
-        .sort_unstable_by_key(|(l, _, _)| (l.segment, l.offset));
+    moving.sort_by_location();
     Ok(Plan {
         segments: v.segments.clone(),
         chosen,
