@@ -205,3 +205,42 @@ fn a_cold_reader_keeps_the_pages_of_the_runs_a_new_commit_keeps() {
     assert!(requests <= 20 + 1, "{requests} requests for 20 cached keys");
     assert_eq!(reader.get("unrelated").unwrap().unwrap(), "x");
 }
+
+#[test]
+fn a_delete_survives_a_checkpoint_once_compaction_dropped_a_segment_an_older_run_names() {
+    // An older run's entry may name a segment the root no longer lists once
+    // a newer run shadows it (FORMAT.md §4.7). A checkpoint asks the older
+    // runs only whether they mention a deleted key; it must not read such an
+    // entry's location. (Found by tests/model.rs.)
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::builder(d.path()).open_blocking().unwrap();
+    // Enough keys that the base run outlives the checkpoint's merges.
+    for i in 0..20 {
+        db.put(key_for(i), value_for(i, 30)).unwrap();
+    }
+    db.compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
+    // Its own segment; the rebuild writes one base run naming it.
+    db.put("doomed", "v").unwrap();
+    db.rebuild_index().unwrap();
+    db.delete("doomed").unwrap();
+    db.put(key_for(100), "new").unwrap();
+    // Drops the wholly dead segment of "doomed"; the base run stays.
+    let r = db
+        .compact_with(s4db::CompactOptions::default().min_dead_percent(50))
+        .unwrap();
+    assert_eq!(r.segments_rewritten, 1, "{r:?}");
+    db.put(key_for(101), "later").unwrap();
+    db.close().unwrap();
+    drop(db);
+
+    let db = Db::builder(d.path()).open_blocking().unwrap();
+    assert_eq!(db.get("doomed").unwrap(), None);
+    assert_eq!(db.get(key_for(100)).unwrap().as_deref(), Some(&b"new"[..]));
+    assert_eq!(
+        db.get(key_for(101)).unwrap().as_deref(),
+        Some(&b"later"[..])
+    );
+    assert_eq!(db.len(), 22);
+    assert!(db.verify().unwrap().is_ok());
+}
