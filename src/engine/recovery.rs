@@ -362,7 +362,14 @@ pub(crate) fn recover_with_index(
     let mut fresh: Vec<(PathBuf, std::result::Result<SegmentHeader, &'static str>)> = Vec::new();
     for (id, path) in on_disk {
         if id.number < next_segment_number {
-            match read_header(&path)? {
+            let header = match read_header(&path) {
+                // Gone since the listing: a writer deleted it once an index
+                // that no longer needs it was durable (a reader beside a
+                // writer sees this, FORMAT.md §6.4). Nothing to keep.
+                Err(_) if !path.exists() => continue,
+                other => other?,
+            };
+            match header {
                 Ok(hdr) if hdr.id == id => {}
                 _ => {
                     return Err(Error::corruption(
