@@ -501,3 +501,41 @@ pub(crate) fn recover_with_index(
         rebuild: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::files::list_segments;
+
+    /// The race a reader beside a writer meets: the reader lists the
+    /// directory, the writer's compaction publishes an index that no longer
+    /// needs the old segments and deletes them, the reader loads that index
+    /// and reads the headers of what it listed.
+    #[test]
+    fn a_read_only_open_skips_an_obsolete_segment_deleted_after_its_listing() {
+        let d = tempfile::tempdir().unwrap();
+        let db = crate::blocking::Db::open(d.path()).unwrap();
+        for v in ["old", "new"] {
+            for i in 0..100 {
+                db.put(format!("k{i:03}"), v).unwrap();
+            }
+        }
+        db.flush().unwrap();
+        let listed = list_segments(d.path()).unwrap();
+        db.compact().unwrap();
+        db.close().unwrap();
+        let gone: Vec<_> = listed.iter().filter(|(_, p)| !p.exists()).collect();
+        assert!(!gone.is_empty(), "compaction deleted none of {listed:?}");
+        // The listing saw the compaction's new segment and the old ones.
+        let mut disk: BTreeMap<SegmentId, PathBuf> = listed.into_iter().collect();
+        disk.extend(list_segments(d.path()).unwrap());
+
+        let base = load_index(d.path()).unwrap().unwrap();
+        let disk = disk.into_iter().collect();
+        let rec =
+            recover_with_index(d.path(), base, disk, false, 64 << 20, false, &Fs::real()).unwrap();
+        assert!(rec.active.is_none());
+        assert_eq!(rec.index.live_keys(), 100);
+        assert!(rec.index.get(b"k042").unwrap().is_some());
+    }
+}

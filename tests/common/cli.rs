@@ -91,10 +91,32 @@ fn shared_binary() -> std::path::PathBuf {
             std::fs::copy(&bin, &tmp).unwrap();
             std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
             std::fs::rename(&tmp, &to).unwrap();
+            prune_old_copies(&dir, &to);
         }
         to
     })
     .clone()
+}
+
+/// Removes copies of earlier builds (130 MB each in a debug build) that no
+/// test has started for a day, so that runs over weeks do not fill the disk.
+fn prune_old_copies(dir: &Path, keep: &Path) {
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let old = e
+            .metadata()
+            .and_then(|m| m.accessed().or_else(|_| m.modified()))
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > day);
+        if path != keep && old {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// `s4db --dir DIR -q` run as a user who is not root (`nobody`, through
