@@ -61,7 +61,7 @@ if [ ! -x target/py/bin/python ]; then
     exit 1
   }
 fi
-target/py/bin/python -m pip install --quiet --disable-pip-version-check "pytest>=8,<10" "mypy>=1.10,<2" "dask[distributed]>=2024.1"
+target/py/bin/python -m pip install --quiet --disable-pip-version-check "pytest>=8,<10" "mypy>=1.10,<2" "dask[distributed]>=2024.1" "boto3>=1.34,<2"
 target/py/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./python
 # The loopback S3 server the S4DB and migration tests start, and the CLI the
 # killed-migration test runs. The migration tests install the Python s4db

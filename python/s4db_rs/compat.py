@@ -20,9 +20,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal, Optional, Union
 from urllib.parse import quote
 
@@ -90,7 +92,120 @@ _CLIENT_KWARGS = (
     "aws_session_token",
 )
 
+# botocore ``Config`` options that only tune how boto3 sends requests; s4db
+# sends its own way, so these are accepted and have no effect.
+_CONFIG_TUNING = frozenset(
+    {
+        "max_pool_connections",
+        "tcp_keepalive",
+        "parameter_validation",
+        "user_agent",
+        "user_agent_extra",
+        "user_agent_appid",
+        "request_checksum_calculation",
+        "response_checksum_validation",
+    }
+)
+# botocore ``Config`` options S4DB honours (see ``_from_config``).
+_CONFIG_HONOURED = frozenset(
+    {"region_name", "signature_version", "s3", "connect_timeout", "read_timeout", "retries"}
+)
+
 Value = Union[str, bytes]
+
+
+@dataclass(frozen=True)
+class _ConfigSettings:
+    """What a botocore ``Config`` asks of s4db."""
+
+    region: Optional[str] = None
+    style: Optional[str] = None
+    anonymous: bool = False
+    timeout: Optional[float] = None
+    retries: Optional[int] = None
+
+
+def _from_config(config: object) -> _ConfigSettings:
+    """Reads the options a caller set on a botocore ``Config``.
+
+    ``region_name`` is the region; ``signature_version=botocore.UNSIGNED``
+    sends unsigned requests (a public bucket); ``s3={"addressing_style":
+    "path"|"virtual"|"auto"}`` picks the URL style; ``retries``'
+    ``max_attempts`` (retries) or ``total_max_attempts`` (attempts) is how
+    often a failed request is tried again (its ``mode`` is ignored: s4db
+    backs off exponentially with jitter, like ``"standard"``);
+    ``connect_timeout + read_timeout`` (botocore's defaults, 60 s each, for
+    the one not set) bounds one remote operation, retries included. The
+    options in ``_CONFIG_TUNING`` have no effect; any other option the
+    caller set raises ``TypeError``, so that none is silently dropped.
+    """
+    provided = getattr(config, "_user_provided_options", None)
+    if not isinstance(provided, dict):
+        raise TypeError(
+            f"config must be a botocore.config.Config, not {type(config).__name__}"
+        )
+    unsupported = sorted(set(provided) - _CONFIG_HONOURED - _CONFIG_TUNING)
+    if unsupported:
+        raise TypeError(
+            f"S4DB() cannot honour the botocore Config option(s) {', '.join(unsupported)}; "
+            f"it honours {', '.join(sorted(_CONFIG_HONOURED))}"
+        )
+    region = provided.get("region_name")
+    if region is not None and not isinstance(region, str):
+        raise TypeError(f"config region_name must be str, not {type(region).__name__}")
+    anonymous = False
+    if "signature_version" in provided:
+        sig = provided["signature_version"]
+        if sig is getattr(sys.modules.get("botocore"), "UNSIGNED", object()):
+            anonymous = True
+        elif sig not in ("s3v4", "v4"):
+            raise ValueError(
+                f"config signature_version must be botocore.UNSIGNED or 's3v4', not {sig!r}"
+            )
+    style = None
+    s3 = provided.get("s3")
+    if s3 is not None:
+        if not isinstance(s3, dict):
+            raise TypeError(f"config s3 must be a dict, not {type(s3).__name__}")
+        other = sorted(set(s3) - {"addressing_style"})
+        if other:
+            raise TypeError(
+                f"S4DB() cannot honour the botocore Config s3 option(s) {', '.join(other)}; "
+                "it honours addressing_style"
+            )
+        addressing = s3.get("addressing_style", "auto")
+        if addressing not in ("auto", "path", "virtual"):
+            raise ValueError(
+                f"config s3 addressing_style must be 'auto', 'path' or 'virtual', not {addressing!r}"
+            )
+        style = None if addressing == "auto" else addressing
+    timeout = None
+    if "connect_timeout" in provided or "read_timeout" in provided:
+        parts = []
+        for name in ("connect_timeout", "read_timeout"):
+            v = provided.get(name, 60)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise TypeError(f"config {name} must be a number of seconds, not {type(v).__name__}")
+            if not 0 < v < float("inf"):
+                raise ValueError(f"config {name} must be a positive number of seconds, not {v!r}")
+            parts.append(float(v))
+        timeout = parts[0] + parts[1]
+    retries = None
+    policy = provided.get("retries")
+    if policy is not None:
+        if not isinstance(policy, dict):
+            raise TypeError(f"config retries must be a dict, not {type(policy).__name__}")
+        if "total_max_attempts" in policy:
+            attempts = policy["total_max_attempts"]
+            if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+                raise ValueError(f"config retries total_max_attempts must be an int >= 1, not {attempts!r}")
+            retries = attempts - 1
+        elif "max_attempts" in policy:
+            n = policy["max_attempts"]
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ValueError(f"config retries max_attempts must be an int >= 0, not {n!r}")
+            retries = n
+    return _ConfigSettings(region, style, anonymous, timeout, retries)
 
 
 @contextlib.contextmanager
@@ -118,7 +233,14 @@ def _check_key(key: object) -> str:
     return key
 
 
-def _remote_url(bucket: str, prefix: str, region: Optional[str], endpoint: Optional[str]) -> str:
+def _remote_url(
+    bucket: str,
+    prefix: str,
+    region: Optional[str],
+    endpoint: Optional[str],
+    style: Optional[str] = None,
+    anonymous: bool = False,
+) -> str:
     if not isinstance(bucket, str):
         raise TypeError(f"bucket must be str, got {type(bucket).__name__}")
     if not bucket:
@@ -131,6 +253,10 @@ def _remote_url(bucket: str, prefix: str, region: Optional[str], endpoint: Optio
         query.append("endpoint=" + quote(str(endpoint), safe=":/"))
     if region is not None:
         query.append("region=" + quote(str(region), safe=""))
+    if style is not None:
+        query.append("style=" + style)
+    if anonymous:
+        query.append("anonymous=true")
     return url + ("?" + "&".join(query) if query else "")
 
 
@@ -158,14 +284,30 @@ class S4DB:
         values: ``"str"`` (default): ``get`` returns ``str`` for values that
             are UTF-8 and ``bytes`` for the others; ``"bytes"``: always
             ``bytes``.
+        timeout: seconds one remote operation (a request and its retries)
+            may take before it raises ``s4db_rs.RemoteError``; default 120
+            (each request also gives up after at most 30 s).
+        retries: how often a failed request (5xx, 429, timeout, dropped
+            connection) is tried again; default 8.
+        config: a ``botocore.config.Config``. Its ``region_name``,
+            ``signature_version=botocore.UNSIGNED`` (unsigned requests, for a
+            public bucket), ``s3={"addressing_style": …}``, ``retries``
+            (``max_attempts`` or ``total_max_attempts``) and
+            ``connect_timeout + read_timeout`` (as ``timeout``) are
+            honoured; ``max_pool_connections``, ``tcp_keepalive``,
+            ``user_agent*``, ``parameter_validation`` and the checksum
+            options have no effect; any other option it sets raises
+            ``TypeError``. ``region_name``, ``timeout`` and ``retries``
+            given as keyword arguments win over the config's.
         **client_kwargs: the boto3 keyword arguments ``region_name``,
             ``endpoint_url``, ``aws_access_key_id``, ``aws_secret_access_key``
             and ``aws_session_token``. Unset ones come from the standard
             ``AWS_*`` environment variables.
 
     Raises:
-        TypeError: an unknown keyword argument, or a bucket or prefix that
-            is not a ``str``.
+        TypeError: an unknown keyword argument, a ``config`` option s4db
+            cannot honour, or a bucket or prefix that is not a ``str``.
+        ValueError: a bad ``timeout``, ``retries`` or ``config`` value.
         s4db_rs.LockedError: another handle has ``local_dir`` open.
         s4db_rs.RemoteError: the bucket could not be reached.
     """
@@ -179,6 +321,9 @@ class S4DB:
         fenced: bool = True,
         *,
         values: Literal["str", "bytes"] = "str",
+        timeout: Optional[float] = None,
+        retries: Optional[int] = None,
+        config: Any = None,
         **client_kwargs: Any,
     ) -> None:
         unknown = sorted(set(client_kwargs) - set(_CLIENT_KWARGS))
@@ -193,8 +338,15 @@ class S4DB:
             raise TypeError("max_file_size must be an int")
         if max_file_size <= 0:
             raise ValueError("max_file_size must be positive")
+        settings = _ConfigSettings() if config is None else _from_config(config)
+        region = client_kwargs.get("region_name")
         url = _remote_url(
-            bucket, prefix, client_kwargs.get("region_name"), client_kwargs.get("endpoint_url")
+            bucket,
+            prefix,
+            settings.region if region is None else region,
+            client_kwargs.get("endpoint_url"),
+            settings.style,
+            settings.anonymous,
         )
         self.bucket = bucket
         self.prefix = prefix
@@ -216,6 +368,8 @@ class S4DB:
                     access_key=client_kwargs.get("aws_access_key_id"),
                     secret_key=client_kwargs.get("aws_secret_access_key"),
                     session_token=client_kwargs.get("aws_session_token"),
+                    timeout=settings.timeout if timeout is None else timeout,
+                    retries=settings.retries if retries is None else retries,
                 )
         except BaseException:
             if self._owns_local_dir:

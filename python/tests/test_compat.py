@@ -163,3 +163,104 @@ def test_a_closed_s4db_raises_closed_error_and_threads_share_one_safely(tmp_path
         db.get("t0-0")
     with pytest.raises(s4db_rs.ClosedError):
         db.put({"k": "v"})
+
+
+def test_a_botocore_config_gives_region_addressing_style_and_retries(tmp_path, s3_server, prefix):
+    from botocore.config import Config
+
+    kw = s3_server.client_kwargs()
+    del kw["region_name"]
+    config = Config(
+        region_name="us-east-1",
+        s3={"addressing_style": "path"},
+        retries={"total_max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=20,
+        max_pool_connections=4,
+    )
+    with S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "a"), config=config, **kw) as db:
+        db.put({"k": "v"})
+        db.upload()
+    reader = s4db_rs.open_remote(
+        s3_server.url(prefix), access_key=s3_server.access_key, secret_key=s3_server.secret_key
+    )
+    assert dict(reader.items()) == {b"k": b"v"}
+    reader.close()
+
+
+def test_a_config_with_unsigned_signature_sends_unsigned_requests_even_with_credentials(
+    tmp_path, s3_server, prefix
+):
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    unsigned = Config(signature_version=UNSIGNED)
+    # The server that checks signatures refuses unsigned requests.
+    with pytest.raises(s4db_rs.RemoteError, match="access denied"):
+        S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "a"), config=unsigned, **s3_server.client_kwargs())
+    assert not os.listdir(tmp_path / "a")
+    # The public endpoint (the same bucket, no signatures) takes them.
+    public = {"endpoint_url": s3_server.public_endpoint, "region_name": "us-east-1"}
+    with S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "b"), config=unsigned, **public) as db:
+        db.put({"k": "v"})
+        db.upload()
+    with S4DB(s3_server.bucket, prefix, config=unsigned, **public) as db:
+        assert db.get("k") == "v"
+
+
+def test_config_timeouts_and_retries_bound_a_silent_server_and_keyword_arguments_win(tmp_path):
+    import socket
+    import time
+
+    from botocore.config import Config
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    host, port = silent.getsockname()
+    kw = {
+        "endpoint_url": f"http://{host}:{port}",
+        "region_name": "us-east-1",
+        "aws_access_key_id": "AKIDEXAMPLE",
+        "aws_secret_access_key": "secret",
+    }
+    try:
+        fast = Config(connect_timeout=0.5, read_timeout=1, retries={"max_attempts": 1})
+        t = time.monotonic()
+        with pytest.raises(s4db_rs.RemoteError) as e:
+            S4DB("bucket", "p", local_dir=str(tmp_path / "a"), config=fast, **kw)
+        assert time.monotonic() - t < 10
+        assert f"{host}:{port}" in str(e.value)
+        # botocore's defaults (60 s + 60 s) would wait two minutes; timeout= wins.
+        slow = Config(read_timeout=60, retries={"max_attempts": 20})
+        t = time.monotonic()
+        with pytest.raises(s4db_rs.RemoteError):
+            S4DB("bucket", "p", local_dir=str(tmp_path / "b"), config=slow, timeout=1.5, retries=1, **kw)
+        assert time.monotonic() - t < 10
+    finally:
+        silent.close()
+
+
+@pytest.mark.parametrize(
+    "options, error, match",
+    [
+        ({"proxies": {"https": "http://proxy:3128"}}, TypeError, "proxies"),
+        ({"s3": {"use_accelerate_endpoint": True}}, TypeError, "use_accelerate_endpoint"),
+        ({"signature_version": "s3"}, ValueError, "signature_version"),
+        ({"connect_timeout": "5"}, TypeError, "connect_timeout"),
+        ({"read_timeout": 0}, ValueError, "read_timeout"),
+        ({"region_name": 7}, TypeError, "region_name"),
+    ],
+    ids=lambda v: repr(v),
+)
+def test_a_config_option_s4db_cannot_honour_is_refused_before_anything_is_written(
+    tmp_path, s3_server, prefix, options, error, match
+):
+    from botocore.config import Config
+
+    with pytest.raises(error, match=match):
+        S4DB(
+            s3_server.bucket, prefix, local_dir=str(tmp_path / "x"), config=Config(**options),
+            **s3_server.client_kwargs(),
+        )
+    assert not (tmp_path / "x").exists()
