@@ -212,3 +212,27 @@ fn bad_stage_names_shards_that_are_copies_and_builders_with_a_directory_are_refu
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn an_ingest_refuses_to_bury_a_database_whose_index_was_lost() {
+    let s3 = TestS3::start();
+    let (a, b) = (tmp(), tmp());
+    let db = s3.builder(a.path(), "lost").open_blocking().unwrap();
+    db.put("old", "data").unwrap();
+    db.upload().unwrap();
+    db.close().unwrap();
+    s3.remove_object("lost", "index.idx");
+
+    let part = shard(b.path(), 0..50, "s");
+    part.stage(s3.remote("lost"), "part").unwrap();
+    match s3.remote("lost").ingest_blocking(["part"]) {
+        Err(Error::Conflict(m)) => assert!(m.contains("has no index.idx"), "{m}"),
+        other => panic!("an ingest buried a database: {other:?}"),
+    }
+    // Nothing committed; the stage is still there to ingest once resolved.
+    assert!(matches!(
+        s3.remote("lost").open_blocking(),
+        Err(Error::NotFound(_))
+    ));
+    assert!(s3.objects("lost").contains(&"stage_part.idx".to_string()));
+}

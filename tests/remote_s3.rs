@@ -435,6 +435,61 @@ fn delete_remote_leaves_no_object_and_the_next_upload_sends_everything_again() {
 }
 
 #[test]
+fn an_upload_refuses_to_bury_a_database_whose_index_was_lost_and_one_rebuilt_from_its_segments_restores_it()
+ {
+    let s3 = TestS3::start();
+    let (a, b, c) = (tmp(), tmp(), tmp());
+    let db = s3
+        .builder(a.path(), "lost")
+        .max_segment_size(16 << 10)
+        .open_blocking()
+        .unwrap();
+    load(&db, 300, 80);
+    db.upload().unwrap();
+    // A full compaction leaves the replaced segments in the bucket until gc.
+    for i in 0..50 {
+        db.delete(key_for(i)).unwrap();
+    }
+    db.compact().unwrap();
+    db.upload().unwrap();
+    let want = contents(&db);
+    assert_eq!(want.len(), 250);
+    db.close().unwrap();
+    s3.remove_object("lost", "index.idx");
+    let left = s3.objects("lost");
+
+    // A new directory sees an empty remote; its upload does not commit over
+    // the data (which gc would then delete as orphans).
+    let fresh = s3.builder(b.path(), "lost").open_blocking().unwrap();
+    assert_eq!(fresh.len(), 0);
+    fresh.put("new", "v").unwrap();
+    match fresh.upload() {
+        Err(Error::Conflict(m)) => {
+            assert!(m.contains("has no index.idx") && m.contains("data_"), "{m}")
+        }
+        other => panic!("an upload buried a database: {other:?}"),
+    }
+    assert_eq!(s3.objects("lost"), left, "nothing was sent");
+    fresh.close().unwrap();
+
+    // The repair the error names: its segments into an empty directory, a
+    // rebuild there, and an upload from it.
+    for name in left.iter().filter(|n| n.starts_with("data_")) {
+        std::fs::copy(s3.object_path("lost", name), c.path().join(name)).unwrap();
+    }
+    let restored = s3
+        .builder(c.path(), "lost")
+        .rebuild_index(true)
+        .open_blocking()
+        .unwrap();
+    assert_eq!(contents(&restored), want);
+    restored.upload().unwrap();
+    restored.close().unwrap();
+    let reader = s3.remote("lost").open_blocking().unwrap();
+    assert_eq!(contents(&reader), want);
+}
+
+#[test]
 fn copy_remote_on_one_s3_endpoint_is_done_by_the_server_and_the_copy_verifies() {
     let s3 = TestS3::start();
     let a = tmp();

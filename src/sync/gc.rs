@@ -29,7 +29,7 @@ use crate::options::setters;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome};
 use crate::sync::remote_index::fetch_committed;
-use crate::sync::stage::parse_manifest_name;
+use crate::sync::stage::{parse_manifest_name, staged_objects};
 use crate::sync::state::SyncState;
 
 /// Default grace period: one hour.
@@ -91,30 +91,6 @@ pub(crate) struct Collector<'a> {
     pub writer_id: u64,
     /// Serialises this handle's remote operations.
     pub sync_lock: &'a tokio::sync::Mutex<()>,
-}
-
-/// The segments and runs (`true`) the manifests `keys` name.
-///
-/// # Errors
-/// [`Error::Remote`](crate::Error::Remote), or a corruption error for a
-/// manifest that fails its checks: gc then collects no orphan.
-async fn staged_objects(ctx: &RemoteCtx, keys: Vec<String>) -> Result<Vec<(SegmentId, bool)>> {
-    let store = ctx.store.clone();
-    ctx.run(async move {
-        let mut out = Vec::new();
-        for key in keys {
-            // Gone since the listing (ingested): its objects are committed.
-            let Some(obj) = store.get(&key).await? else {
-                continue;
-            };
-            let root = crate::format::root::decode(&obj.body)
-                .map_err(|(o, d)| crate::Error::corruption(&key, o, d))?;
-            out.extend(root.meta.segments.iter().map(|s| (s.id, false)));
-            out.extend(root.runs.iter().map(|r| (r.id, true)));
-        }
-        Ok(out)
-    })
-    .await
 }
 
 pub(crate) async fn gc(by: Collector<'_>, opts: GcOptions) -> Result<GcReport> {

@@ -20,6 +20,7 @@ use crate::sync::commit::commit_root;
 use crate::sync::remote_index::{Committed, fetch_committed, remote_error};
 use crate::sync::stage::{check_name, manifest_name};
 use crate::sync::state::SyncState;
+use crate::sync::unindexed::ensure_nothing_buried;
 
 /// How often an ingest starts again when another commit came first.
 const ATTEMPTS: u32 = 6;
@@ -56,8 +57,9 @@ pub struct IngestReport {
 /// read-only remote, or more runs than a root may name;
 /// [`Error::NotFound`] for a name with no staged shard;
 /// [`Error::Corruption`] for a manifest or root that fails its checks;
-/// [`Error::Conflict`] if other commits kept coming first, or the remote
-/// holds a version-1 index; [`Error::Remote`].
+/// [`Error::Conflict`] if other commits kept coming first, the remote
+/// holds a version-1 index, or it has no `index.idx` but holds segments of
+/// another database; [`Error::Remote`].
 pub(crate) async fn ingest(ctx: &Arc<RemoteCtx>, names: &[String]) -> Result<IngestReport> {
     ctx.ensure_writable("ingest into")?;
     if names.is_empty() {
@@ -100,7 +102,11 @@ pub(crate) async fn ingest(ctx: &Arc<RemoteCtx>, names: &[String]) -> Result<Ing
         (report.segments_added, report.runs_added) = added;
         let (mode, expected) = match committed {
             Some((_, etag)) => (PutMode::Update(etag.clone()), Some(etag)),
-            None => (PutMode::Create, None),
+            None => {
+                let named = root.meta.segments.iter().map(|s| s.id).collect();
+                ensure_nothing_buried(ctx, writer_id, &named).await?;
+                (PutMode::Create, None)
+            }
         };
         let identity = (root.meta.writer_id, root.meta.generation);
         if commit_root(ctx, bytes, mode, expected, identity)

@@ -19,4 +19,5 @@ pub(crate) mod remote_reader;
 pub(crate) mod remove;
 pub(crate) mod stage;
 pub(crate) mod state;
+pub(crate) mod unindexed;
 pub(crate) mod upload;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::format::root;
+use crate::format::segment_id::SegmentId;
 use crate::io::offload::offload;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode};
@@ -63,6 +64,33 @@ pub(crate) fn manifest_name(name: &str) -> String {
 pub(crate) fn parse_manifest_name(key: &str) -> Option<&str> {
     let name = key.strip_prefix("stage_")?.strip_suffix(".idx")?;
     check_name(name).ok().map(|()| name)
+}
+
+/// The segments and runs (`true`) the manifests `keys` name.
+///
+/// # Errors
+/// [`Error::Remote`](crate::Error::Remote), or a corruption error for a
+/// manifest that fails its checks.
+pub(crate) async fn staged_objects(
+    ctx: &RemoteCtx,
+    keys: Vec<String>,
+) -> Result<Vec<(SegmentId, bool)>> {
+    let store = ctx.store.clone();
+    ctx.run(async move {
+        let mut out = Vec::new();
+        for key in keys {
+            // Gone since the listing (ingested): its objects are committed.
+            let Some(obj) = store.get(&key).await? else {
+                continue;
+            };
+            let root = crate::format::root::decode(&obj.body)
+                .map_err(|(o, d)| crate::Error::corruption(&key, o, d))?;
+            out.extend(root.meta.segments.iter().map(|s| (s.id, false)));
+            out.extend(root.runs.iter().map(|r| (r.id, true)));
+        }
+        Ok(out)
+    })
+    .await
 }
 
 /// Stages the database of `engine` (a shard) as `name` under `ctx`'s

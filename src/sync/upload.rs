@@ -6,6 +6,9 @@
 //!    saw. If another writer committed in between: `Conflict`, or with
 //!    `rebase`, re-apply this directory's changes on top of the remote state
 //!    and start over.
+//!    A prefix with no `index.idx` is listed first: if it holds segments of
+//!    another database that this commit does not continue from, the upload
+//!    refuses (`Conflict`) rather than leave them for `gc`.
 //! 3. PUT every sealed segment the remote lacks with `If-None-Match: *`. A 412
 //!    means the object exists: its name is unique to this writer, so it is
 //!    this writer's own earlier attempt, which a size check confirms.
@@ -33,6 +36,7 @@ use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode};
 use crate::sync::commit::{commit_root, send};
 use crate::sync::state::SyncState;
+use crate::sync::unindexed::ensure_nothing_buried;
 
 /// What an upload did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -120,6 +124,12 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
             return Err(conflict(&ctx, state.etag.is_none()));
         }
 
+        let table: BTreeSet<SegmentId> = base.segments().iter().map(|s| s.id).collect();
+        if remote_tag.is_none() {
+            // A prefix without index.idx may still hold a database's data.
+            ensure_nothing_buried(&ctx, base.writer_id(), &table).await?;
+        }
+
         // Segments first, then index runs: create-only, in parallel.
         let new_segments = segments
             .iter()
@@ -141,7 +151,6 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
 
         // Then the root, conditionally. What the remote named before and
         // this commit drops becomes obsolete, for gc.
-        let table: BTreeSet<SegmentId> = base.segments().iter().map(|s| s.id).collect();
         let run_ids: BTreeSet<SegmentId> = base.run_ids().collect();
         let now = crate::io::clock::unix_now();
         let (obsolete, newly) = obsolete_after(base.obsolete(), &state.segments, &table, now);

@@ -396,8 +396,19 @@ impl TestS3 {
 
     /// The size of one object.
     pub fn object_size(&self, prefix: &str, name: &str) -> u64 {
-        let path = self.root.path().join(BUCKET).join(prefix).join(name);
-        std::fs::metadata(path).unwrap().len()
+        std::fs::metadata(self.object_path(prefix, name))
+            .unwrap()
+            .len()
+    }
+
+    /// Where the server keeps one object's bytes.
+    pub fn object_path(&self, prefix: &str, name: &str) -> std::path::PathBuf {
+        self.root.path().join(BUCKET).join(prefix).join(name)
+    }
+
+    /// Removes one object behind the server's back (a lost object).
+    pub fn remove_object(&self, prefix: &str, name: &str) {
+        std::fs::remove_file(self.object_path(prefix, name)).unwrap();
     }
 
     /// Objects under the bucket, by file name.

@@ -1,0 +1,79 @@
+//! Segment objects under a prefix that has no `index.idx` (FORMAT.md
+//! §10.2): what a first commit must not bury.
+//!
+//! A prefix without `index.idx` is empty to s4db, but the objects of a
+//! database whose `index.idx` was lost, or of a deletion that stopped part
+//! way (§10.8), may still be there. A commit that named none of them would
+//! make them orphans, and `gc` (§10.5) would delete them after the grace
+//! period: the data of a whole database. So before the first commit to
+//! such a prefix, an upload lists it and refuses when it holds segments
+//! that the commit does not continue from.
+
+use std::collections::BTreeSet;
+
+use crate::error::{Error, Result};
+use crate::format::segment_id::SegmentId;
+use crate::remote::ObjectStore;
+use crate::remote::ctx::RemoteCtx;
+use crate::sync::stage::{parse_manifest_name, staged_objects};
+
+/// How many names an error lists.
+const NAMES_SHOWN: usize = 3;
+
+/// Checks, before a commit to a prefix that has no `index.idx`, that the
+/// prefix holds no segment of another database. Segments written by
+/// `writer_id` (this directory's earlier attempts) and segments a staged
+/// shard's manifest names (§10.11) are expected. When any other segment is
+/// there, the commit must continue from it: its `named` segments must
+/// include at least one of them (a directory that had downloaded or
+/// rebuilt that database); otherwise this is refused. Costs one listing of
+/// the prefix (and a GET per staged manifest).
+///
+/// # Errors
+/// [`Error::Conflict`] naming some of the segments; [`Error::Remote`] when
+/// the prefix cannot be listed (nothing is committed without knowing).
+pub(crate) async fn ensure_nothing_buried(
+    ctx: &RemoteCtx,
+    writer_id: u64,
+    named: &BTreeSet<SegmentId>,
+) -> Result<()> {
+    let store = ctx.store.clone();
+    let entries = ctx.run(async move { store.list().await }).await?;
+    let manifests: Vec<String> = entries
+        .iter()
+        .filter(|e| parse_manifest_name(&e.key).is_some())
+        .map(|e| e.key.clone())
+        .collect();
+    let staged: BTreeSet<SegmentId> = if manifests.is_empty() {
+        BTreeSet::new()
+    } else {
+        staged_objects(ctx, manifests)
+            .await?
+            .into_iter()
+            .filter(|(_, run)| !run)
+            .map(|(id, _)| id)
+            .collect()
+    };
+    let others: Vec<SegmentId> = entries
+        .iter()
+        .filter_map(|e| SegmentId::parse_file_name(&e.key))
+        .filter(|id| id.writer != writer_id && !staged.contains(id))
+        .collect();
+    if others.is_empty() || others.iter().any(|id| named.contains(id)) {
+        return Ok(());
+    }
+    let mut shown: Vec<String> = others
+        .iter()
+        .take(NAMES_SHOWN)
+        .map(SegmentId::file_name)
+        .collect();
+    if others.len() > NAMES_SHOWN {
+        shown.push("…".into());
+    }
+    Err(Error::Conflict(format!(
+        "{} has no index.idx but holds {} segment(s) of another database ({}): its index.idx was lost, or a deletion stopped part way. Nothing was committed (a commit here would leave them for gc to delete). To finish a deletion, delete the remote again (CLI: delete-remote); to restore that database, copy its data_*.s4db objects into an empty directory, rebuild the index there (CLI: rebuild-index) and upload from it",
+        ctx.url.describe(),
+        others.len(),
+        shown.join(", ")
+    )))
+}
