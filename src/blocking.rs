@@ -457,6 +457,14 @@ impl Db {
         futures::executor::block_on(self.inner.download_with(opts))
     }
 
+    /// See [`crate::Db::restore_from_remote`].
+    ///
+    /// # Errors
+    /// As [`crate::Db::restore_from_remote`].
+    pub fn restore_from_remote(&self) -> Result<crate::RestoreReport> {
+        futures::executor::block_on(self.inner.restore_from_remote())
+    }
+
     /// See [`crate::Db::gc`].
     ///
     /// # Errors

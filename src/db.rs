@@ -624,6 +624,25 @@ impl Db {
         crate::sync::download::download(engine, opts).await
     }
 
+    /// Brings back a database whose remote `index.idx` was lost: fetches
+    /// every segment object under the prefix (except those of staged
+    /// shards) into this directory as stored, rebuilds the index from them
+    /// (keeping every record whose checksum is good, FORMAT.md §6.3), and
+    /// remembers them as the remote's, so that the next [`Db::upload`]
+    /// sends none of them again and commits a new `index.idx`. Nothing
+    /// remote is written. Costs one listing and one GET per segment object.
+    /// A restore that stops part way leaves the remote as it was: start
+    /// again in a new empty directory.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the remote has an `index.idx` (use
+    /// [`Db::download`]), when this directory holds keys, without a remote
+    /// or for a read-only one; [`Error::NotFound`] when the prefix holds no
+    /// segment either; [`Error::Remote`], [`Error::Io`], [`Error::ReadOnly`].
+    pub async fn restore_from_remote(&self) -> Result<crate::RestoreReport> {
+        crate::sync::restore::restore(self.engine()?).await
+    }
+
     /// Deletes remote segments that no reader can need: obsolete ones whose
     /// grace period has passed since the commit that dropped them, and
     /// never-committed ones older than the grace period. The default grace

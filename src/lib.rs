@@ -111,5 +111,6 @@ pub use sync::download::{DownloadOptions, DownloadReport};
 pub use sync::gc::{DEFAULT_GC_GRACE, GcOptions, GcReport};
 pub use sync::ingest::IngestReport;
 pub use sync::remove::DeleteRemoteReport;
+pub use sync::restore::RestoreReport;
 pub use sync::stage::StageReport;
 pub use sync::upload::{UploadOptions, UploadReport};

@@ -391,6 +391,49 @@ fn del_prefix_and_del_range_delete_in_one_write_and_report_the_count() {
 }
 
 #[test]
+fn after_a_lost_index_a_new_directory_cannot_upload_over_the_data_and_restore_brings_it_back() {
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let r = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", r.path().display());
+    for (k, v) in [("a", "1"), ("b", "2")] {
+        s4db(a.path()).args(["put", k, v]).assert().success();
+        s4db(a.path())
+            .args(["--remote", &url, "upload"])
+            .assert()
+            .success();
+    }
+    fs::remove_file(r.path().join("index.idx")).unwrap();
+
+    s4db(b.path()).args(["put", "c", "3"]).assert().success();
+    let err = fails(s4db(b.path()).args(["--remote", &url, "upload"]), 3);
+    assert!(
+        err.contains("has no index.idx") && err.contains("restore"),
+        "{err}"
+    );
+    assert!(!r.path().join("index.idx").exists());
+
+    let j = json(s4db(c.path()).args(["--json", "--remote", &url, "restore"]));
+    assert_eq!(
+        (j["segments_downloaded"].as_u64(), j["keys"].as_u64()),
+        (Some(2), Some(2)),
+        "{j}"
+    );
+    let j = json(s4db(c.path()).args(["--json", "--remote", &url, "upload"]));
+    assert_eq!(j["segments_uploaded"], 0, "{j}");
+    assert_eq!(
+        stdout(s4db_no_dir().args(["--remote", &url, "keys"])),
+        "a\nb\n"
+    );
+    // Restoring a remote that has an index again is refused: download it.
+    let err = fails(s4db(b.path()).args(["--remote", &url, "restore"]), 2);
+    assert!(err.contains("download"), "{err}");
+}
+
+#[test]
 fn delete_remote_wants_yes_and_then_empties_the_remote() {
     let (d, r) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let url = format!("file://{}", r.path().display());

@@ -435,8 +435,7 @@ fn delete_remote_leaves_no_object_and_the_next_upload_sends_everything_again() {
 }
 
 #[test]
-fn an_upload_refuses_to_bury_a_database_whose_index_was_lost_and_one_rebuilt_from_its_segments_restores_it()
- {
+fn an_upload_refuses_to_bury_a_database_whose_index_was_lost_and_a_restore_brings_it_back() {
     let s3 = TestS3::start();
     let (a, b, c) = (tmp(), tmp(), tmp());
     let db = s3
@@ -450,7 +449,8 @@ fn an_upload_refuses_to_bury_a_database_whose_index_was_lost_and_one_rebuilt_fro
     for i in 0..50 {
         db.delete(key_for(i)).unwrap();
     }
-    db.compact().unwrap();
+    db.compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
     db.upload().unwrap();
     let want = contents(&db);
     assert_eq!(want.len(), 250);
@@ -472,21 +472,62 @@ fn an_upload_refuses_to_bury_a_database_whose_index_was_lost_and_one_rebuilt_fro
     assert_eq!(s3.objects("lost"), left, "nothing was sent");
     fresh.close().unwrap();
 
-    // The repair the error names: its segments into an empty directory, a
-    // rebuild there, and an upload from it.
-    for name in left.iter().filter(|n| n.starts_with("data_")) {
-        std::fs::copy(s3.object_path("lost", name), c.path().join(name)).unwrap();
-    }
-    let restored = s3
-        .builder(c.path(), "lost")
-        .rebuild_index(true)
-        .open_blocking()
-        .unwrap();
+    // The repair the error names: a restore into an empty directory, then
+    // an upload from it, which sends no segment again.
+    let restored = s3.builder(c.path(), "lost").open_blocking().unwrap();
+    let r = restored.restore_from_remote().unwrap();
+    let segments = left.iter().filter(|n| n.starts_with("data_")).count() as u64;
+    assert_eq!(r.segments_downloaded, segments, "{r:?}");
+    assert!(r.rebuild.superseded_segments > 0, "{r:?}");
+    assert_eq!(r.rebuild.keys, 250);
     assert_eq!(contents(&restored), want);
-    restored.upload().unwrap();
+    let up = restored.upload().unwrap();
+    assert_eq!(up.segments_uploaded, 0, "{up:?}");
+    assert_eq!(
+        up.segments_obsoleted, r.rebuild.superseded_segments,
+        "{up:?}"
+    );
+    // gc then deletes exactly the superseded segments (and the lost root's
+    // index runs, which hold no record).
+    let g = restored.gc(Duration::ZERO).unwrap();
+    assert_eq!(g.obsolete_deleted, r.rebuild.superseded_segments, "{g:?}");
+    let segments_deleted = g.deleted.iter().filter(|n| n.starts_with("data_")).count();
+    assert_eq!(
+        segments_deleted as u64, r.rebuild.superseded_segments,
+        "{g:?}"
+    );
     restored.close().unwrap();
     let reader = s3.remote("lost").open_blocking().unwrap();
     assert_eq!(contents(&reader), want);
+    assert!(reader.verify().unwrap().is_ok());
+}
+
+#[test]
+fn a_restore_refuses_a_remote_with_an_index_a_directory_with_keys_and_an_empty_prefix() {
+    let s3 = TestS3::start();
+    let (a, b, c) = (tmp(), tmp(), tmp());
+    let db = s3.builder(a.path(), "p").open_blocking().unwrap();
+    db.put("k", "v").unwrap();
+    db.upload().unwrap();
+    let other = s3.builder(b.path(), "p").open_blocking().unwrap();
+    assert!(matches!(
+        other.restore_from_remote(),
+        Err(Error::InvalidArgument(m)) if m.contains("download")
+    ));
+    s3.remove_object("p", "index.idx");
+    assert!(matches!(
+        db.restore_from_remote(),
+        Err(Error::InvalidArgument(m)) if m.contains("empty directory")
+    ));
+    let empty = s3
+        .builder(c.path(), "nothing-here")
+        .open_blocking()
+        .unwrap();
+    assert!(matches!(
+        empty.restore_from_remote(),
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(s3.objects("nothing-here"), Vec::<String>::new());
 }
 
 #[test]

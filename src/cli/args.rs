@@ -189,6 +189,11 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Bring back the database on --remote whose index.idx was lost: fetch its
+    /// segment objects into --dir (which must hold no key), rebuild the index
+    /// from them keeping every record whose checksum is good, then `upload`
+    /// commits a new index.idx. Writes nothing remote.
+    Restore,
     /// Delete the database from --remote: its index.idx first (readers then see
     /// no database), then every object under the prefix. With --dir, the
     /// directory keeps its data and a later upload sends it all again.

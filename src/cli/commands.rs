@@ -768,6 +768,48 @@ pub async fn run(cli: &Cli) -> Result {
                 ),
             )
         }
+        Command::Restore => {
+            let db = open(cli, Access::Create, "restore").await?;
+            let pb = spinner(cli, "restoring");
+            let r = db.restore_from_remote().await;
+            drop(pb);
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = db.close().await;
+                    return Err(e.into());
+                }
+            };
+            db.close().await?;
+            let b = &r.rebuild;
+            for d in &b.skipped {
+                eprintln!(
+                    "s4db: skipped bytes {}..{} of {}: {}",
+                    d.start, d.end, d.file, d.reason
+                );
+            }
+            report(
+                cli,
+                json!({
+                    "segments_downloaded": r.segments_downloaded,
+                    "segment_bytes": r.segment_bytes,
+                    "segments_present": r.segments_present,
+                    "keys": b.keys,
+                    "records": b.records,
+                    "superseded_segments": b.superseded_segments,
+                    "skipped": b.skipped.iter().map(|d| json!({"file": d.file, "start": d.start, "end": d.end, "reason": d.reason})).collect::<Vec<_>>(),
+                }),
+                format!(
+                    "restored {} segment(s), {} bytes ({} already present): {} keys, {} superseded segment(s), {} damaged range(s) skipped; `upload` commits it",
+                    r.segments_downloaded,
+                    r.segment_bytes,
+                    r.segments_present,
+                    b.keys,
+                    b.superseded_segments,
+                    b.skipped.len()
+                ),
+            )
+        }
         Command::Gc {
             grace,
             single_writer,

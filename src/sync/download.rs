@@ -97,7 +97,7 @@ pub(crate) fn check_segment(entry: &SegmentEntry, bytes: &[u8]) -> Result<()> {
 }
 
 /// Whether `dir` already holds a good copy of the segment.
-fn present(dir: &Path, entry: &SegmentEntry) -> bool {
+pub(crate) fn present(dir: &Path, entry: &SegmentEntry) -> bool {
     let path = dir.join(entry.id.file_name());
     std::fs::metadata(&path).is_ok_and(|m| m.len() >= entry.indexed_len)
         && crate::engine::files::read_header(&path).is_ok_and(|h| h.is_ok_and(|h| h.id == entry.id))
@@ -146,7 +146,7 @@ pub(crate) async fn download(
         .collect();
     report.segments_present = (remote.segments().len() - wanted.len()) as u64;
     report.segments_downloaded = wanted.len() as u64;
-    report.segment_bytes = fetch_segments(&ctx, &dir, wanted).await?;
+    report.segment_bytes = fetch_segments(&ctx, &dir, wanted, check_segment).await?;
 
     let e = engine.clone();
     let table = remote.segments().iter().map(|s| s.id).collect();
@@ -176,8 +176,14 @@ pub(crate) async fn download(
     Ok(report)
 }
 
-/// Fetches segments in parallel into `dir`; returns the bytes fetched.
-async fn fetch_segments(ctx: &RemoteCtx, dir: &Path, wanted: Vec<SegmentEntry>) -> Result<u64> {
+/// Fetches segments in parallel into `dir`, each written atomically once
+/// `check` accepts it; returns the bytes fetched.
+pub(crate) async fn fetch_segments(
+    ctx: &RemoteCtx,
+    dir: &Path,
+    wanted: Vec<SegmentEntry>,
+    check: fn(&SegmentEntry, &[u8]) -> Result<()>,
+) -> Result<u64> {
     let store = ctx.store.clone();
     let parallel = ctx.opts.parallelism;
     let dir = dir.to_path_buf();
@@ -195,7 +201,7 @@ async fn fetch_segments(ctx: &RemoteCtx, dir: &Path, wanted: Vec<SegmentEntry>) 
                     let body: Bytes = obj.body;
                     let n = body.len() as u64;
                     offload(move || {
-                        check_segment(&entry, &body)?;
+                        check(&entry, &body)?;
                         atomic_write(&dir, &name, &body)
                     })
                     .await?;
@@ -231,7 +237,7 @@ pub(crate) async fn hydrate(engine: &Arc<Engine>) -> Result<u64> {
     let ctx = engine.remote_ctx()?;
     let _sync = engine.sync_lock().lock().await;
     let n = missing.len() as u64;
-    fetch_segments(&ctx, engine.dir(), missing).await?;
+    fetch_segments(&ctx, engine.dir(), missing, check_segment).await?;
     let e = engine.clone();
     offload(move || {
         let mut w = e.writer();

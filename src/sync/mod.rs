@@ -17,6 +17,7 @@ pub(crate) mod remote_index;
 pub(crate) mod remote_read;
 pub(crate) mod remote_reader;
 pub(crate) mod remove;
+pub(crate) mod restore;
 pub(crate) mod stage;
 pub(crate) mod state;
 pub(crate) mod unindexed;

@@ -20,23 +20,14 @@ use crate::sync::stage::{parse_manifest_name, staged_objects};
 /// How many names an error lists.
 const NAMES_SHOWN: usize = 3;
 
-/// Checks, before a commit to a prefix that has no `index.idx`, that the
-/// prefix holds no segment of another database. Segments written by
-/// `writer_id` (this directory's earlier attempts) and segments a staged
-/// shard's manifest names (§10.11) are expected. When any other segment is
-/// there, the commit must continue from it: its `named` segments must
-/// include at least one of them (a directory that had downloaded or
-/// rebuilt that database); otherwise this is refused. Costs one listing of
-/// the prefix (and a GET per staged manifest).
+/// The segment objects under the prefix that no staged shard's manifest
+/// (§10.11) names, with their sizes: what a database whose `index.idx` was
+/// lost left. Costs one listing of the prefix (and a GET per manifest).
 ///
 /// # Errors
-/// [`Error::Conflict`] naming some of the segments; [`Error::Remote`] when
-/// the prefix cannot be listed (nothing is committed without knowing).
-pub(crate) async fn ensure_nothing_buried(
-    ctx: &RemoteCtx,
-    writer_id: u64,
-    named: &BTreeSet<SegmentId>,
-) -> Result<()> {
+/// [`Error::Remote`]; a corruption error for a manifest that fails its
+/// checks.
+pub(crate) async fn unindexed_segments(ctx: &RemoteCtx) -> Result<Vec<(SegmentId, u64)>> {
     let store = ctx.store.clone();
     let entries = ctx.run(async move { store.list().await }).await?;
     let manifests: Vec<String> = entries
@@ -54,10 +45,34 @@ pub(crate) async fn ensure_nothing_buried(
             .map(|(id, _)| id)
             .collect()
     };
-    let others: Vec<SegmentId> = entries
+    Ok(entries
         .iter()
-        .filter_map(|e| SegmentId::parse_file_name(&e.key))
-        .filter(|id| id.writer != writer_id && !staged.contains(id))
+        .filter_map(|e| Some((SegmentId::parse_file_name(&e.key)?, e.size)))
+        .filter(|(id, _)| !staged.contains(id))
+        .collect())
+}
+
+/// Checks, before a commit to a prefix that has no `index.idx`, that the
+/// prefix holds no segment of another database. Segments written by
+/// `writer_id` (this directory's earlier attempts) and segments a staged
+/// shard's manifest names are expected. When any other segment is there,
+/// the commit must continue from it: its `named` segments must include at
+/// least one of them (a directory that had downloaded or restored that
+/// database); otherwise this is refused. Costs one listing of the prefix.
+///
+/// # Errors
+/// [`Error::Conflict`] naming some of the segments; [`Error::Remote`] when
+/// the prefix cannot be listed (nothing is committed without knowing).
+pub(crate) async fn ensure_nothing_buried(
+    ctx: &RemoteCtx,
+    writer_id: u64,
+    named: &BTreeSet<SegmentId>,
+) -> Result<()> {
+    let others: Vec<SegmentId> = unindexed_segments(ctx)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| id.writer != writer_id)
         .collect();
     if others.is_empty() || others.iter().any(|id| named.contains(id)) {
         return Ok(());
@@ -71,7 +86,7 @@ pub(crate) async fn ensure_nothing_buried(
         shown.push("…".into());
     }
     Err(Error::Conflict(format!(
-        "{} has no index.idx but holds {} segment(s) of another database ({}): its index.idx was lost, or a deletion stopped part way. Nothing was committed (a commit here would leave them for gc to delete). To finish a deletion, delete the remote again (CLI: delete-remote); to restore that database, copy its data_*.s4db objects into an empty directory, rebuild the index there (CLI: rebuild-index) and upload from it",
+        "{} has no index.idx but holds {} segment(s) of another database ({}): its index.idx was lost, or a deletion stopped part way. Nothing was committed (a commit here would leave them for gc to delete). To finish a deletion, delete the remote again (CLI: delete-remote); to restore that database, restore it into an empty directory (CLI: restore; Db::restore_from_remote) and upload from there",
         ctx.url.describe(),
         others.len(),
         shown.join(", ")

@@ -1,0 +1,100 @@
+//! `restore`: bring back a database whose remote `index.idx` was lost, from
+//! the segment objects still under its prefix (FORMAT.md §10.2, §6.3).
+//!
+//! 1. The remote must have no `index.idx` (one that has is downloaded,
+//!    not restored), and the directory must hold no key.
+//! 2. Every segment object under the prefix that no staged shard's manifest
+//!    names is fetched into the directory as it is: damage is left for the
+//!    rebuild to find and report, so every record whose checksum is good is
+//!    kept.
+//! 3. The index is rebuilt from the directory's segments (§6.3: a complete
+//!    full compaction run supersedes the segments below it).
+//! 4. The directory remembers those segments as the remote's, with no entity
+//!    tag: the next upload sends none of them again, commits with
+//!    `If-None-Match: *`, and puts the ones the rebuild superseded in the
+//!    obsolete table, for `gc`.
+//!
+//! Nothing remote is written. A restore that stops part way leaves the
+//! remote as it was; start again in a new empty directory.
+
+use std::sync::Arc;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::format::index_file::{INDEX_FILE_NAME, SegmentEntry};
+use crate::io::offload::offload;
+use crate::remote::ObjectStore;
+use crate::report::RebuildReport;
+use crate::sync::download::{fetch_segments, present};
+use crate::sync::state::SyncState;
+use crate::sync::unindexed::unindexed_segments;
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RestoreReport {
+    /// Segment objects fetched.
+    pub segments_downloaded: u64,
+    /// Their bytes.
+    pub segment_bytes: u64,
+    /// Segment objects the directory already held.
+    pub segments_present: u64,
+    /// What the rebuild from the segments found (keys, superseded
+    /// segments, damaged ranges skipped).
+    pub rebuild: RebuildReport,
+}
+
+pub(crate) async fn restore(engine: &Arc<Engine>) -> Result<RestoreReport> {
+    let ctx = engine.remote_ctx()?;
+    ctx.ensure_writable("restore from")?;
+    engine.check_writable()?;
+    let _sync = engine.sync_lock().lock().await;
+    let describe = ctx.url.describe();
+    let store = ctx.store.clone();
+    if ctx
+        .run(async move { store.head(INDEX_FILE_NAME).await })
+        .await?
+        .is_some()
+    {
+        return Err(Error::InvalidArgument(format!(
+            "{describe} has an index.idx: download it instead of restoring it (CLI: download)"
+        )));
+    }
+    if engine.len() != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "this directory holds {} key(s); restore into an empty directory",
+            engine.len()
+        )));
+    }
+    let found = unindexed_segments(&ctx).await?;
+    if found.is_empty() {
+        return Err(Error::NotFound(format!(
+            "{describe} has no index.idx and no segment to restore from"
+        )));
+    }
+    let dir = engine.dir().to_path_buf();
+    let entries: Vec<SegmentEntry> = found
+        .iter()
+        .map(|&(id, size)| SegmentEntry {
+            id,
+            indexed_len: size,
+            flags: 0,
+        })
+        .collect();
+    let (have, wanted): (Vec<SegmentEntry>, Vec<SegmentEntry>) =
+        entries.iter().partition(|e| present(&dir, e));
+    let mut report = RestoreReport {
+        segments_downloaded: wanted.len() as u64,
+        segments_present: have.len() as u64,
+        ..RestoreReport::default()
+    };
+    // As stored: the rebuild checks every record and reports damage.
+    report.segment_bytes = fetch_segments(&ctx, &dir, wanted, |_, _| Ok(())).await?;
+    let e = engine.clone();
+    report.rebuild = offload(move || e.rebuild_index()).await?;
+    let mut state = SyncState::load_or_new(engine.dir(), &describe)?;
+    state.forget_uploads();
+    state.segments = entries.iter().map(|e| e.id).collect();
+    state.save(engine.dir())?;
+    Ok(report)
+}
