@@ -109,6 +109,20 @@ class Db:
         """Sends new segments, then commits the index (``UploadReport``)."""
     def download(self, force: bool = False) -> Report:
         """Makes the directory a copy of its remote (``DownloadReport``)."""
+    def restore_from_remote(self) -> Report:
+        """Brings back a database whose remote ``index.idx`` was lost: fetches
+        its segment objects into this directory (which must hold no key)
+        and rebuilds the index from them, keeping every record whose
+        checksum is good; ``upload()`` then commits a new ``index.idx``
+        without sending them again. Writes nothing remote. Returns a
+        ``RestoreReport`` (``segments_downloaded``, ``segment_bytes``,
+        ``segments_present``, ``rebuild``: a ``RebuildReport``).
+
+        Raises:
+            ValueError: the remote has an ``index.idx`` (``download()`` it),
+                or this directory holds keys.
+            NotFoundError: the prefix holds no segment either.
+        """
     def gc(self, grace: float = 3600.0) -> Report:
         """Deletes remote segments no reader can need (``GcReport``)."""
     def changes(self) -> Report:

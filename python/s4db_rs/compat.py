@@ -397,6 +397,21 @@ class S4DB:
         if not self._has_unsynced_writes():
             self._download_if_committed()
 
+    def _restore_if_index_lost(self) -> Optional[Report]:
+        """The rebuild report of a restore, when the remote has segments but
+        no ``index.idx`` and ``local_dir`` holds no key; else ``None``."""
+        if len(self._db) != 0:
+            return None
+        try:
+            with _translated():
+                restored = self._db.restore_from_remote()
+        except _errors.InvalidArgumentError:
+            return None  # the remote has an index.idx: a download takes it
+        except _errors.NotFoundError:
+            return None  # no segment either: nothing to bring back
+        report: Report = restored.rebuild
+        return report
+
     def _require_synced(self, what: str) -> None:
         if self._has_unsynced_writes():
             raise UnsyncedWritesError(f"local writes have not been uploaded; upload() before {what}")
@@ -569,15 +584,21 @@ class S4DB:
         every record whose checksum is good.
 
         With ``from_s3=True`` the remote's segments are fetched first (when
-        there are no unsynced writes and the remote has a database).
+        there are no unsynced writes and the remote has a database). When
+        the remote's ``index.idx`` was lost and ``local_dir`` holds no key,
+        the database is brought back from the segment objects under the
+        prefix instead (``Db.restore_from_remote``); ``upload()`` then
+        commits a new ``index.idx`` without sending them again.
 
         Warns (``UserWarning``) for each damaged byte range it skipped; the
         report lists them too.
         """
-        if from_s3:
-            self._catch_up()
-        with _translated():
-            report = self._db.rebuild_index()
+        report = self._restore_if_index_lost() if from_s3 else None
+        if report is None:
+            if from_s3:
+                self._catch_up()
+            with _translated():
+                report = self._db.rebuild_index()
         damaged = list(report.skipped) + ([report.torn_tail] if report.torn_tail else [])
         for d in damaged:
             warnings.warn(

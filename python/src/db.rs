@@ -372,6 +372,13 @@ impl Db {
         from::download(py, &r)
     }
 
+    /// Brings back a database whose remote `index.idx` was lost, into this
+    /// directory (which must hold no key); `upload` then commits it.
+    fn restore_from_remote(&self, py: Python<'_>) -> PyResult<Report> {
+        let r = unlocked(py, || self.db.restore_from_remote())?;
+        from::restore(py, &r)
+    }
+
     /// Deletes remote segments no reader can need any more, after `grace`
     /// seconds.
     #[pyo3(signature = (grace=3600.0))]

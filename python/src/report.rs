@@ -223,6 +223,20 @@ pub(crate) mod from {
         ))
     }
 
+    pub(crate) fn restore(py: Python<'_>, r: &s4db::RestoreReport) -> PyResult<Report> {
+        let rebuild = Py::new(py, rebuild(py, &r.rebuild)?)?.into_any();
+        let mut out = report!(
+            py,
+            "RestoreReport",
+            r,
+            segments_downloaded,
+            segment_bytes,
+            segments_present
+        );
+        out.fields.push(("rebuild", rebuild));
+        Ok(out)
+    }
+
     pub(crate) fn gc(py: Python<'_>, r: &s4db::GcReport) -> PyResult<Report> {
         Ok(report!(
             py,

@@ -264,3 +264,31 @@ def test_a_config_option_s4db_cannot_honour_is_refused_before_anything_is_writte
             **s3_server.client_kwargs(),
         )
     assert not (tmp_path / "x").exists()
+
+
+def test_rebuild_index_from_s3_brings_back_a_database_whose_index_was_lost(tmp_path, s3_server, prefix):
+    import boto3
+
+    kw = s3_server.client_kwargs()
+    with S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "a"), **kw) as db:
+        db.put({"k1": "v1", "k2": "v2"})
+        db.upload()
+    boto3.client("s3", **kw).delete_object(Bucket=s3_server.bucket, Key=f"{prefix}/index.idx")
+
+    # A new directory sees no database, and its upload does not bury the data.
+    with S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "b"), **kw) as db:
+        assert db.keys() == []
+        db.put({"new": "x"})
+        with pytest.raises(compat.ConflictError, match="no index.idx"):
+            db.upload()
+
+    with S4DB(s3_server.bucket, prefix, local_dir=str(tmp_path / "c"), **kw) as db:
+        report = db.rebuild_index(from_s3=True)
+        assert (report.kind, report.keys) == ("RebuildReport", 2)
+        assert db.get("k1") == "v1" and db.get("k2") == "v2"
+        db.upload()
+    reader = s4db_rs.open_remote(
+        s3_server.url(prefix), access_key=s3_server.access_key, secret_key=s3_server.secret_key
+    )
+    assert dict(reader.items()) == {b"k1": b"v1", b"k2": b"v2"}
+    reader.close()

@@ -26,6 +26,28 @@ def test_upload_open_remote_and_download_round_trip(tmp_path):
         assert copy[b"k99"] == b"v99"
 
 
+def test_restore_from_remote_brings_back_a_lost_index_and_refuses_where_there_is_nothing_to_restore(tmp_path):
+    remote = (tmp_path / "remote").as_uri()
+    with s4db_rs.open(tmp_path / "a", remote=remote) as db:
+        db.put_many({f"k{i}".encode(): b"v" for i in range(10)})
+        db.upload()
+        with pytest.raises(ValueError, match="download"):
+            db.restore_from_remote()
+    (tmp_path / "remote" / "index.idx").unlink()
+    with s4db_rs.open(tmp_path / "b", remote=remote) as db:
+        r = db.restore_from_remote()
+        assert (r.kind, r.segments_downloaded, r.rebuild.kind, r.rebuild.keys) == (
+            "RestoreReport", 1, "RebuildReport", 10
+        )
+        assert db[b"k3"] == b"v"
+        assert db.upload().segments_uploaded == 0
+    with s4db_rs.open(tmp_path / "c", remote=(tmp_path / "empty").as_uri()) as db:
+        with pytest.raises(s4db_rs.NotFoundError):
+            db.restore_from_remote()
+    with s4db_rs.open_remote(remote) as reader:
+        assert len(reader) == 10
+
+
 def test_a_second_writer_conflicts_and_rebase_resolves_it(tmp_path):
     remote = (tmp_path / "remote").as_uri()
     a = s4db_rs.open(tmp_path / "a", remote=remote)

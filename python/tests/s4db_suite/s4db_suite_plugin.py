@@ -78,7 +78,6 @@ DIFFERENCES: dict[str, str] = {
     "TestTornWriteRecovery::test_rebuild_stops_at_torn_tail": "tears the last record of a put() of two keys and expects the first to survive: s4db writes one put() as one atomic batch, so a torn batch is dropped whole",
     "TestTornWriteRecovery::test_rebuild_stops_at_corrupt_entry_with_warning": "flips byte 33 of the data file, where the Python s4db has its second record; in s4db that byte is in the 48-byte segment header, so rebuild warns and skips the segment as damaged (it stays on disk)",
     "TestTornWriteRecovery::test_crash_before_sync_orphans_recovered": ONE_HANDLE,
-    "TestTornWriteRecovery::test_lost_index_recovered_from_s3": "deletes the remote index.idx and expects rebuild_index(from_s3=True) to rebuild from the listed objects: s4db rebuilds from the segments in local_dir only",
     "TestGC::test_gc_removes_unreferenced_files": "expects gc() to delete an object s4db did not write (garbage under a data file name): s4db's gc deletes only segments it wrote",
     "TestCompactionSafety::test_compact_incomplete_mirror_raises": FETCHES,
     "TestCompactionSafety::test_compact_truncated_local_file_raises": FETCHES,
