@@ -632,7 +632,9 @@ impl Db {
     /// sends none of them again and commits a new `index.idx`. Nothing
     /// remote is written. Costs one listing and one GET per segment object.
     /// A restore that stops part way leaves the remote as it was: start
-    /// again in a new empty directory.
+    /// again in a new empty directory. Segments of uploads that never
+    /// committed (and that `gc` has not deleted yet) cannot be told from
+    /// committed ones, so they are restored too.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when the remote has an `index.idx` (use

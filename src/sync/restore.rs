@@ -15,7 +15,9 @@
 //!    obsolete table, for `gc`.
 //!
 //! Nothing remote is written. A restore that stops part way leaves the
-//! remote as it was; start again in a new empty directory.
+//! remote as it was; start again in a new empty directory. A listing cannot
+//! tell a committed segment from one whose upload never committed (and that
+//! `gc` has not deleted yet): both are restored.
 
 use std::sync::Arc;
 
