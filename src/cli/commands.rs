@@ -151,6 +151,36 @@ async fn close_after(db: &Db, done: &str) -> Result {
     })
 }
 
+/// Closes a handle after an operation that returned `r`; after a failure
+/// the handle is closed too and the operation's error is the one returned.
+async fn closed_after<T>(db: &Db, r: std::result::Result<T, Error>) -> Result<T> {
+    match r {
+        Ok(v) => {
+            db.close().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = db.close().await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Tells on stderr of each damaged range an operation skipped; returns them
+/// as JSON for `--json`.
+fn skipped_ranges(skipped: &[s4db::DamagedRange]) -> serde_json::Value {
+    for d in skipped {
+        eprintln!(
+            "s4db: skipped bytes {}..{} of {}: {}",
+            d.start, d.end, d.file, d.reason
+        );
+    }
+    skipped
+        .iter()
+        .map(|d| json!({"file": d.file, "start": d.start, "end": d.end, "reason": d.reason}))
+        .collect()
+}
+
 fn policy(s: SyncArg) -> SyncPolicy {
     match s {
         SyncArg::Never => SyncPolicy::Never,
@@ -710,20 +740,8 @@ pub async fn run(cli: &Cli) -> Result {
                 )
                 .await;
             drop(pb);
-            let r = match r {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = db.close().await;
-                    return Err(e.into());
-                }
-            };
-            db.close().await?;
-            for d in &r.skipped {
-                eprintln!(
-                    "s4db: skipped bytes {}..{} of {}: {}",
-                    d.start, d.end, d.file, d.reason
-                );
-            }
+            let r = closed_after(&db, r).await?;
+            let skipped = skipped_ranges(&r.skipped);
             report(
                 cli,
                 json!({
@@ -733,7 +751,7 @@ pub async fn run(cli: &Cli) -> Result {
                     "deleted": r.deleted,
                     "files_read": r.files_read,
                     "bytes_read": r.bytes_read,
-                    "skipped": r.skipped.iter().map(|d| json!({"file": d.file, "start": d.start, "end": d.end, "reason": d.reason})).collect::<Vec<_>>(),
+                    "skipped": skipped,
                 }),
                 format!(
                     "migrated {} keys from {} file(s), {} bytes: {} written, {} already there, {} deleted{}",
@@ -773,21 +791,9 @@ pub async fn run(cli: &Cli) -> Result {
             let pb = spinner(cli, "restoring");
             let r = db.restore_from_remote().await;
             drop(pb);
-            let r = match r {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = db.close().await;
-                    return Err(e.into());
-                }
-            };
-            db.close().await?;
+            let r = closed_after(&db, r).await?;
             let b = &r.rebuild;
-            for d in &b.skipped {
-                eprintln!(
-                    "s4db: skipped bytes {}..{} of {}: {}",
-                    d.start, d.end, d.file, d.reason
-                );
-            }
+            let skipped = skipped_ranges(&b.skipped);
             report(
                 cli,
                 json!({
@@ -797,7 +803,7 @@ pub async fn run(cli: &Cli) -> Result {
                     "keys": b.keys,
                     "records": b.records,
                     "superseded_segments": b.superseded_segments,
-                    "skipped": b.skipped.iter().map(|d| json!({"file": d.file, "start": d.start, "end": d.end, "reason": d.reason})).collect::<Vec<_>>(),
+                    "skipped": skipped,
                 }),
                 format!(
                     "restored {} segment(s), {} bytes ({} already present): {} keys, {} superseded segment(s), {} damaged range(s) skipped; `upload` commits it",
