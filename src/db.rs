@@ -774,8 +774,9 @@ impl Db {
     /// [`Error::InvalidArgument`] with no remote attached, a read-only or
     /// bad destination URL, or a builder with a local directory;
     /// [`Error::NotFound`] if the source holds no database;
-    /// [`Error::Conflict`] if the destination holds another database (or
-    /// one was committed there during the copy); [`Error::Corruption`] for
+    /// [`Error::Conflict`] if the destination holds another database, or
+    /// segments of one whose `index.idx` was lost (or one was committed
+    /// there during the copy); [`Error::Corruption`] for
     /// a source segment that fails its checks; [`Error::Remote`] for network
     /// and server failures (run it again to resume).
     pub async fn copy_remote(&self, to: crate::DbBuilder) -> Result<CopyRemoteReport> {

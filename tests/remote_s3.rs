@@ -503,6 +503,27 @@ fn an_upload_refuses_to_bury_a_database_whose_index_was_lost_and_a_restore_bring
 }
 
 #[test]
+fn a_copy_refuses_a_destination_that_holds_the_segments_of_a_database_whose_index_was_lost() {
+    let s3 = TestS3::start();
+    let (a, b) = (tmp(), tmp());
+    let lost = s3.builder(a.path(), "dst").open_blocking().unwrap();
+    lost.put("old", "data").unwrap();
+    lost.upload().unwrap();
+    lost.close().unwrap();
+    s3.remove_object("dst", "index.idx");
+    let left = s3.objects("dst");
+
+    let src = s3.builder(b.path(), "src").open_blocking().unwrap();
+    src.put("k", "v").unwrap();
+    src.upload().unwrap();
+    match src.copy_remote(s3.remote("dst")) {
+        Err(Error::Conflict(m)) => assert!(m.contains("has no index.idx"), "{m}"),
+        other => panic!("a copy buried a database: {other:?}"),
+    }
+    assert_eq!(s3.objects("dst"), left, "nothing was copied");
+}
+
+#[test]
 fn a_restore_refuses_a_remote_with_an_index_a_directory_with_keys_and_an_empty_prefix() {
     let s3 = TestS3::start();
     let (a, b, c) = (tmp(), tmp(), tmp());

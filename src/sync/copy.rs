@@ -18,6 +18,7 @@ use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome, RemoteUrl};
 use crate::sync::download::check_segment;
 use crate::sync::remote_index::{fetch_index, fetch_root};
+use crate::sync::unindexed::ensure_nothing_buried;
 
 /// Most segments held in memory at once by a copy through s4db.
 const MAX_IN_FLIGHT: usize = 4;
@@ -141,6 +142,9 @@ async fn copy_once(src: &Arc<RemoteCtx>, dst: &Arc<RemoteCtx>) -> Result<Attempt
             dst.url.describe()
         )));
     }
+    // Segments of a database whose index.idx was lost stay unburied.
+    let named = index.segments().iter().map(|e| e.id).collect();
+    ensure_nothing_buried(dst, None, &named).await?;
     let store = dst.store.clone();
     let listed: HashMap<String, u64> = dst
         .run(async move { store.list().await })

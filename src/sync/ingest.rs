@@ -104,7 +104,7 @@ pub(crate) async fn ingest(ctx: &Arc<RemoteCtx>, names: &[String]) -> Result<Ing
             Some((_, etag)) => (PutMode::Update(etag.clone()), Some(etag)),
             None => {
                 let named = root.meta.segments.iter().map(|s| s.id).collect();
-                ensure_nothing_buried(ctx, writer_id, &named).await?;
+                ensure_nothing_buried(ctx, Some(writer_id), &named).await?;
                 (PutMode::Create, None)
             }
         };

@@ -54,8 +54,9 @@ pub(crate) async fn unindexed_segments(ctx: &RemoteCtx) -> Result<Vec<(SegmentId
 
 /// Checks, before a commit to a prefix that has no `index.idx`, that the
 /// prefix holds no segment of another database. Segments written by
-/// `writer_id` (this directory's earlier attempts) and segments a staged
-/// shard's manifest names are expected. When any other segment is there,
+/// `writer_id` (this directory's earlier attempts; `None` for a commit of
+/// no directory's) and segments a staged shard's manifest names are
+/// expected. When any other segment is there,
 /// the commit must continue from it: its `named` segments must include at
 /// least one of them (a directory that had downloaded or restored that
 /// database); otherwise this is refused. Costs one listing of the prefix.
@@ -65,14 +66,14 @@ pub(crate) async fn unindexed_segments(ctx: &RemoteCtx) -> Result<Vec<(SegmentId
 /// the prefix cannot be listed (nothing is committed without knowing).
 pub(crate) async fn ensure_nothing_buried(
     ctx: &RemoteCtx,
-    writer_id: u64,
+    writer_id: Option<u64>,
     named: &BTreeSet<SegmentId>,
 ) -> Result<()> {
     let others: Vec<SegmentId> = unindexed_segments(ctx)
         .await?
         .into_iter()
         .map(|(id, _)| id)
-        .filter(|id| id.writer != writer_id)
+        .filter(|id| Some(id.writer) != writer_id)
         .collect();
     if others.is_empty() || others.iter().any(|id| named.contains(id)) {
         return Ok(());

@@ -127,7 +127,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
         let table: BTreeSet<SegmentId> = base.segments().iter().map(|s| s.id).collect();
         if remote_tag.is_none() {
             // A prefix without index.idx may still hold a database's data.
-            ensure_nothing_buried(&ctx, base.writer_id(), &table).await?;
+            ensure_nothing_buried(&ctx, Some(base.writer_id()), &table).await?;
         }
 
         // Segments first, then index runs: create-only, in parallel.
