@@ -6,8 +6,9 @@
 //! way (§10.8), may still be there. A commit that named none of them would
 //! make them orphans, and `gc` (§10.5) would delete them after the grace
 //! period: the data of a whole database. So before the first commit to
-//! such a prefix, an upload lists it and refuses when it holds segments
-//! that the commit does not continue from.
+//! such a prefix, an upload, an ingest or a copy lists it and refuses when
+//! it holds segments that the commit does not continue from; a restore
+//! (`sync/restore.rs`) brings such a database back.
 
 use std::collections::BTreeSet;
 
