@@ -450,7 +450,12 @@ class S4DB:
 
         Raises:
             ConflictError: another writer committed first and ``rebase`` is
-                ``False``; nothing was lost (upload again to merge).
+                ``False``; nothing was lost (upload again to merge). Also
+                when the bucket has no ``index.idx`` but holds the segments
+                of a database this ``local_dir`` does not continue (its
+                index was lost): nothing is sent, and
+                ``rebuild_index(from_s3=True)`` on an empty ``local_dir``
+                brings that database back.
         """
         with _translated():
             return self._db.upload(rebase=rebase, single_writer=not self.fenced)
