@@ -422,8 +422,16 @@ fn after_a_lost_index_a_new_directory_cannot_upload_over_the_data_and_restore_br
         (Some(2), Some(2)),
         "{j}"
     );
+    let j = json(s4db(c.path()).args(["--json", "--remote", &url, "status"]));
+    assert_eq!(
+        (j["restored"].as_bool(), j["changes"].as_u64()),
+        (Some(true), Some(0)),
+        "{j}"
+    );
     let j = json(s4db(c.path()).args(["--json", "--remote", &url, "upload"]));
     assert_eq!(j["segments_uploaded"], 0, "{j}");
+    let j = json(s4db(c.path()).args(["--json", "--remote", &url, "status"]));
+    assert_eq!(j["restored"], false, "{j}");
     assert_eq!(
         stdout(s4db_no_dir().args(["--remote", &url, "keys"])),
         "a\nb\n"

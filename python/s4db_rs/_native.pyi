@@ -127,7 +127,8 @@ class Db:
         """Deletes remote segments no reader can need (``GcReport``)."""
     def changes(self) -> Report:
         """What the next upload would publish (``Changes``: ``puts``,
-        ``deletes``, ``compacted``, and ``changes``, a list of
+        ``deletes``, ``compacted``, ``restored`` (a restore waits for the
+        upload that commits its ``index.idx``), and ``changes``, a list of
         ``(key, "put" | "delete", value_len | None)`` sorted by key)."""
     def discard(self, keys: Optional[Iterable[_BytesLike]] = None) -> Report:
         """Drops unsynced changes of every key, or of ``keys``; they read as

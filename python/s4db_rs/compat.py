@@ -384,7 +384,7 @@ class S4DB:
 
     def _has_unsynced_writes(self) -> bool:
         c = self._db.changes()
-        return bool(c.puts or c.deletes or c.compacted)
+        return bool(c.puts or c.deletes or c.compacted or c.restored)
 
     def _download_if_committed(self) -> None:
         """Downloads the remote's latest commit, if it has one (only the

@@ -295,7 +295,7 @@ pub(crate) mod from {
             };
             list.push((key(&ch.key)?, kind, ch.value_len).into_pyobject(py)?);
         }
-        let mut out = report!(py, "Changes", c, puts, deletes, compacted);
+        let mut out = report!(py, "Changes", c, puts, deletes, compacted, restored);
         out.fields.push((
             "changes",
             pyo3::types::PyList::new(py, list)?.into_any().unbind(),

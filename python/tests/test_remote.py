@@ -40,7 +40,9 @@ def test_restore_from_remote_brings_back_a_lost_index_and_refuses_where_there_is
             "RestoreReport", 1, "RebuildReport", 10
         )
         assert db[b"k3"] == b"v"
+        assert (db.changes().restored, db.changes().puts) == (True, 0)
         assert db.upload().segments_uploaded == 0
+        assert db.changes().restored is False
     with s4db_rs.open(tmp_path / "c", remote=(tmp_path / "empty").as_uri()) as db:
         with pytest.raises(s4db_rs.NotFoundError):
             db.restore_from_remote()

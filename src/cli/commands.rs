@@ -442,6 +442,11 @@ pub async fn run(cli: &Cli) -> Result {
                     changes.len() - shown
                 ));
             }
+            if changes.restored {
+                human.push_str(
+                    "\nrestored from a remote whose index.idx was lost: the next upload commits a new one",
+                );
+            }
             report(
                 cli,
                 json!({
@@ -449,6 +454,7 @@ pub async fn run(cli: &Cli) -> Result {
                     "puts": changes.puts,
                     "deletes": changes.deletes,
                     "compacted": changes.compacted,
+                    "restored": changes.restored,
                     "keys": listed,
                 }),
                 human,

@@ -52,6 +52,10 @@ pub struct Changes {
     /// re-sends them and they are listed (as puts; a carried-over tombstone
     /// as a delete).
     pub compacted: bool,
+    /// The directory restored a database whose remote `index.idx` was lost
+    /// ([`crate::Db::restore_from_remote`]) and has not uploaded since: the
+    /// next upload commits a new `index.idx` even if no key changed.
+    pub restored: bool,
     list: Vec<Change>,
 }
 
@@ -66,9 +70,10 @@ impl Changes {
         self.list.len()
     }
 
-    /// True when the next upload would publish nothing.
+    /// True when the next upload would publish nothing: no key changed,
+    /// and no restored database waits for its `index.idx`.
     pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
+        self.list.is_empty() && !self.restored
     }
 }
 
@@ -107,6 +112,8 @@ fn own_state(engine: &Engine) -> Result<SyncState> {
 
 pub(crate) async fn changes(engine: &Arc<Engine>) -> Result<Changes> {
     let state = own_state(engine)?;
+    // Segments known to be the remote's, but no commit seen: a restore.
+    let restored = state.etag.is_none() && !state.segments.is_empty();
     let e = engine.clone();
     offload(move || {
         // The writer lock: the active segment holds no half-written batch.
@@ -130,6 +137,7 @@ pub(crate) async fn changes(engine: &Arc<Engine>) -> Result<Changes> {
         })?;
         let mut out = Changes {
             compacted,
+            restored,
             ..Changes::default()
         };
         out.list = latest
