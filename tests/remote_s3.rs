@@ -524,6 +524,58 @@ fn a_copy_refuses_a_destination_that_holds_the_segments_of_a_database_whose_inde
 }
 
 #[test]
+fn a_restore_that_stopped_part_way_blocks_uploads_until_run_again_which_finishes_it() {
+    let s3 = TestS3::start();
+    let (a, c) = (tmp(), tmp());
+    let db = s3
+        .builder(a.path(), "half")
+        .max_segment_size(16 << 10)
+        .open_blocking()
+        .unwrap();
+    load(&db, 300, 80);
+    db.upload().unwrap();
+    let want = contents(&db);
+    db.close().unwrap();
+    s3.remove_object("half", "index.idx");
+    let segments: Vec<String> = s3
+        .objects("half")
+        .into_iter()
+        .filter(|n| n.starts_with("data_"))
+        .collect();
+    assert!(segments.len() >= 2, "{segments:?}");
+
+    // What a restore killed after its first segment leaves: the marker
+    // and one of the segments.
+    s3.builder(c.path(), "half")
+        .open_blocking()
+        .unwrap()
+        .close()
+        .unwrap();
+    std::fs::write(c.path().join("restore.pending"), "killed\n").unwrap();
+    let first = &segments[0];
+    std::fs::copy(s3.object_path("half", first), c.path().join(first)).unwrap();
+    let db = s3.builder(c.path(), "half").open_blocking().unwrap();
+    match db.upload() {
+        Err(Error::Conflict(m)) => assert!(m.contains("restore.pending"), "{m}"),
+        other => panic!("a part of a restore was published: {other:?}"),
+    }
+    assert!(!s3.objects("half").contains(&"index.idx".to_string()));
+
+    // Running it again finishes it.
+    let r = db.restore_from_remote().unwrap();
+    assert_eq!(
+        r.segments_downloaded + r.segments_present,
+        segments.len() as u64,
+        "{r:?}"
+    );
+    assert_eq!(contents(&db), want);
+    assert!(!c.path().join("restore.pending").exists());
+    db.upload().unwrap();
+    let reader = s3.remote("half").open_blocking().unwrap();
+    assert_eq!(contents(&reader), want);
+}
+
+#[test]
 fn a_restore_refuses_a_remote_with_an_index_a_directory_with_keys_and_an_empty_prefix() {
     let s3 = TestS3::start();
     let (a, b, c) = (tmp(), tmp(), tmp());

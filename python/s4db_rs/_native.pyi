@@ -114,7 +114,9 @@ class Db:
         its segment objects into this directory (which must hold no key)
         and rebuilds the index from them, keeping every record whose
         checksum is good; ``upload()`` then commits a new ``index.idx``
-        without sending them again. Writes nothing remote. Returns a
+        without sending them again. Writes nothing remote; one that stops
+        part way is finished by calling it again (``upload()`` refuses
+        until then). Returns a
         ``RestoreReport`` (``segments_downloaded``, ``segment_bytes``,
         ``segments_present``, ``rebuild``: a ``RebuildReport``).
 

@@ -2,7 +2,11 @@
 //! the segment objects still under its prefix (FORMAT.md §10.2, §6.3).
 //!
 //! 1. The remote must have no `index.idx` (one that has is downloaded,
-//!    not restored), and the directory must hold no key.
+//!    not restored), and the directory must hold no key, unless it holds
+//!    `restore.pending`: a restore that stopped part way, which this one
+//!    finishes. `restore.pending` is written (and fsynced) before the first
+//!    segment is fetched; while it is there, an upload refuses, so that a
+//!    part of the database never gets committed as the whole.
 //! 2. Every segment object under the prefix that no staged shard's manifest
 //!    names is fetched into the directory as it is: damage is left for the
 //!    rebuild to find and report, so every record whose checksum is good is
@@ -12,18 +16,20 @@
 //! 4. The directory remembers those segments as the remote's, with no entity
 //!    tag: the next upload sends none of them again, commits with
 //!    `If-None-Match: *`, and puts the ones the rebuild superseded in the
-//!    obsolete table, for `gc`.
+//!    obsolete table, for `gc`. Then `restore.pending` is removed.
 //!
 //! Nothing remote is written. A restore that stops part way leaves the
-//! remote as it was; start again in a new empty directory. A listing cannot
+//! remote as it was; running it again in the same directory finishes it. A
+//! listing cannot
 //! tell a committed segment from one whose upload never committed (and that
 //! `gc` has not deleted yet): both are restored.
 
 use std::sync::Arc;
 
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::format::index_file::{INDEX_FILE_NAME, SegmentEntry};
+use crate::io::fsutil::{atomic_write, sync_dir};
 use crate::io::offload::offload;
 use crate::remote::ObjectStore;
 use crate::report::RebuildReport;
@@ -46,6 +52,24 @@ pub struct RestoreReport {
     pub rebuild: RebuildReport,
 }
 
+/// The marker of a restore in progress, in the database directory.
+pub(crate) const RESTORE_MARKER: &str = "restore.pending";
+
+/// Refuses to publish a directory whose restore stopped part way: its
+/// segments are a part of the database, and committing them as the whole
+/// would leave the rest for `gc`.
+///
+/// # Errors
+/// [`Error::Conflict`] while `restore.pending` is in `dir`.
+pub(crate) fn ensure_no_restore_pending(dir: &std::path::Path) -> Result<()> {
+    if dir.join(RESTORE_MARKER).exists() {
+        return Err(Error::Conflict(format!(
+            "a restore into this directory stopped part way ({RESTORE_MARKER} is there): restore again to finish it (CLI: restore) before uploading"
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) async fn restore(engine: &Arc<Engine>) -> Result<RestoreReport> {
     let ctx = engine.remote_ctx()?;
     ctx.ensure_writable("restore from")?;
@@ -62,7 +86,8 @@ pub(crate) async fn restore(engine: &Arc<Engine>) -> Result<RestoreReport> {
             "{describe} has an index.idx: download it instead of restoring it (CLI: download)"
         )));
     }
-    if engine.len() != 0 {
+    let resuming = engine.dir().join(RESTORE_MARKER).exists();
+    if engine.len() != 0 && !resuming {
         return Err(Error::InvalidArgument(format!(
             "this directory holds {} key(s); restore into an empty directory",
             engine.len()
@@ -75,6 +100,7 @@ pub(crate) async fn restore(engine: &Arc<Engine>) -> Result<RestoreReport> {
         )));
     }
     let dir = engine.dir().to_path_buf();
+    atomic_write(&dir, RESTORE_MARKER, format!("{describe}\n").as_bytes())?;
     let entries: Vec<SegmentEntry> = found
         .iter()
         .map(|&(id, size)| SegmentEntry {
@@ -98,5 +124,8 @@ pub(crate) async fn restore(engine: &Arc<Engine>) -> Result<RestoreReport> {
     state.forget_uploads();
     state.segments = entries.iter().map(|e| e.id).collect();
     state.save(engine.dir())?;
+    let marker = dir.join(RESTORE_MARKER);
+    std::fs::remove_file(&marker).ctx(|| format!("removing {}", marker.display()))?;
+    sync_dir(&dir)?;
     Ok(report)
 }

@@ -91,6 +91,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
     ctx.ensure_writable("upload to")?;
     engine.check_writable()?;
     let _sync = engine.sync_lock().lock().await;
+    crate::sync::restore::ensure_no_restore_pending(engine.dir())?;
     let mut report = UploadReport::default();
     loop {
         let mut state = SyncState::load_or_new(engine.dir(), &ctx.url.describe())?;
