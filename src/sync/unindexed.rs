@@ -88,7 +88,7 @@ pub(crate) async fn ensure_nothing_buried(
         shown.push("…".into());
     }
     Err(Error::Conflict(format!(
-        "{} has no index.idx but holds {} segment(s) of another database ({}): its index.idx was lost, or a deletion stopped part way. Nothing was committed (a commit here would leave them for gc to delete). To finish a deletion, delete the remote again (CLI: delete-remote); to restore that database, restore it into an empty directory (CLI: restore; Db::restore_from_remote) and upload from there",
+        "{} has no index.idx but holds {} segment(s) of another database ({}): its index.idx was lost, a deletion stopped part way, or another directory's first upload is under way. Nothing was committed (a commit here would leave them for gc to delete). If another upload is under way, upload again once it has committed (with rebase); to finish a deletion, delete the remote again (CLI: delete-remote); to restore that database, restore it into an empty directory (CLI: restore; Db::restore_from_remote) and upload from there",
         ctx.url.describe(),
         others.len(),
         shown.join(", ")
