@@ -633,16 +633,17 @@ impl Db {
     /// remote is written. Costs one listing and one GET per segment object.
     /// A restore that stops part way leaves the remote as it was; running
     /// it again in the same directory finishes it, and until then
-    /// [`Db::upload`] refuses there (`restore.pending`, FORMAT.md §2). Segments of uploads that never
-    /// committed (and that `gc` has not deleted yet) cannot be told from
-    /// committed ones, so they are restored too.
+    /// [`Db::upload`] refuses there (`restore.pending`, FORMAT.md §2).
+    /// Segments of uploads that never committed (and that `gc` has not
+    /// deleted yet) cannot be told from committed ones, so they are
+    /// restored too.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when the remote has an `index.idx` (use
     /// [`Db::download`]), when this directory holds keys (and no restore
-    /// that stopped part way), without a remote
-    /// or for a read-only one; [`Error::NotFound`] when the prefix holds no
-    /// segment either; [`Error::Remote`], [`Error::Io`], [`Error::ReadOnly`].
+    /// that stopped part way), without a remote or for a read-only one;
+    /// [`Error::NotFound`] when the prefix holds no segment either;
+    /// [`Error::Remote`], [`Error::Io`], [`Error::ReadOnly`].
     pub async fn restore_from_remote(&self) -> Result<crate::RestoreReport> {
         crate::sync::restore::restore(self.engine()?).await
     }

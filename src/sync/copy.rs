@@ -18,7 +18,7 @@ use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome, RemoteUrl};
 use crate::sync::download::check_segment;
 use crate::sync::remote_index::{fetch_index, fetch_root};
-use crate::sync::unindexed::ensure_nothing_buried;
+use crate::sync::unindexed::{ensure_nothing_buried, listing};
 
 /// Most segments held in memory at once by a copy through s4db.
 const MAX_IN_FLIGHT: usize = 4;
@@ -142,16 +142,11 @@ async fn copy_once(src: &Arc<RemoteCtx>, dst: &Arc<RemoteCtx>) -> Result<Attempt
             dst.url.describe()
         )));
     }
+    let entries = listing(dst).await?;
     // Segments of a database whose index.idx was lost stay unburied.
     let named = index.segments().iter().map(|e| e.id).collect();
-    ensure_nothing_buried(dst, None, &named).await?;
-    let store = dst.store.clone();
-    let listed: HashMap<String, u64> = dst
-        .run(async move { store.list().await })
-        .await?
-        .into_iter()
-        .map(|e| (e.key, e.size))
-        .collect();
+    ensure_nothing_buried(dst, &entries, None, &named).await?;
+    let listed: HashMap<String, u64> = entries.into_iter().map(|e| (e.key, e.size)).collect();
     let (present, wanted): (Vec<SegmentEntry>, Vec<SegmentEntry>) =
         index.segments().iter().partition(|e| {
             listed

@@ -20,7 +20,7 @@ use crate::sync::commit::commit_root;
 use crate::sync::remote_index::{Committed, fetch_committed, remote_error};
 use crate::sync::stage::{check_name, manifest_name};
 use crate::sync::state::SyncState;
-use crate::sync::unindexed::ensure_nothing_buried;
+use crate::sync::unindexed::{ensure_nothing_buried, listing};
 
 /// How often an ingest starts again when another commit came first.
 const ATTEMPTS: u32 = 6;
@@ -104,7 +104,8 @@ pub(crate) async fn ingest(ctx: &Arc<RemoteCtx>, names: &[String]) -> Result<Ing
             Some((_, etag)) => (PutMode::Update(etag.clone()), Some(etag)),
             None => {
                 let named = root.meta.segments.iter().map(|s| s.id).collect();
-                ensure_nothing_buried(ctx, Some(writer_id), &named).await?;
+                let entries = listing(ctx).await?;
+                ensure_nothing_buried(ctx, &entries, Some(writer_id), &named).await?;
                 (PutMode::Create, None)
             }
         };

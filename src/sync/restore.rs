@@ -20,9 +20,8 @@
 //!
 //! Nothing remote is written. A restore that stops part way leaves the
 //! remote as it was; running it again in the same directory finishes it. A
-//! listing cannot
-//! tell a committed segment from one whose upload never committed (and that
-//! `gc` has not deleted yet): both are restored.
+//! listing cannot tell a committed segment from one whose upload never
+//! committed (and that `gc` has not deleted yet): both are restored.
 
 use std::sync::Arc;
 
@@ -35,7 +34,7 @@ use crate::remote::ObjectStore;
 use crate::report::RebuildReport;
 use crate::sync::download::{fetch_segments, present};
 use crate::sync::state::SyncState;
-use crate::sync::unindexed::unindexed_segments;
+use crate::sync::unindexed::{listing, unindexed_segments};
 
 /// What a restore did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -93,7 +92,7 @@ pub(crate) async fn restore(engine: &Arc<Engine>) -> Result<RestoreReport> {
             engine.len()
         )));
     }
-    let found = unindexed_segments(&ctx).await?;
+    let found = unindexed_segments(&ctx, &listing(&ctx).await?).await?;
     if found.is_empty() {
         return Err(Error::NotFound(format!(
             "{describe} has no index.idx and no segment to restore from"

@@ -14,23 +14,33 @@ use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
 use crate::format::segment_id::SegmentId;
-use crate::remote::ObjectStore;
 use crate::remote::ctx::RemoteCtx;
+use crate::remote::{ListEntry, ObjectStore};
 use crate::sync::stage::{parse_manifest_name, staged_objects};
 
 /// How many names an error lists.
 const NAMES_SHOWN: usize = 3;
 
-/// The segment objects under the prefix that no staged shard's manifest
-/// (§10.11) names, with their sizes: what a database whose `index.idx` was
-/// lost left. Costs one listing of the prefix (and a GET per manifest).
+/// Every object under the prefix: what the two functions below read.
+///
+/// # Errors
+/// [`Error::Remote`].
+pub(crate) async fn listing(ctx: &RemoteCtx) -> Result<Vec<ListEntry>> {
+    let store = ctx.store.clone();
+    ctx.run(async move { store.list().await }).await
+}
+
+/// The segment objects of `entries` (a [`listing`] of the prefix) that no
+/// staged shard's manifest (§10.11) names, with their sizes: what a
+/// database whose `index.idx` was lost left. Costs a GET per manifest.
 ///
 /// # Errors
 /// [`Error::Remote`]; a corruption error for a manifest that fails its
 /// checks.
-pub(crate) async fn unindexed_segments(ctx: &RemoteCtx) -> Result<Vec<(SegmentId, u64)>> {
-    let store = ctx.store.clone();
-    let entries = ctx.run(async move { store.list().await }).await?;
+pub(crate) async fn unindexed_segments(
+    ctx: &RemoteCtx,
+    entries: &[ListEntry],
+) -> Result<Vec<(SegmentId, u64)>> {
     let manifests: Vec<String> = entries
         .iter()
         .filter(|e| parse_manifest_name(&e.key).is_some())
@@ -60,17 +70,19 @@ pub(crate) async fn unindexed_segments(ctx: &RemoteCtx) -> Result<Vec<(SegmentId
 /// expected. When any other segment is there,
 /// the commit must continue from it: its `named` segments must include at
 /// least one of them (a directory that had downloaded or restored that
-/// database); otherwise this is refused. Costs one listing of the prefix.
+/// database); otherwise this is refused. `entries` is a [`listing`] of
+/// the prefix.
 ///
 /// # Errors
 /// [`Error::Conflict`] naming some of the segments; [`Error::Remote`] when
-/// the prefix cannot be listed (nothing is committed without knowing).
+/// a staged manifest cannot be read (nothing is committed without knowing).
 pub(crate) async fn ensure_nothing_buried(
     ctx: &RemoteCtx,
+    entries: &[ListEntry],
     writer_id: Option<u64>,
     named: &BTreeSet<SegmentId>,
 ) -> Result<()> {
-    let others: Vec<SegmentId> = unindexed_segments(ctx)
+    let others: Vec<SegmentId> = unindexed_segments(ctx, entries)
         .await?
         .into_iter()
         .map(|(id, _)| id)

@@ -36,7 +36,7 @@ use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode};
 use crate::sync::commit::{commit_root, send};
 use crate::sync::state::SyncState;
-use crate::sync::unindexed::ensure_nothing_buried;
+use crate::sync::unindexed::{ensure_nothing_buried, listing};
 
 /// What an upload did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -128,7 +128,8 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
         let table: BTreeSet<SegmentId> = base.segments().iter().map(|s| s.id).collect();
         if remote_tag.is_none() {
             // A prefix without index.idx may still hold a database's data.
-            ensure_nothing_buried(&ctx, Some(base.writer_id()), &table).await?;
+            let entries = listing(&ctx).await?;
+            ensure_nothing_buried(&ctx, &entries, Some(base.writer_id()), &table).await?;
         }
 
         // Segments first, then index runs: create-only, in parallel.
