@@ -701,3 +701,46 @@ fn upload_stage_then_ingest_then_merge_index_build_one_database_from_shards() {
         2,
     );
 }
+
+/// The sizes of the objects under a `file://` remote whose names end with
+/// `suffix`, added up, and their count.
+fn objects_ending_with(remote: &std::path::Path, suffix: &str) -> (u64, u64) {
+    fs::read_dir(remote)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
+        .fold((0, 0), |(n, b), e| (n + 1, b + e.metadata().unwrap().len()))
+}
+
+#[test]
+fn upload_reports_every_object_it_sent_index_runs_included() {
+    let d = tempfile::tempdir().unwrap();
+    let remote = d.path().join("remote");
+    let url = format!("file://{}", remote.display());
+    let input: String = (0..2000)
+        .map(|i| format!("{{\"key\":\"k{i:05}\",\"value\":\"v{i}\"}}\n"))
+        .collect();
+    s4db(&d.path().join("db"))
+        .args(["import"])
+        .write_stdin(input)
+        .assert()
+        .success();
+    let r = json(s4db(&d.path().join("db")).args(["--json", "--remote", &url, "upload"]));
+    let (runs, run_bytes) = objects_ending_with(&remote, ".run");
+    let (segments, segment_bytes) = objects_ending_with(&remote, ".s4db");
+    let root = fs::metadata(remote.join("index.idx")).unwrap().len();
+    assert!(runs >= 1 && run_bytes > 0, "the upload sent no run?");
+    assert_eq!(r["runs_uploaded"], runs, "{r}");
+    assert_eq!(r["run_bytes"], run_bytes, "{r}");
+    assert_eq!(r["segments_uploaded"], segments, "{r}");
+    assert_eq!(r["segment_bytes"], segment_bytes, "{r}");
+    assert_eq!(r["index_bytes"], root, "{r}");
+    assert_eq!(r["bytes_sent"], run_bytes + segment_bytes + root, "{r}");
+    let text = stdout(s4db(&d.path().join("db")).args(["--remote", &url, "put", "one", "more"]));
+    assert_eq!(text, "");
+    let text = stdout(s4db(&d.path().join("db")).args(["--remote", &url, "upload"]));
+    assert!(
+        text.contains("1 index run(s)") && text.contains("bytes in all"),
+        "{text}"
+    );
+}

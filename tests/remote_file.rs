@@ -570,3 +570,48 @@ fn an_in_memory_database_uploads_to_a_remote_and_starts_from_one() {
         "x"
     );
 }
+
+/// The permission bits of every file under `dir` (recursively), by path.
+fn modes_under(dir: &std::path::Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(modes_under(&path));
+        } else {
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            out.push((path.display().to_string(), mode));
+        }
+    }
+    out
+}
+
+#[test]
+fn objects_written_to_a_file_remote_get_the_permissions_of_the_directorys_own_files() {
+    let (a, _b, remote_dir, url) = two_dirs_and_a_remote();
+    let db = three_hundred_records_in_8_kib_segments(a.path(), &url);
+    db.upload().unwrap();
+    db.put("one-more", "value").unwrap();
+    db.upload().unwrap();
+    let local = modes_under(a.path());
+    let segment_mode = local
+        .iter()
+        .find(|(p, _)| p.ends_with(".s4db"))
+        .map(|(_, m)| *m)
+        .expect("a local segment file");
+    // 0644 before the umask, as the directory's own files are created.
+    assert_eq!(
+        segment_mode & !0o644,
+        0,
+        "local segment mode {segment_mode:o}"
+    );
+    let objects: Vec<_> = modes_under(remote_dir.path())
+        .into_iter()
+        .filter(|(p, _)| !p.ends_with("/.s4db-remote.lock"))
+        .collect();
+    assert!(objects.len() >= 4, "{objects:?}");
+    for (path, mode) in objects {
+        assert_eq!(mode, segment_mode, "{path} has mode {mode:o}");
+    }
+}

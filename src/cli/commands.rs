@@ -713,12 +713,15 @@ pub async fn run(cli: &Cli) -> Result {
             drop(pb);
             report(
                 cli,
-                json!({ "segments_uploaded": r.segments_uploaded, "segment_bytes": r.segment_bytes, "index_bytes": r.index_bytes, "segments_obsoleted": r.segments_obsoleted, "rebased": r.rebased }),
+                json!({ "segments_uploaded": r.segments_uploaded, "segment_bytes": r.segment_bytes, "runs_uploaded": r.runs_uploaded, "run_bytes": r.run_bytes, "index_bytes": r.index_bytes, "bytes_sent": r.bytes_sent(), "segments_obsoleted": r.segments_obsoleted, "rebased": r.rebased }),
                 format!(
-                    "uploaded {} segment(s), {} bytes, and the index ({} bytes){}",
+                    "uploaded {} segment(s), {} bytes, {} index run(s), {} bytes, and the root index.idx ({} bytes): {} bytes in all{}",
                     r.segments_uploaded,
                     r.segment_bytes,
+                    r.runs_uploaded,
+                    r.run_bytes,
                     r.index_bytes,
+                    r.bytes_sent(),
                     if r.rebased > 0 {
                         format!("; rebased {} time(s)", r.rebased)
                     } else {

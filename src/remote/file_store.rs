@@ -96,8 +96,12 @@ impl FileStore {
         if !allowed {
             return Ok(PutOutcome::PreconditionFailed);
         }
+        // Objects get the permissions of the database's own files (0644
+        // before the umask; tempfile's default is 0600), so a web server
+        // running as another user can serve a file:// remote.
         let mut tmp = tempfile::Builder::new()
             .prefix(".upload.")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .tempfile_in(root)
             .ctx(|| format!("creating a temporary file in {}", root.display()))?;
         tmp.write_all(body)

@@ -59,6 +59,15 @@ pub struct UploadReport {
     pub rebased: u32,
 }
 
+impl UploadReport {
+    /// Bytes of every object this upload sent and the remote kept: the
+    /// segments, the index runs and the committed root.
+    #[must_use]
+    pub fn bytes_sent(&self) -> u64 {
+        self.segment_bytes + self.run_bytes + self.index_bytes
+    }
+}
+
 /// How to upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
