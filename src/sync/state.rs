@@ -270,6 +270,20 @@ fn other_file_name(remote: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The test vector of FORMAT.md §10.4: the hash covers the description
+    /// alone, not the `remote ` line around it.
+    #[test]
+    fn another_remotes_state_file_is_named_by_the_xxh3_of_its_description() {
+        assert_eq!(
+            other_file_name("file:///srv/r"),
+            "remote-ad0322e9a3aed587.state"
+        );
+        assert_ne!(
+            other_file_name("file:///srv/r"),
+            other_file_name("remote file:///srv/r")
+        );
+    }
+
     #[test]
     fn state_round_trips() {
         let mut s = SyncState {
