@@ -2,7 +2,10 @@
 //! its segments and index runs under a database's prefix, then a manifest
 //! `stage_{NAME}.idx` (the shard's own root), without touching the
 //! committed `index.idx`. Readers never see a staged shard; an ingest
-//! ([`crate::sync::ingest`]) commits it.
+//! ([`crate::sync::ingest`]) commits it. First the shard's index gets a
+//! tombstone for each key its segments delete that no run mentions
+//! ([`Engine::stage_snapshot`]), so that its deletes hide the keys of the
+//! shards ingested before it.
 
 use std::sync::Arc;
 
@@ -110,7 +113,7 @@ pub(crate) async fn stage(
     ctx.ensure_writable("stage to")?;
     engine.check_writable()?;
     let e = engine.clone();
-    let (base, segments) = offload(move || e.upload_snapshot()).await?;
+    let (base, segments) = offload(move || e.stage_snapshot()).await?;
     let foreign = segments
         .iter()
         .map(|s| s.id())
