@@ -80,6 +80,7 @@ impl Engine {
             } else {
                 Some(merged_entries(index, keep, [], |_, l| Ok(l))?)
             };
+            let entries = entries.filter(|e| keep == 0 || !e.is_empty());
             let number = entries.as_ref().map(|_| w.next_number);
             if let Some(n) = number {
                 w.next_number = next_number(n)?;
@@ -158,7 +159,9 @@ impl Engine {
     }
 
     /// Writes a new index made of the first `keep` runs of `index`'s base
-    /// and, if given, a new run numbered `number` holding `entries`
+    /// and, if given, a new run numbered `number` holding `entries` (a run
+    /// with no entry is worth writing only as a new base, `keep` 0: callers
+    /// pass `None` otherwise, FORMAT.md §4.7)
     /// (locations by position in `meta`'s segment table; [`TOMBSTONE`] for
     /// a delete), then the root naming them under `meta`, with `index`'s
     /// counts less `dropped` (keys and bytes a compaction dropped because
