@@ -203,6 +203,15 @@ fn bad_stage_names_shards_that_are_copies_and_builders_with_a_directory_are_refu
         copy.stage(s3.remote("r"), "two"),
         Err(Error::InvalidArgument(_))
     ));
+    // So is a directory reading through the remote, before its segments
+    // would be read for the shard's deletes.
+    let c = tmp();
+    let through = s3.builder(c.path(), "r").open_blocking().unwrap();
+    assert_eq!(through.len(), 10);
+    match through.stage(s3.remote("r"), "three") {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("not by itself"), "{m}"),
+        other => panic!("{other:?}"),
+    }
     assert!(matches!(
         s3.remote("r").ingest_blocking(["one", "one"]),
         Err(Error::InvalidArgument(_))
