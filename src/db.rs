@@ -807,7 +807,11 @@ impl Db {
     ///
     /// Build each shard from scratch, in its own directory with no remote
     /// attached (each directory has its own writer id, so shards never
-    /// clash). Cost: the shard's bytes once, plus a manifest of a few KB.
+    /// clash). A key the shard put and then deleted stays deleted after the
+    /// ingest, over the shards given before it: staging writes an index run
+    /// of those deletes, found in the shard's segments, so compact a shard
+    /// only after staging it (a compaction may drop a delete). Cost: the
+    /// shard's bytes read once and sent once, plus a manifest of a few KB.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a bad name (1 to 100 characters of

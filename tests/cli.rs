@@ -635,6 +635,41 @@ fn put_with_ttl_reads_until_it_expires_then_get_exits_1() {
 }
 
 #[test]
+fn a_key_a_later_shard_put_then_deleted_stays_deleted_after_ingest_and_merge_index() {
+    let d = tempfile::tempdir().unwrap();
+    let remote = format!("file://{}", d.path().join("remote").display());
+    let (s1, s3) = (d.path().join("s1"), d.path().join("s3"));
+    s4db(&s1).args(["put", "a1", "one"]).assert().success();
+    s4db(&s1).args(["put", "k", "one"]).assert().success();
+    // Each command closes the database: the delete's checkpoint merges the
+    // run holding a1 into a new base.
+    s4db(&s3).args(["put", "a1", "three"]).assert().success();
+    s4db(&s3).args(["del", "a1"]).assert().success();
+    s4db(&s3).args(["put", "b", "three"]).assert().success();
+    for (dir, name) in [(&s1, "s1"), (&s3, "s3")] {
+        s4db(dir)
+            .args(["--remote", &remote, "upload", "--stage", name])
+            .assert()
+            .success();
+    }
+    s4db_no_dir()
+        .args(["--remote", &remote, "ingest", "s1", "s3"])
+        .assert()
+        .success();
+    fails(s4db_no_dir().args(["--remote", &remote, "get", "a1"]), 1);
+    let merger = d.path().join("merger");
+    s4db(&merger)
+        .args(["--remote", &remote, "merge-index"])
+        .assert()
+        .success();
+    fails(s4db(&merger).args(["--remote", &remote, "get", "a1"]), 1);
+    assert_eq!(
+        stdout(s4db(&merger).args(["--remote", &remote, "keys"])),
+        "b\nk\n"
+    );
+}
+
+#[test]
 fn upload_stage_then_ingest_then_merge_index_build_one_database_from_shards() {
     let d = tempfile::tempdir().unwrap();
     let remote = format!("file://{}", d.path().join("remote").display());

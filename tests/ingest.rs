@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::s3::TestS3;
-use common::{contents, key_for, value_for};
+use common::{Xorshift, contents, key_for, value_for};
 use s4db::blocking::Db;
 use s4db::{DbBuilder, Error};
 
@@ -203,6 +203,15 @@ fn bad_stage_names_shards_that_are_copies_and_builders_with_a_directory_are_refu
         copy.stage(s3.remote("r"), "two"),
         Err(Error::InvalidArgument(_))
     ));
+    // So is a directory reading through the remote, before its segments
+    // would be read for the shard's deletes.
+    let c = tmp();
+    let through = s3.builder(c.path(), "r").open_blocking().unwrap();
+    assert_eq!(through.len(), 10);
+    match through.stage(s3.remote("r"), "three") {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains("not by itself"), "{m}"),
+        other => panic!("{other:?}"),
+    }
     assert!(matches!(
         s3.remote("r").ingest_blocking(["one", "one"]),
         Err(Error::InvalidArgument(_))
@@ -235,4 +244,210 @@ fn an_ingest_refuses_to_bury_a_database_whose_index_was_lost() {
         Err(Error::NotFound(_))
     ));
     assert!(s3.objects("lost").contains(&"stage_part.idx".to_string()));
+}
+
+/// `db` holds exactly `want`, the deleted keys `gone` read as absent, and
+/// the segments replayed in table order agree with the index (verify).
+fn holds(db: &Db, want: &BTreeMap<Vec<u8>, Vec<u8>>, gone: &[&str], when: &str) {
+    for k in gone {
+        assert_eq!(db.get(k).unwrap(), None, "{k} {when}");
+        assert!(!db.contains(k).unwrap(), "{k} {when}");
+    }
+    let got = contents(db);
+    let differ: Vec<String> = got
+        .keys()
+        .chain(want.keys())
+        .filter(|k| got.get(*k) != want.get(*k))
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    assert!(differ.is_empty(), "{when}: keys {differ:?} differ");
+    let v = db.verify().unwrap();
+    assert!(v.is_ok(), "{when}: {v:?}");
+}
+
+#[test]
+fn a_later_shards_delete_hides_the_key_of_an_earlier_shard_after_ingest_merge_compact_and_download()
+{
+    let s3 = TestS3::start();
+    let dirs: Vec<_> = (0..3).map(|_| tmp()).collect();
+    // s1 puts a1 and a2 among keys enough that its segments stay mostly live.
+    let s1 = shard(dirs[0].path(), 0..300, "s1");
+    s1.put("a1", "s1").unwrap();
+    s1.put("a2", "s1").unwrap();
+    // s3 puts a1, checkpoints, deletes it: the delete's checkpoint merges the
+    // run holding a1 into a new base. a2 is put and deleted between two
+    // checkpoints. Both deletes live only in s3's segments.
+    let s3db = shard(dirs[1].path(), 1000..1010, "s3");
+    // Large, so that s3's segments are mostly dead once they are deleted.
+    s3db.put("a1", "s3".repeat(1500)).unwrap();
+    s3db.checkpoint().unwrap();
+    s3db.delete("a1").unwrap();
+    s3db.put("a2", "s3".repeat(1500)).unwrap();
+    s3db.delete("a2").unwrap();
+    s3db.checkpoint().unwrap();
+    assert_eq!(s3db.get("a1").unwrap(), None);
+    let s4 = shard(dirs[2].path(), 2000..2010, "s4");
+    for (db, name) in [(&s1, "s1"), (&s3db, "s3"), (&s4, "s4")] {
+        db.stage(s3.remote("d"), name).unwrap();
+    }
+    // Staging did not change what the shard holds.
+    assert_eq!(s3db.get("a1").unwrap(), None);
+    assert_eq!(s3db.len(), 10);
+    s3.remote("d").ingest_blocking(["s1", "s3", "s4"]).unwrap();
+
+    let mut want: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    for (tag, keys) in [("s1", 0..300), ("s3", 1000..1010), ("s4", 2000..2010)] {
+        for i in keys {
+            want.insert(key_for(i).into_bytes(), format!("{tag}:{i}").into_bytes());
+        }
+    }
+    let gone = ["a1", "a2"];
+    holds(
+        &s3.remote("d").open_blocking().unwrap(),
+        &want,
+        &gone,
+        "read remotely after the ingest",
+    );
+    holds(
+        &Db::open_remote(s3.public_url("d")).unwrap(),
+        &want,
+        &gone,
+        "by a cold public reader",
+    );
+
+    // A download into a fresh directory, then a selective compaction (s3's
+    // segments are dead, s1's stay: the tombstones must stay with them).
+    let a = tmp();
+    let copy = s3.builder(a.path(), "d").open_blocking().unwrap();
+    copy.download().unwrap();
+    holds(&copy, &want, &gone, "after a download");
+    let r = copy.compact().unwrap();
+    assert!(r.segments_rewritten >= 1, "{r:?}");
+    assert!(r.segments_after > r.segments_rewritten, "{r:?}");
+    holds(&copy, &want, &gone, "after a selective compaction");
+    copy.close().unwrap();
+    drop(copy);
+    let copy = s3.builder(a.path(), "d").open_blocking().unwrap();
+    holds(&copy, &want, &gone, "reopened after a selective compaction");
+    copy.merge_index().unwrap();
+    holds(&copy, &want, &gone, "after merge-index");
+    copy.compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
+    holds(&copy, &want, &gone, "after a full compaction");
+    copy.rebuild_index().unwrap();
+    holds(&copy, &want, &gone, "rebuilt after a full compaction");
+
+    // merge-index of a fresh download, uploaded, then downloaded again.
+    let b = tmp();
+    let merger = s3.builder(b.path(), "d").open_blocking().unwrap();
+    merger.download().unwrap();
+    merger.merge_index().unwrap();
+    holds(&merger, &want, &gone, "after merge-index of a download");
+    merger.upload().unwrap();
+    merger.close().unwrap();
+    drop(merger);
+    let merger = s3.builder(b.path(), "d").open_blocking().unwrap();
+    holds(&merger, &want, &gone, "reopened after merge-index");
+    let c = tmp();
+    let last = s3.builder(c.path(), "d").open_blocking().unwrap();
+    last.download().unwrap();
+    holds(&last, &want, &gone, "downloaded after merge-index");
+    last.compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
+    holds(&last, &want, &gone, "after a full compaction of it");
+}
+
+/// One shard's last word on each key it touched: a value, or deleted
+/// (`None`). A delete of a key the shard does not hold writes nothing.
+type ShardModel = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+#[test]
+fn shards_of_random_puts_and_deletes_ingest_to_the_last_state_of_each_key_in_the_last_shard_touching_it()
+ {
+    let remote = tmp();
+    let url = format!("file://{}", remote.path().display());
+    let mut rng = Xorshift::new(0x5eed_0030);
+    for case in 0..12 {
+        let prefix = format!("{url}/case{case}");
+        let shards = 2 + rng.below(3) as usize;
+        let dirs: Vec<_> = (0..shards).map(|_| tmp()).collect();
+        let mut models: Vec<ShardModel> = Vec::new();
+        for (s, dir) in dirs.iter().enumerate() {
+            let mut db = Db::builder(dir.path())
+                .max_segment_size(4 << 10)
+                .open_blocking()
+                .unwrap();
+            let mut m = ShardModel::new();
+            for op in 0..40 {
+                let k = format!("k{}", rng.below(12)).into_bytes();
+                match rng.below(10) {
+                    0..=4 => {
+                        let v = format!("{case}.{s}.{op}").repeat(1 + rng.below(40) as usize);
+                        db.put(&k, &v).unwrap();
+                        m.insert(k, Some(v.into_bytes()));
+                    }
+                    5..=7 => {
+                        db.delete(&k).unwrap();
+                        if let Some(state) = m.get_mut(&k) {
+                            *state = None;
+                        }
+                    }
+                    8 => db.checkpoint().unwrap(),
+                    _ => {
+                        db.close().unwrap();
+                        drop(db);
+                        db = Db::builder(dir.path())
+                            .max_segment_size(4 << 10)
+                            .open_blocking()
+                            .unwrap();
+                    }
+                }
+            }
+            db.stage(DbBuilder::for_remote(&prefix), &format!("p{s}"))
+                .unwrap();
+            models.push(m);
+        }
+        // Ingested in a shuffled order: the last shard given wins.
+        let mut order: Vec<usize> = (0..shards).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let mut want: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for &s in &order {
+            for (k, state) in &models[s] {
+                match state {
+                    Some(v) => want.insert(k.clone(), v.clone()),
+                    None => want.remove(k),
+                };
+            }
+        }
+        let names: Vec<String> = order.iter().map(|s| format!("p{s}")).collect();
+        DbBuilder::for_remote(&prefix)
+            .ingest_blocking(&names)
+            .unwrap();
+        let when = format!("case {case}, order {order:?}");
+        let reader = DbBuilder::for_remote(&prefix).open_blocking().unwrap();
+        holds(&reader, &want, &[], &format!("{when}: remote"));
+        let d = tmp();
+        let copy = Db::builder(d.path())
+            .remote(&prefix)
+            .open_blocking()
+            .unwrap();
+        copy.download().unwrap();
+        holds(&copy, &want, &[], &format!("{when}: downloaded"));
+        copy.compact().unwrap();
+        holds(&copy, &want, &[], &format!("{when}: selective compaction"));
+        copy.merge_index().unwrap();
+        holds(&copy, &want, &[], &format!("{when}: merge-index"));
+        copy.close().unwrap();
+        drop(copy);
+        let copy = Db::builder(d.path())
+            .remote(&prefix)
+            .open_blocking()
+            .unwrap();
+        holds(&copy, &want, &[], &format!("{when}: reopened"));
+        copy.compact_with(s4db::CompactOptions::default().full(true))
+            .unwrap();
+        holds(&copy, &want, &[], &format!("{when}: full compaction"));
+    }
 }

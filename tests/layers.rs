@@ -244,3 +244,191 @@ fn a_delete_survives_a_checkpoint_once_compaction_dropped_a_segment_an_older_run
     assert_eq!(db.len(), 22);
     assert!(db.verify().unwrap().is_ok());
 }
+
+// Reading the bytes as FORMAT.md lays them out (§4.2-§4.8), little-endian.
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// The segment table of an index file or a root (§4.3): `(number, writer)`
+/// in table order.
+fn segment_table(b: &[u8]) -> Vec<(u64, u64)> {
+    (0..u32_at(b, 56) as usize)
+        .map(|i| (u64_at(b, 96 + 32 * i), u64_at(b, 96 + 32 * i + 8)))
+        .collect()
+}
+
+/// The runs a root names (§4.8), oldest first: `(number, writer)`.
+fn root_runs(b: &[u8]) -> Vec<(u64, u64)> {
+    let table = u64_at(b, 64) as usize;
+    (0..u32_at(b, 12) as usize)
+        .map(|i| (u64_at(b, table + 40 * i), u64_at(b, table + 40 * i + 8)))
+        .collect()
+}
+
+/// The bytes of the run `(number, writer)` in `dir`.
+fn run_bytes(dir: &Path, (number, writer): (u64, u64)) -> Vec<u8> {
+    std::fs::read(dir.join(format!("index_{number:08}_{writer:016x}.run"))).unwrap()
+}
+
+/// Every entry of a run with a one-level directory (§4.4, §4.5):
+/// `(segment, offset, length)`.
+fn run_entries(b: &[u8]) -> Vec<(u32, u32, u32)> {
+    assert_eq!(u32_at(b, 12), 1, "one directory level");
+    let (pages, dir) = (u32_at(b, 60) as usize, u64_at(b, 64) as usize);
+    let mut out = Vec::new();
+    for p in 0..pages {
+        let start = u64_at(b, dir + 8 * p) as usize;
+        let n = u32_at(b, start) as usize;
+        for i in 0..n {
+            let e = start + 4 + 4 * n + 16 * i;
+            out.push((u32_at(b, e), u32_at(b, e + 4), u32_at(b, e + 8)));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_run_of_tombstones_only_lists_no_segment_and_its_entries_name_segment_0() {
+    // FORMAT.md §4.5, §4.7: a tombstone names segment 0 whatever S is, so a
+    // run holding only tombstones has S = 0 and still passes every check.
+    let d = tempfile::tempdir().unwrap();
+    let db = loaded(d.path(), 5_000);
+    for i in [3, 70, 4_000] {
+        db.delete(key_for(i)).unwrap();
+    }
+    db.checkpoint().unwrap();
+    let root = std::fs::read(d.path().join("index.idx")).unwrap();
+    let runs = root_runs(&root);
+    assert_eq!(runs.len(), 2, "the base is kept: {runs:?}");
+    let run = run_bytes(d.path(), runs[1]);
+    assert_eq!(u32_at(&run, 10) & 0xffff, 0x1, "flag 0x1 (tombstones)");
+    assert_eq!(u32_at(&run, 56), 0, "segment_count");
+    assert_eq!(u64_at(&run, 40), 3, "key_count counts the tombstones");
+    assert_eq!(u64_at(&run, 48), 0, "live_bytes");
+    assert_eq!(run_entries(&run), vec![(0, 0, 0); 3]);
+    assert!(db.verify().unwrap().is_ok());
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(d.path()).unwrap();
+    assert_eq!(db.get(key_for(70)).unwrap(), None);
+    assert_eq!(db.len(), 4_997);
+    assert!(db.verify().unwrap().is_ok());
+}
+
+#[test]
+fn a_selective_compaction_writes_a_checkpoint_run_and_none_when_it_would_hold_no_entry() {
+    // FORMAT.md §4.7, §5 step 2: a selective compaction keeps the base and
+    // writes the moved keys as a checkpoint writes its changes; moving no
+    // key, it writes no run at all.
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::builder(d.path())
+        .max_segment_size(8 << 10)
+        .open_blocking()
+        .unwrap();
+    db.put_many((0..2_000).map(|i| (key_for(i), value_for(i, 30))))
+        .unwrap();
+    db.checkpoint().unwrap();
+    // A segment of records that all die: nothing in it moves.
+    let big = "x".repeat(3_000);
+    for i in 0..4 {
+        db.put(format!("doomed{i}"), &big).unwrap();
+    }
+    for i in 0..4 {
+        db.delete(format!("doomed{i}")).unwrap();
+    }
+    db.checkpoint().unwrap();
+    let before = root_runs(&std::fs::read(d.path().join("index.idx")).unwrap());
+    for &id in &before {
+        assert!(
+            u64_at(&run_bytes(d.path(), id), 40) > 0,
+            "a checkpoint's run of no entry"
+        );
+    }
+    let r = db.compact().unwrap();
+    assert!(r.segments_rewritten >= 1 && r.segments_after > r.segments_rewritten);
+    let root = std::fs::read(d.path().join("index.idx")).unwrap();
+    let runs = root_runs(&root);
+    assert_eq!(runs[0], before[0], "the base is kept");
+    for &id in &runs {
+        assert!(
+            u64_at(&run_bytes(d.path(), id), 40) > 0,
+            "a run of no entry"
+        );
+    }
+    // Moving some keys: a run of about their number, not a new base.
+    for i in 0..100 {
+        db.put(key_for(i), "new").unwrap();
+    }
+    db.checkpoint().unwrap();
+    let r = db.compact().unwrap();
+    assert!(r.segments_rewritten >= 1, "{r:?}");
+    let root = std::fs::read(d.path().join("index.idx")).unwrap();
+    let runs = root_runs(&root);
+    assert!(runs.len() >= 2, "{runs:?}");
+    assert_eq!(runs[0], before[0], "the base is kept");
+    assert!(u64_at(&run_bytes(d.path(), runs[runs.len() - 1]), 40) < 1_000);
+    assert_eq!(db.get(key_for(2)).unwrap().unwrap(), "new");
+    assert_eq!(db.get(key_for(300)).unwrap().unwrap(), value_for(300, 30));
+    assert_eq!(db.len(), 2_000);
+    assert!(db.verify().unwrap().is_ok());
+}
+
+#[test]
+fn after_merge_index_of_an_ingest_the_table_keeps_the_ingest_order_and_replaying_it_agrees() {
+    // FORMAT.md §4.3: the table's own order is the replay order, also once
+    // merge-index has made the counts exact again (flag 0x2 clear) and the
+    // order no longer ascends.
+    let (remote, a, b, m) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let url = format!("file://{}", remote.path().display());
+    let mut shards = Vec::new();
+    for (dir, tag) in [(&a, "a"), (&b, "b")] {
+        let db = Db::builder(dir.path()).open_blocking().unwrap();
+        db.put("both", tag).unwrap();
+        db.put(format!("only-{tag}"), tag).unwrap();
+        db.stage(s4db::DbBuilder::for_remote(&url), tag).unwrap();
+        let writer = u64_at(&std::fs::read(dir.path().join("index.idx")).unwrap(), 16);
+        shards.push((writer, tag));
+    }
+    // Both shards' segments are numbered 1: ingest the one of the larger
+    // writer first, so that the table does not ascend.
+    shards.sort();
+    let (low, high) = (shards[0].1, shards[1].1);
+    s4db::DbBuilder::for_remote(&url)
+        .ingest_blocking([high, low])
+        .unwrap();
+    let db = Db::builder(m.path()).remote(&url).open_blocking().unwrap();
+    db.download().unwrap();
+    db.merge_index().unwrap();
+    let root = std::fs::read(m.path().join("index.idx")).unwrap();
+    assert_eq!(u32_at(&root, 8) & 0xffff, 2, "a version-2 root");
+    assert_eq!(u32_at(&root, 10) & 0x2, 0, "exact counts: flag 0x2 clear");
+    let table = segment_table(&root);
+    assert_eq!(table.len(), 2);
+    assert_eq!(table[0].1, shards[1].0, "the shard given first comes first");
+    assert!(table[0] > table[1], "not ascending: {table:?}");
+    let runs = root_runs(&root);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        segment_table(&run_bytes(m.path(), runs[0])),
+        table,
+        "the run lists its segments in the root's order"
+    );
+    // Replaying the table in its order (verify) agrees: the shard given
+    // last wins.
+    assert_eq!(db.get("both").unwrap().unwrap(), low);
+    assert!(db.verify().unwrap().is_ok());
+    // Replaying in ascending order (a rebuild, §6.3) resolves it otherwise.
+    db.rebuild_index().unwrap();
+    assert_eq!(db.get("both").unwrap().unwrap(), high);
+}

@@ -20,6 +20,8 @@ use crate::error::{Error, Result};
 use crate::format::hash::key_hash;
 use crate::format::index_file::{self, INDEX_FILE_NAME, IndexMeta};
 use crate::format::root::{self, Root};
+use crate::format::scan;
+use crate::format::segment_header::SEGMENT_HEADER_LEN;
 use crate::format::segment_id::{SegmentId, next_number};
 use crate::index::base::BaseIndex;
 use crate::index::layers::Layers;
@@ -78,6 +80,7 @@ impl Engine {
             } else {
                 Some(merged_entries(index, keep, [], |_, l| Ok(l))?)
             };
+            let entries = entries.filter(|e| keep == 0 || !e.is_empty());
             let number = entries.as_ref().map(|_| w.next_number);
             if let Some(n) = number {
                 w.next_number = next_number(n)?;
@@ -99,8 +102,66 @@ impl Engine {
         self.delete_pending(w)
     }
 
+    /// For a shard about to be staged (FORMAT.md §10.11, stage step 1),
+    /// called after a checkpoint: writes a run holding a tombstone for each
+    /// key that a segment's tombstone record deletes, that is absent now and
+    /// that no run has an entry for. A checkpoint that absorbs every run
+    /// holding a key drops the key's tombstone, as it may in a database on
+    /// its own (§4.7); in an ingest, earlier shards may still hold the key,
+    /// and replaying the table in order (§4.3) finds it deleted. With this
+    /// run the shard's runs agree. Reads every segment, under the writer
+    /// lock; writes nothing when no such key is found.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a read or write fails; [`Error::Corruption`] for a
+    /// segment whose records fail their checks, or a page of the index.
+    pub(crate) fn write_segment_deletes(&self, w: &mut Writer) -> Result<()> {
+        let segments = self.state.read().segments.clone();
+        let mut deleted: hashbrown::HashSet<Vec<u8>> = hashbrown::HashSet::new();
+        for seg in &segments {
+            let data = seg.contents()?;
+            let body = data.get(SEGMENT_HEADER_LEN..).unwrap_or_default();
+            let scanned = scan::scan(body, SEGMENT_HEADER_LEN as u64, false, |batch| {
+                for (_, rec) in batch {
+                    if rec.is_tombstone() {
+                        deleted.insert(rec.key.to_vec());
+                    }
+                }
+                Ok::<(), Error>(())
+            })?;
+            if let Some(t) = scanned.tail {
+                return Err(Error::corruption(seg.name(), t.offset, t.reason));
+            }
+        }
+        let layers = {
+            let st = self.state.read();
+            let index = &st.index;
+            let keep = index.base().runs().len();
+            let mut entries: Vec<(&[u8], Loc)> = Vec::new();
+            for k in &deleted {
+                let k = k.as_slice();
+                if index.get(k)?.is_none() && !index.base().mentioned_below(keep, k, key_hash(k))? {
+                    entries.push((k, TOMBSTONE));
+                }
+            }
+            if entries.is_empty() {
+                return Ok(());
+            }
+            let number = w.next_number;
+            w.next_number = next_number(number)?;
+            let meta = self.meta(w, &st.segments);
+            self.publish(w, index, keep, Some((number, entries)), meta, (0, 0))
+        }
+        .inspect_err(|e| self.poison_on_io("writing index.idx", e))?;
+        w.generation += 1;
+        self.state.write().index = Index::new(Arc::new(layers));
+        Ok(())
+    }
+
     /// Writes a new index made of the first `keep` runs of `index`'s base
-    /// and, if given, a new run numbered `number` holding `entries`
+    /// and, if given, a new run numbered `number` holding `entries` (a run
+    /// with no entry is worth writing only as a new base, `keep` 0: callers
+    /// pass `None` otherwise, FORMAT.md §4.7)
     /// (locations by position in `meta`'s segment table; [`TOMBSTONE`] for
     /// a delete), then the root naming them under `meta`, with `index`'s
     /// counts less `dropped` (keys and bytes a compaction dropped because

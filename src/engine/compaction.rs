@@ -304,14 +304,9 @@ pub(crate) fn compact(engine: &Engine, opts: CompactOptions) -> Result<Compactio
             } else {
                 new_run(v, &planned, &copied.locs, keep)?
             };
-            engine.publish(
-                &mut w,
-                &v.index,
-                keep,
-                Some((next_number, entries)),
-                meta,
-                copied.expired,
-            )
+            // A run of no entry is written only as a new base (§4.7).
+            let new_run = (keep == 0 || !entries.is_empty()).then_some((next_number, entries));
+            engine.publish(&mut w, &v.index, keep, new_run, meta, copied.expired)
         })
     });
     let base = match committed {

@@ -846,12 +846,26 @@ impl Engine {
     /// and segments that describe everything written so far: what an upload
     /// sends. Later writes go to new segments and are not part of it.
     pub(crate) fn upload_snapshot(&self) -> Result<(Arc<Layers>, Vec<Arc<Segment>>)> {
+        self.snapshot_for_sync(false)
+    }
+
+    /// As [`Engine::upload_snapshot`], for a shard about to be staged: its
+    /// runs then also hold a tombstone for every key its segments delete
+    /// ([`Engine::write_segment_deletes`], FORMAT.md §10.11).
+    pub(crate) fn stage_snapshot(&self) -> Result<(Arc<Layers>, Vec<Arc<Segment>>)> {
+        self.snapshot_for_sync(true)
+    }
+
+    fn snapshot_for_sync(&self, stage: bool) -> Result<(Arc<Layers>, Vec<Arc<Segment>>)> {
         self.check_writable()?;
         let mut w = self.writer.lock();
         self.seal_active(&mut w)?;
         // A version-1 index is committed as a root and runs (FORMAT.md §8).
         if w.dirty || self.state.read().index.base().is_v1() {
             self.checkpoint_locked(&mut w)?;
+        }
+        if stage {
+            self.write_segment_deletes(&mut w)?;
         }
         let st = self.state.read();
         Ok((st.index.base().clone(), st.segments.clone()))

@@ -1,8 +1,9 @@
 //! Ingest (FORMAT.md §10.11): commit staged shards to a remote's root in
 //! one conditional PUT. It reads the committed root and each shard's
 //! manifest, names every shard's segments and runs in a new root (the
-//! shards in the order given, so that a later shard's value of a key wins
-//! over an earlier one's and over the committed one), and commits it. No
+//! shards in the order given, so that a later shard's value or delete of a
+//! key wins over an earlier one's and over the committed one: a shard's
+//! runs carry its deletes, [`crate::sync::stage`]), and commits it. No
 //! record or run is read or moved: the cost grows with the number of shards
 //! (and of their segments and runs), not with the number of records.
 

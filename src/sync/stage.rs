@@ -2,14 +2,19 @@
 //! its segments and index runs under a database's prefix, then a manifest
 //! `stage_{NAME}.idx` (the shard's own root), without touching the
 //! committed `index.idx`. Readers never see a staged shard; an ingest
-//! ([`crate::sync::ingest`]) commits it.
+//! ([`crate::sync::ingest`]) commits it. First the shard's index gets a
+//! tombstone for each key its segments delete that no run mentions
+//! ([`Engine::stage_snapshot`]), so that its deletes hide the keys of the
+//! shards ingested before it.
 
 use std::sync::Arc;
 
 use crate::engine::Engine;
+use crate::engine::segment::Segment;
 use crate::error::{Error, Result};
 use crate::format::root;
 use crate::format::segment_id::SegmentId;
+use crate::index::layers::Layers;
 use crate::io::offload::offload;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode};
@@ -109,20 +114,13 @@ pub(crate) async fn stage(
     check_name(name)?;
     ctx.ensure_writable("stage to")?;
     engine.check_writable()?;
+    // Refused before the shard's segments are read for its deletes.
     let e = engine.clone();
     let (base, segments) = offload(move || e.upload_snapshot()).await?;
-    let foreign = segments
-        .iter()
-        .map(|s| s.id())
-        .chain(base.run_ids())
-        .find(|id| id.writer != engine.writer_id());
-    if let Some(id) = foreign {
-        return Err(Error::InvalidArgument(format!(
-            "this directory holds {} written by writer {:016x}, not by itself (a download or a copy): a shard must be built on its own, in a new directory with no remote attached",
-            id.file_name(),
-            id.writer
-        )));
-    }
+    ensure_own(engine, &base, &segments)?;
+    let e = engine.clone();
+    let (base, segments) = offload(move || e.stage_snapshot()).await?;
+    ensure_own(engine, &base, &segments)?;
     let runs = base
         .runs()
         .iter()
@@ -148,6 +146,26 @@ pub(crate) async fn stage(
     ctx.run(async move { store.put(&key, bytes, PutMode::Overwrite).await })
         .await?;
     Ok(report)
+}
+
+/// Checks that every segment and run of a snapshot is `engine`'s own.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the first that is not.
+fn ensure_own(engine: &Engine, base: &Layers, segments: &[Arc<Segment>]) -> Result<()> {
+    let foreign = segments
+        .iter()
+        .map(|s| s.id())
+        .chain(base.run_ids())
+        .find(|id| id.writer != engine.writer_id());
+    match foreign {
+        Some(id) => Err(Error::InvalidArgument(format!(
+            "this directory holds {} written by writer {:016x}, not by itself (a download or a copy): a shard must be built on its own, in a new directory with no remote attached",
+            id.file_name(),
+            id.writer
+        ))),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
