@@ -802,11 +802,57 @@ fn verify_reports_a_missing_segment_without_fetching_it_and_download_fetches_it(
     assert_eq!(v["segments_missing"], 1);
     assert!(v["problems"][0].as_str().unwrap().contains(&name), "{v}");
     assert_eq!(files_of(b.path()), before, "verify changed the directory");
-    let err = fails(s4db(b.path()).args(["get", "k1"]), 4);
-    assert!(err.contains(&name), "{err}");
+    // Offline, the segment is the remote's, not damage: exit 6.
+    let err = fails(s4db(b.path()).args(["get", "k1"]), 6);
+    assert!(err.contains(&name) && err.contains("--remote"), "{err}");
 
     let d = json(remote(b.path()).args(["--json", "download"]));
     assert_eq!(d["segments_downloaded"], 1);
     assert_eq!(stdout(s4db(b.path()).args(["get", "k1"])), "v1");
     assert_eq!(json(s4db(b.path()).args(["--json", "verify"]))["ok"], true);
+}
+
+#[test]
+fn offline_a_directory_reading_through_its_remote_says_which_segment_is_there_with_exit_6() {
+    let (a, c, r) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let url = format!("file://{}", r.path().display());
+    s4db(a.path()).args(["put", "k1", "v1"]).assert().success();
+    s4db(a.path())
+        .args(["--remote", &url, "upload"])
+        .assert()
+        .success();
+    // Opened empty with its remote: only the index is fetched.
+    s4db(c.path())
+        .args(["--remote", &url, "put", "kc", "vc"])
+        .assert()
+        .success();
+    assert_eq!(common::segment_files(c.path()).len(), 1);
+
+    assert_eq!(stdout(s4db(c.path()).args(["get", "kc"])), "vc");
+    let err = fails(s4db(c.path()).args(["get", "k1"]), 6);
+    assert!(
+        err.contains("is on the remote") && err.contains("--remote URL"),
+        "{err}"
+    );
+    assert_eq!(stdout(s4db(c.path()).arg("keys")), "k1\nkc\n");
+    fails(s4db(c.path()).arg("export"), 6);
+    fails(s4db(c.path()).arg("compact"), 6);
+    assert_eq!(json(s4db(c.path()).args(["--json", "stat"]))["keys"], 2);
+    // verify checks what is here and counts what is not.
+    let out = s4db(c.path()).args(["--json", "verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["segments"].clone(), v["segments_missing"].clone()),
+        (1.into(), 1.into())
+    );
+    s4db(c.path()).args(["put", "kd", "vd"]).assert().success();
+    assert_eq!(
+        stdout(s4db(c.path()).args(["--remote", &url, "get", "k1"])),
+        "v1"
+    );
 }

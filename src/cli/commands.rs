@@ -50,6 +50,7 @@ impl Failure {
                 Error::InvalidArgument(_) | Error::ReadOnly => 2,
                 Error::Conflict(_) => 3,
                 Error::Corruption { .. } => 4,
+                Error::OnRemote(_) => 6,
                 _ => 5,
             },
         }

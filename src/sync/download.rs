@@ -276,7 +276,8 @@ pub(crate) async fn fetch_segments(
 }
 
 /// Fetches every segment the local index lists but only the remote holds,
-/// so that maintenance (compaction, verify, rebuild) can read all records.
+/// so that maintenance (compaction, rebuild) can read all records; with no
+/// remote attached that is [`Error::OnRemote`].
 pub(crate) async fn hydrate(engine: &Arc<Engine>) -> Result<u64> {
     let missing: Vec<SegmentEntry> = {
         engine
@@ -290,10 +291,16 @@ pub(crate) async fn hydrate(engine: &Arc<Engine>) -> Result<u64> {
             })
             .collect()
     };
-    if missing.is_empty() {
+    let Some(first) = missing.first() else {
         return Ok(0);
-    }
-    let ctx = engine.remote_ctx()?;
+    };
+    let ctx = engine.remote().cloned().ok_or_else(|| {
+        Error::on_remote(format!(
+            "{} segment(s) this reads are on the remote (such as {})",
+            missing.len(),
+            first.id.file_name()
+        ))
+    })?;
     let _sync = engine.sync_lock().lock().await;
     let n = missing.len() as u64;
     fetch_segments(&ctx, engine.dir(), missing, check_segment).await?;
