@@ -111,7 +111,6 @@ fn check_metadata_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// The error for a directory that holds no database.
 /// Whether every segment `base` lists that `dir` lacks is one its remote
 /// holds, as `remote.state` records it (FORMAT.md §10.4): the directory
 /// reads through its remote, or a segment file went missing from a copy.
@@ -137,6 +136,7 @@ fn lacks_only_remote_segments(dir: &Path, base: &Layers, disk: &[(SegmentId, Pat
     missing.all(|id| state.segments.contains(&id))
 }
 
+/// The error for a directory that holds no database.
 fn no_database(dir: &Path) -> Error {
     Error::NotFound(format!("no s4db database in {}", dir.display()))
 }
