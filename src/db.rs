@@ -523,6 +523,10 @@ impl Db {
 
     /// Reads every segment, checks every checksum and that the index and the
     /// segments agree. Problems are listed in the report, not returned as errors.
+    /// It only reads: a segment the directory lacks (only its remote holds
+    /// it) is not fetched but reported, counted in
+    /// [`VerifyReport::segments_missing`]; [`Db::download`] fetches the
+    /// missing segments.
     ///
     /// # Errors
     /// [`Error::Io`], [`Error::Closed`].
@@ -531,7 +535,6 @@ impl Db {
             Handle::Remote(r) => return r.verify().await,
             Handle::Local { engine, .. } => engine.clone(),
         };
-        crate::sync::download::hydrate(&e).await?;
         offload(move || crate::engine::verify::verify(&e)).await
     }
 

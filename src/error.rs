@@ -70,6 +70,13 @@ pub enum Error {
     /// without `create_if_missing`).
     #[error("not found: {0}")]
     NotFound(String),
+    /// What was asked for is in a segment that only the remote holds (the
+    /// directory reads through its remote, or a segment file went missing
+    /// from a copy) and no remote is attached: attach it (CLI: `--remote
+    /// URL`) to read it, or download to fetch the segments the directory
+    /// lacks. Nothing is damaged.
+    #[error("only on the remote: {0}")]
+    OnRemote(String),
     /// The state changed underneath the operation: another writer committed
     /// to the remote first. Nothing local was lost; see `rebase`.
     #[error("conflict: {0}")]
@@ -133,6 +140,14 @@ impl Error {
             }
             other => other,
         }
+    }
+
+    /// [`Error::OnRemote`]: `what` (which segment is only on the remote),
+    /// then how to reach it.
+    pub(crate) fn on_remote(what: String) -> Self {
+        Error::OnRemote(format!(
+            "{what}; run with --remote URL (library: DbBuilder::remote), or download to fetch the segments this directory lacks"
+        ))
     }
 
     /// True for [`Error::Corruption`].

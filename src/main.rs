@@ -2,7 +2,8 @@
 //!
 //! Every failure prints one line, `s4db: error: …`, to stderr and exits with
 //! the documented code: 1 key not found, 2 usage or invalid input, 3 conflict,
-//! 4 corruption, 5 anything else. Never a panic or a backtrace.
+//! 4 corruption, 5 anything else, 6 a segment only the remote holds read with
+//! no remote attached. Never a panic or a backtrace.
 
 mod cli;
 

@@ -100,6 +100,10 @@ pub struct VerifyReport {
     pub bytes: u64,
     /// Live keys in the index.
     pub keys: u64,
+    /// Segments the index lists that the directory does not hold (only the
+    /// remote has them): not checked, each also listed as a problem.
+    /// `download` fetches them.
+    pub segments_missing: u64,
     /// Every problem found; empty when the database is sound.
     pub problems: Vec<String>,
 }

@@ -737,6 +737,7 @@ fn upload_stage_then_ingest_then_merge_index_build_one_database_from_shards() {
     );
 }
 
+<<<<<<< HEAD
 /// The sizes of the objects under a `file://` remote whose names end with
 /// `suffix`, added up, and their count.
 fn objects_ending_with(remote: &std::path::Path, suffix: &str) -> (u64, u64) {
@@ -777,5 +778,159 @@ fn upload_reports_every_object_it_sent_index_runs_included() {
     assert!(
         text.contains("1 index run(s)") && text.contains("bytes in all"),
         "{text}"
+=======
+/// Every file in `dir` with its bytes, sorted by name.
+fn files_of(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_rebased_copy_opens_offline_and_reads_the_other_writers_keys() {
+    let (a, b, r) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let url = format!("file://{}", r.path().display());
+    let remote = |dir: &std::path::Path| {
+        let mut c = s4db(dir);
+        c.args(["--remote", &url]);
+        c
+    };
+    s4db(a.path()).args(["put", "k1", "v1"]).assert().success();
+    remote(a.path()).arg("upload").assert().success();
+    remote(b.path()).arg("download").assert().success();
+    s4db(a.path()).args(["put", "ka", "va"]).assert().success();
+    remote(a.path()).arg("upload").assert().success();
+    s4db(b.path()).args(["put", "kb", "vb"]).assert().success();
+    remote(b.path())
+        .args(["upload", "--rebase"])
+        .assert()
+        .success();
+
+    // Every command works on b without its remote: it is a whole copy.
+    for (k, v) in [("k1", "v1"), ("ka", "va"), ("kb", "vb")] {
+        assert_eq!(stdout(s4db(b.path()).args(["get", k])), v, "{k}");
+    }
+    let stat = json(s4db(b.path()).args(["--json", "stat"]));
+    assert_eq!(stat["keys"], 3);
+    let v = json(s4db(b.path()).args(["--json", "verify"]));
+    assert_eq!(
+        (v["ok"].clone(), v["keys"].clone()),
+        (true.into(), 3.into())
+    );
+    s4db(b.path()).args(["put", "kc", "vc"]).assert().success();
+    s4db(b.path()).arg("compact").assert().success();
+    s4db(b.path())
+        .args(["compact", "--full"])
+        .assert()
+        .success();
+    for (k, v) in [("k1", "v1"), ("ka", "va"), ("kb", "vb"), ("kc", "vc")] {
+        assert_eq!(stdout(s4db(b.path()).args(["get", k])), v, "{k}");
+    }
+    assert_eq!(json(s4db(b.path()).args(["--json", "verify"]))["ok"], true);
+}
+
+#[test]
+fn verify_reports_a_missing_segment_without_fetching_it_and_download_fetches_it() {
+    let (a, b, r) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let url = format!("file://{}", r.path().display());
+    let remote = |dir: &std::path::Path| {
+        let mut c = s4db(dir);
+        c.args(["--remote", &url]);
+        c
+    };
+    s4db(a.path()).args(["put", "k1", "v1"]).assert().success();
+    s4db(a.path()).args(["put", "k2", "v2"]).assert().success();
+    remote(a.path()).arg("upload").assert().success();
+    remote(b.path()).arg("download").assert().success();
+    let segments: Vec<_> = common::segment_files(b.path());
+    assert_eq!(segments.len(), 1);
+    let name = segments[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    fs::remove_file(&segments[0]).unwrap();
+    let before = files_of(b.path());
+
+    let out = remote(b.path())
+        .args(["--json", "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["segments_missing"], 1);
+    assert!(v["problems"][0].as_str().unwrap().contains(&name), "{v}");
+    assert_eq!(files_of(b.path()), before, "verify changed the directory");
+    // Offline, the segment is the remote's, not damage: exit 6.
+    let err = fails(s4db(b.path()).args(["get", "k1"]), 6);
+    assert!(err.contains(&name) && err.contains("--remote"), "{err}");
+
+    let d = json(remote(b.path()).args(["--json", "download"]));
+    assert_eq!(d["segments_downloaded"], 1);
+    assert_eq!(stdout(s4db(b.path()).args(["get", "k1"])), "v1");
+    assert_eq!(json(s4db(b.path()).args(["--json", "verify"]))["ok"], true);
+}
+
+#[test]
+fn offline_a_directory_reading_through_its_remote_says_which_segment_is_there_with_exit_6() {
+    let (a, c, r) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let url = format!("file://{}", r.path().display());
+    s4db(a.path()).args(["put", "k1", "v1"]).assert().success();
+    s4db(a.path())
+        .args(["--remote", &url, "upload"])
+        .assert()
+        .success();
+    // Opened empty with its remote: only the index is fetched.
+    s4db(c.path())
+        .args(["--remote", &url, "put", "kc", "vc"])
+        .assert()
+        .success();
+    assert_eq!(common::segment_files(c.path()).len(), 1);
+
+    assert_eq!(stdout(s4db(c.path()).args(["get", "kc"])), "vc");
+    let err = fails(s4db(c.path()).args(["get", "k1"]), 6);
+    assert!(
+        err.contains("is on the remote") && err.contains("--remote URL"),
+        "{err}"
+    );
+    assert_eq!(stdout(s4db(c.path()).arg("keys")), "k1\nkc\n");
+    fails(s4db(c.path()).arg("export"), 6);
+    fails(s4db(c.path()).arg("compact"), 6);
+    assert_eq!(json(s4db(c.path()).args(["--json", "stat"]))["keys"], 2);
+    // verify checks what is here and counts what is not.
+    let out = s4db(c.path()).args(["--json", "verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["segments"].clone(), v["segments_missing"].clone()),
+        (1.into(), 1.into())
+    );
+    s4db(c.path()).args(["put", "kd", "vd"]).assert().success();
+    assert_eq!(
+        stdout(s4db(c.path()).args(["--remote", &url, "get", "k1"])),
+        "v1"
+>>>>>>> fix30-rebase
     );
 }

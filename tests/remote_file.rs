@@ -614,4 +614,93 @@ fn objects_written_to_a_file_remote_get_the_permissions_of_the_directorys_own_fi
     for (path, mode) in objects {
         assert_eq!(mode, segment_mode, "{path} has mode {mode:o}");
     }
+
+/// `b` a downloaded copy of what `a` uploaded to `url`; then `a` commits
+/// `n` more records in 4 KiB segments (many segments, numbered high) and `b`
+/// writes `kb` = `vb`. Returns `b`'s handle.
+fn a_copy_behind_the_other_writer(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    url: &str,
+    n: u64,
+) -> Db {
+    let w1 = in_4_kib_segments(a, url);
+    w1.put("k1", "v1").unwrap();
+    w1.upload().unwrap();
+    let w2 = Db::builder(b).remote(url).open_blocking().unwrap();
+    w2.download().unwrap();
+    for i in 0..n {
+        w1.put(key_for(i), value_for(i, 60)).unwrap();
+    }
+    w1.upload().unwrap();
+    w1.close().unwrap();
+    w2.put("kb", "vb").unwrap();
+    w2
+}
+
+#[test]
+fn a_rebase_fetches_the_segments_of_the_index_it_adopts_so_the_copy_opens_offline() {
+    let (a, b, _remote_dir, url) = two_dirs_and_a_remote();
+    let w2 = a_copy_behind_the_other_writer(a.path(), b.path(), &url, 300);
+    let report = w2
+        .upload_with(UploadOptions::default().rebase(true))
+        .unwrap();
+    assert_eq!(report.rebased, 1);
+    w2.close().unwrap();
+
+    let offline = Db::open(b.path()).unwrap();
+    assert_eq!(offline.get("k1").unwrap().unwrap(), "v1");
+    assert_eq!(offline.get("kb").unwrap().unwrap(), "vb");
+    for i in [0, 150, 299] {
+        assert_eq!(offline.get(key_for(i)).unwrap().unwrap(), value_for(i, 60));
+    }
+    assert_eq!(offline.len(), 302);
+    let v = offline.verify().unwrap();
+    assert!(v.is_ok() && v.segments_missing == 0, "{v:?}");
+    offline.compact().unwrap();
+    offline
+        .compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
+    assert_eq!(offline.get(key_for(7)).unwrap().unwrap(), value_for(7, 60));
+}
+
+#[test]
+fn a_rebase_that_stops_after_fetching_segments_leaves_the_directory_as_it_was() {
+    let (a, b, _remote_dir, url) = two_dirs_and_a_remote();
+    let w2 = a_copy_behind_the_other_writer(a.path(), b.path(), &url, 1000);
+    // Compacted since its sync, b refuses to rebase once the other
+    // writer's segments are fetched, before it adopts their index.
+    w2.compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
+    let err = w2
+        .upload_with(UploadOptions::default().rebase(true))
+        .unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err}");
+    w2.close().unwrap();
+
+    // The fetched segments are not this directory's writes: a reopen does
+    // not replay them.
+    let offline = Db::open(b.path()).unwrap();
+    assert_eq!(offline.len(), 2);
+    assert_eq!(offline.get("kb").unwrap().unwrap(), "vb");
+    assert_eq!(offline.get(key_for(999)).unwrap(), None);
+    assert!(offline.verify().unwrap().is_ok());
+}
+
+#[test]
+fn discard_on_a_copy_keeps_every_segment_it_names_local() {
+    let (a, b, _remote_dir, url) = two_dirs_and_a_remote();
+    let w2 = a_copy_behind_the_other_writer(a.path(), b.path(), &url, 300);
+    w2.upload_with(UploadOptions::default().rebase(true))
+        .unwrap();
+    w2.put("kc", "vc").unwrap();
+    w2.discard(["kc"]).unwrap();
+    w2.close().unwrap();
+    let offline = Db::open(b.path()).unwrap();
+    assert_eq!(offline.get("kc").unwrap(), None);
+    assert_eq!(
+        offline.get(key_for(299)).unwrap().unwrap(),
+        value_for(299, 60)
+    );
+    assert!(offline.verify().unwrap().is_ok());
 }

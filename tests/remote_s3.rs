@@ -114,6 +114,13 @@ fn two_writers_one_conflict_no_lost_update_and_rebase() {
     assert!(matches!(w2.upload(), Err(Error::Conflict(_))));
     w2.upload_with(UploadOptions::default().rebase(true))
         .unwrap();
+    // The rebase fetched w1's segment: b still opens and reads offline.
+    w2.close().unwrap();
+    let offline = Db::open(b.path()).unwrap();
+    for (k, v) in [("base", "0"), ("w1", "1"), ("w2", "2")] {
+        assert_eq!(offline.get(k).unwrap().unwrap(), v, "{k}");
+    }
+    assert!(offline.verify().unwrap().is_ok());
     let fresh = tmp();
     let check = s3.builder(fresh.path(), "shared").open_blocking().unwrap();
     check.download().unwrap();

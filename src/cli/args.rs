@@ -142,7 +142,8 @@ pub enum Command {
         action: Option<MetaAction>,
     },
     /// Check every checksum and that the index and segments agree (exit 4 if
-    /// not); one problem per line (--json: a "problems" list).
+    /// not); one problem per line (--json: a "problems" list). Only reads: a
+    /// segment the directory lacks is a problem, fetched by `download`.
     Verify,
     /// Rewrite the segments of which at least --min-dead percent (default 50) is
     /// dead (overwritten, deleted), leaving the others alone; --full rewrites every

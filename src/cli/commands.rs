@@ -50,6 +50,7 @@ impl Failure {
                 Error::InvalidArgument(_) | Error::ReadOnly => 2,
                 Error::Conflict(_) => 3,
                 Error::Corruption { .. } => 4,
+                Error::OnRemote(_) => 6,
                 _ => 5,
             },
         }
@@ -87,16 +88,6 @@ enum Access {
 /// access with `--dir`, read access over a remote alone.
 fn read_unless_dir(cli: &Cli) -> Access {
     if cli.dir.is_some() {
-        Access::Write
-    } else {
-        Access::Read
-    }
-}
-
-/// `verify` reads, unless a remote is attached to a directory: then it
-/// fetches the segments the directory lacks.
-fn verify_access(cli: &Cli) -> Access {
-    if cli.dir.is_some() && cli.remote.is_some() {
         Access::Write
     } else {
         Access::Read
@@ -369,7 +360,9 @@ pub async fn run(cli: &Cli) -> Result {
             )
         }
         Command::Verify => {
-            let db = open(cli, verify_access(cli), "verify").await?;
+            // Only reads: a segment the directory lacks is reported, never
+            // fetched (`download` fetches it).
+            let db = open(cli, Access::Read, "verify").await?;
             let pb = spinner(cli, "verifying");
             let r = db.verify().await?;
             drop(pb);
@@ -377,13 +370,19 @@ pub async fn run(cli: &Cli) -> Result {
                 "{} segments, {} records, {} bytes, {} keys checked",
                 r.segments, r.records, r.bytes, r.keys
             );
+            if r.segments_missing > 0 {
+                human.push_str(&format!(
+                    "; {} segment(s) not in this directory, not checked",
+                    r.segments_missing
+                ));
+            }
             for p in &r.problems {
                 human.push_str("\nproblem: ");
                 human.push_str(&p.replace('\n', " "));
             }
             report(
                 cli,
-                json!({ "ok": r.is_ok(), "segments": r.segments, "records": r.records, "bytes": r.bytes, "keys": r.keys, "problems": r.problems }),
+                json!({ "ok": r.is_ok(), "segments": r.segments, "records": r.records, "bytes": r.bytes, "keys": r.keys, "segments_missing": r.segments_missing, "problems": r.problems }),
                 human,
             )?;
             if r.is_ok() {

@@ -111,6 +111,31 @@ fn check_metadata_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether every segment `base` lists that `dir` lacks is one its remote
+/// holds, as `remote.state` records it (FORMAT.md §10.4): the directory
+/// reads through its remote, or a segment file went missing from a copy.
+/// Such segments open as the remote's even with no remote attached, and
+/// reading one fails with [`Error::OnRemote`], never as corruption. A
+/// missing segment the remote does not hold stays corruption.
+fn lacks_only_remote_segments(dir: &Path, base: &Layers, disk: &[(SegmentId, PathBuf)]) -> bool {
+    let on_disk: std::collections::BTreeSet<SegmentId> = disk.iter().map(|(id, _)| *id).collect();
+    let mut missing = base
+        .segments()
+        .iter()
+        .map(|e| e.id)
+        .filter(|id| !on_disk.contains(id))
+        .peekable();
+    if missing.peek().is_none() {
+        return false;
+    }
+    // An unreadable remote.state proves nothing: the open then reports the
+    // missing segment as corruption.
+    let Ok(Some(state)) = crate::sync::state::SyncState::load(dir) else {
+        return false;
+    };
+    missing.all(|id| state.segments.contains(&id))
+}
+
 /// The error for a directory that holds no database.
 fn no_database(dir: &Path) -> Error {
     Error::NotFound(format!("no s4db database in {}", dir.display()))
@@ -246,18 +271,21 @@ impl Engine {
             return Ok((rec, false));
         }
         match recovery::load_index(dir)? {
-            Some(base) => Ok((
-                recovery::recover_with_index(
-                    dir,
-                    base,
-                    disk,
-                    writable,
-                    opts.max_segment_size,
-                    remote_backed,
-                    &opts.fs,
-                )?,
-                false,
-            )),
+            Some(base) => {
+                let remote_backed = remote_backed || lacks_only_remote_segments(dir, &base, &disk);
+                Ok((
+                    recovery::recover_with_index(
+                        dir,
+                        base,
+                        disk,
+                        writable,
+                        opts.max_segment_size,
+                        remote_backed,
+                        &opts.fs,
+                    )?,
+                    false,
+                ))
+            }
             None if disk.is_empty() => {
                 if !opts.create_if_missing || !writable {
                     return Err(no_database(dir));

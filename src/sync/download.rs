@@ -6,7 +6,8 @@
 //! lacks is fetched (in parallel), checked (header, every record's
 //! checksum) and written atomically; then the remote index, with this
 //! directory's own writer id, becomes the local index. Local segments it does
-//! not list are deleted only then.
+//! not list are deleted only then. A rebase and a discard fetch the same way
+//! before they adopt a remote index ([`fetch_for_adoption`]).
 //!
 //! Opening an empty directory with a remote fetches just the index: reads
 //! of segments the directory lacks go to the remote.
@@ -22,6 +23,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::format::index_file::{INDEX_FILE_NAME, SegmentEntry};
 use crate::format::scan;
 use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
+use crate::index::layers::Layers;
 use crate::io::fsutil::{atomic_write, sync_dir};
 use crate::io::offload::offload;
 use crate::options::setters;
@@ -137,16 +139,10 @@ pub(crate) async fn download(
         .await?
         .ok_or_else(|| ctx.no_database())?;
     let mut report = DownloadReport::default();
-    let dir = engine.dir().to_path_buf();
-    let wanted: Vec<SegmentEntry> = remote
-        .segments()
-        .iter()
-        .filter(|e| !present(&dir, e))
-        .copied()
-        .collect();
-    report.segments_present = (remote.segments().len() - wanted.len()) as u64;
-    report.segments_downloaded = wanted.len() as u64;
-    report.segment_bytes = fetch_segments(&ctx, &dir, wanted, check_segment).await?;
+    let fetched = fetch_for_adoption(engine, &ctx, &remote).await?;
+    report.segments_present = fetched.present;
+    report.segments_downloaded = fetched.segments;
+    report.segment_bytes = fetched.bytes;
 
     let e = engine.clone();
     let table = remote.segments().iter().map(|s| s.id).collect();
@@ -174,6 +170,69 @@ pub(crate) async fn download(
     synced_state.save_as_own(engine.dir())?;
     report.keys = keys;
     Ok(report)
+}
+
+/// What [`fetch_for_adoption`] did.
+pub(crate) struct Fetched {
+    /// Segments fetched.
+    pub segments: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Segments the directory already held.
+    pub present: u64,
+}
+
+/// Fetches every segment `remote` lists that the directory lacks, each
+/// checked and durable (fsync, rename), before `remote` is adopted as the
+/// local index (a download, a rebase, a discard; FORMAT.md §10.2, §10.3).
+///
+/// Until the adoption, `index.idx` does not list the fetched segments. So
+/// that a crash in between leaves the directory as it was, the local
+/// index's next segment number is first raised above every fetched
+/// segment's number (and made durable): a reopen then deletes them as
+/// obsolete (FORMAT.md §6.1) instead of replaying another writer's
+/// segments as this directory's own writes.
+pub(crate) async fn fetch_for_adoption(
+    engine: &Arc<Engine>,
+    ctx: &RemoteCtx,
+    remote: &Layers,
+) -> Result<Fetched> {
+    let dir = engine.dir().to_path_buf();
+    let wanted: Vec<SegmentEntry> = remote
+        .segments()
+        .iter()
+        .filter(|e| !present(&dir, e))
+        .copied()
+        .collect();
+    let present = (remote.segments().len() - wanted.len()) as u64;
+    if wanted.is_empty() {
+        return Ok(Fetched {
+            segments: 0,
+            bytes: 0,
+            present,
+        });
+    }
+    let above = wanted
+        .iter()
+        .map(|e| e.id.number.saturating_add(1))
+        .fold(remote.next_segment_number(), u64::max);
+    let e = engine.clone();
+    offload(move || {
+        let mut w = e.writer();
+        if w.next_number < above {
+            w.next_number = above;
+            e.checkpoint_locked(&mut w)?;
+        }
+        Ok(())
+    })
+    .await?;
+    let segments = wanted.len() as u64;
+    let bytes = fetch_segments(ctx, &dir, wanted, check_segment).await?;
+    Ok(Fetched {
+        segments,
+        bytes,
+        present,
+    })
 }
 
 /// Fetches segments in parallel into `dir`, each written atomically once
@@ -217,7 +276,8 @@ pub(crate) async fn fetch_segments(
 }
 
 /// Fetches every segment the local index lists but only the remote holds,
-/// so that maintenance (compaction, verify, rebuild) can read all records.
+/// so that maintenance (compaction, rebuild) can read all records; with no
+/// remote attached that is [`Error::OnRemote`].
 pub(crate) async fn hydrate(engine: &Arc<Engine>) -> Result<u64> {
     let missing: Vec<SegmentEntry> = {
         engine
@@ -231,10 +291,16 @@ pub(crate) async fn hydrate(engine: &Arc<Engine>) -> Result<u64> {
             })
             .collect()
     };
-    if missing.is_empty() {
+    let Some(first) = missing.first() else {
         return Ok(0);
-    }
-    let ctx = engine.remote_ctx()?;
+    };
+    let ctx = engine.remote().cloned().ok_or_else(|| {
+        Error::on_remote(format!(
+            "{} segment(s) this reads are on the remote (such as {})",
+            missing.len(),
+            first.id.file_name()
+        ))
+    })?;
     let _sync = engine.sync_lock().lock().await;
     let n = missing.len() as u64;
     fetch_segments(&ctx, engine.dir(), missing, check_segment).await?;

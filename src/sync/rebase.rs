@@ -5,6 +5,10 @@
 //!
 //! The changes are the batches in local segments the remote does not have.
 //! Crash safety comes from the order:
+//! 0. a directory that holds every segment of its index (a whole copy, not
+//!    one reading through its remote) first fetches the segments of the
+//!    index to adopt that it lacks, each durable before step 2, as a
+//!    download does (`download::fetch_for_adoption`);
 //! 1. under the writer lock (no write can land in between), read those
 //!    batches; write the kept ones again as new local segments numbered
 //!    above every segment of either side (durable; the old copies stay);
@@ -14,7 +18,8 @@
 //! 3. (rebase) record the remote's entity tag in `remote.state`.
 //!
 //! A crash before 2 leaves the old state with its changes written twice
-//! (same values); after 2, the new state.
+//! (same values), and fetched segments it deletes as obsolete; after 2, the
+//! new state, with every segment it names.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -31,6 +36,7 @@ use crate::format::segment_header::SEGMENT_HEADER_LEN;
 use crate::index::layers::Layers;
 use crate::io::offload::offload;
 use crate::remote::ctx::RemoteCtx;
+use crate::sync::download::fetch_for_adoption;
 use crate::sync::remote_index::fetch_index;
 use crate::sync::state::SyncState;
 
@@ -89,6 +95,11 @@ pub(crate) async fn reapply(
     keep_metadata: bool,
     drop: impl Fn(&[u8]) -> bool + Send + 'static,
 ) -> Result<Reapplied> {
+    if engine.segments().iter().all(|s| s.is_local()) {
+        // A whole copy stays one: it gets the segments the adopted index
+        // names, durable before that index is.
+        fetch_for_adoption(engine, &*engine.remote_ctx()?, &remote).await?;
+    }
     let e = engine.clone();
     let synced = state.segments.clone();
     let synced_metadata = state.metadata.clone();

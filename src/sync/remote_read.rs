@@ -76,16 +76,22 @@ fn missing(segment: &str) -> Error {
     ))
 }
 
+/// The error for a record in `segment`, which only the remote holds, read
+/// with no remote attached.
+fn on_remote(segment: &str) -> Error {
+    Error::on_remote(format!("this key's segment {segment} is on the remote"))
+}
+
 /// Reads one record's value with one range GET.
-/// `ctx` is the remote that holds the segment (`None`: the segment is
-/// reported missing).
+/// `ctx` is the remote that holds the segment (`None`: none is attached,
+/// [`Error::OnRemote`]).
 pub(crate) async fn get_one(
     ctx: Option<&Arc<RemoteCtx>>,
     seg: &Segment,
     key: &[u8],
     loc: Loc,
 ) -> Result<Option<Bytes>> {
-    let ctx = ctx.ok_or_else(|| missing(&seg.name()))?;
+    let ctx = ctx.ok_or_else(|| on_remote(&seg.name()))?;
     let name = seg.name();
     let store = ctx.store.clone();
     let (n, off, len) = (name.clone(), u64::from(loc.offset), u64::from(loc.len));
@@ -108,7 +114,7 @@ pub(crate) async fn get_many(
     out: &mut [Option<Bytes>],
 ) -> Result<()> {
     let Some(ctx) = ctx else {
-        return Err(missing(
+        return Err(on_remote(
             &groups.first().map(|(s, _)| s.name()).unwrap_or_default(),
         ));
     };

@@ -396,7 +396,7 @@ impl RemoteReader {
         offload(move || {
             crate::engine::verify::verify_with(snap, |seg| {
                 let body = fetched.get(&seg.name()).cloned().unwrap_or_default();
-                Ok(body.slice(..body.len().min(seg.len() as usize)))
+                Ok(Some(body.slice(..body.len().min(seg.len() as usize))))
             })
         })
         .await
