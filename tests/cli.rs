@@ -737,7 +737,6 @@ fn upload_stage_then_ingest_then_merge_index_build_one_database_from_shards() {
     );
 }
 
-<<<<<<< HEAD
 /// The sizes of the objects under a `file://` remote whose names end with
 /// `suffix`, added up, and their count.
 fn objects_ending_with(remote: &std::path::Path, suffix: &str) -> (u64, u64) {
@@ -778,7 +777,9 @@ fn upload_reports_every_object_it_sent_index_runs_included() {
     assert!(
         text.contains("1 index run(s)") && text.contains("bytes in all"),
         "{text}"
-=======
+    );
+}
+
 /// Every file in `dir` with its bytes, sorted by name.
 fn files_of(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
@@ -931,6 +932,5 @@ fn offline_a_directory_reading_through_its_remote_says_which_segment_is_there_wi
     assert_eq!(
         stdout(s4db(c.path()).args(["--remote", &url, "get", "k1"])),
         "v1"
->>>>>>> fix30-rebase
     );
 }

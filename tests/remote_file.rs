@@ -614,6 +614,7 @@ fn objects_written_to_a_file_remote_get_the_permissions_of_the_directorys_own_fi
     for (path, mode) in objects {
         assert_eq!(mode, segment_mode, "{path} has mode {mode:o}");
     }
+}
 
 /// `b` a downloaded copy of what `a` uploaded to `url`; then `a` commits
 /// `n` more records in 4 KiB segments (many segments, numbered high) and `b`
