@@ -29,7 +29,7 @@ use crate::index::live::Index;
 use crate::index::loc::Loc;
 use crate::index::tiering;
 use crate::io::fs::Fs;
-use crate::io::fsutil::{atomic_write_keeping, atomic_write_with};
+use crate::io::fsutil::atomic_write_keeping;
 
 /// A run entry's location meaning "deleted" (FORMAT.md §4.7).
 pub(crate) const TOMBSTONE: Loc = Loc {
@@ -60,14 +60,13 @@ impl Engine {
             let st = self.state.read();
             let index = &st.index;
             let old = index.base().clone();
-            let counts: Vec<u64> = old.runs().iter().map(|r| r.entries()).collect();
             let delta = index.delta_len() as u64;
             let absorb = if merge_all {
-                counts.len()
+                old.runs().len()
             } else if delta == 0 && !old.is_v1() {
                 0
             } else {
-                tiering::runs_to_absorb(&counts, delta)
+                runs_to_absorb(&old, delta)
             };
             let keep = old.runs().len() - absorb;
             let entries: Option<Vec<(&[u8], Loc)>> = if keep == 0 {
@@ -199,12 +198,14 @@ impl Engine {
         let mut runs: Vec<Arc<BaseIndex>> = Vec::with_capacity(keep + 1);
         let mut refs = Vec::with_capacity(keep + 1);
         for r in &old.runs()[..keep] {
-            let id = match r.id {
-                Some(id) => id,
-                // A version-1 index kept as the base becomes a run file
-                // under a new number (FORMAT.md §8).
-                None => self.keep_v1_as_run(w, r.index.bytes())?,
-            };
+            // Never a version-1 index: `runs_to_absorb` absorbs it.
+            let id = r.id.ok_or_else(|| {
+                Error::corruption(
+                    INDEX_FILE_NAME,
+                    0,
+                    "a version-1 index cannot be kept as a run (it is rewritten as a new base)",
+                )
+            })?;
             runs.push(r.index.clone());
             refs.push(root::RunRef::of(id, r.index.bytes()));
         }
@@ -282,18 +283,20 @@ impl Engine {
         let run = BaseIndex::from_built(index_file::build(&run_meta, &local))?;
         write_mapped(&self.opts.fs, &self.dir, &id.run_file_name(), run)
     }
+}
 
-    /// Writes a version-1 index's bytes as a run file and returns its id:
-    /// its layout is a run's (FORMAT.md §4.7, §8).
-    fn keep_v1_as_run(&self, w: &mut Writer, bytes: &[u8]) -> Result<SegmentId> {
-        let id = SegmentId {
-            number: w.next_number,
-            writer: self.writer_id,
-        };
-        w.next_number = next_number(w.next_number)?;
-        atomic_write_with(&self.opts.fs, &self.dir, &id.run_file_name(), bytes)?;
-        Ok(id)
+/// How many of the newest runs of `old` a new run of `changed` entries
+/// absorbs: as [`tiering`] says, except that a version-1 index is always
+/// absorbed, so that its upgrade is a new base written as every run is
+/// (FORMAT.md §4.7, §8): numbered below the root's `next_segment_number`,
+/// its header's writer that of its name, its segment table only the
+/// segments its entries name.
+pub(crate) fn runs_to_absorb(old: &Layers, changed: u64) -> usize {
+    if old.is_v1() {
+        return old.runs().len();
     }
+    let counts: Vec<u64> = old.runs().iter().map(|r| r.entries()).collect();
+    tiering::runs_to_absorb(&counts, changed)
 }
 
 /// Writes `run` durably as `dir/name` and returns it over a map of the file

@@ -33,7 +33,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::engine::checkpoint::{TOMBSTONE, merged_entries};
+use crate::engine::checkpoint::{TOMBSTONE, merged_entries, runs_to_absorb};
 use crate::engine::segment::Segment;
 use crate::engine::{Engine, View, create_segment_file};
 use crate::error::{Error, IoContext, Result};
@@ -46,7 +46,6 @@ use crate::format::segment_header::{
 use crate::format::segment_id::{SegmentId, next_number as next_segment_number};
 use crate::index::live::Index;
 use crate::index::loc::Loc;
-use crate::index::tiering;
 use crate::io::clock::unix_now_ms;
 use crate::io::fsutil::sync_dir;
 use crate::options::setters;
@@ -106,14 +105,14 @@ impl RunWriter<'_> {
             } else {
                 0
             };
-        SegmentHeader {
-            id: SegmentId {
+        SegmentHeader::new(
+            SegmentId {
                 number,
                 writer: self.engine.writer_id(),
             },
             flags,
-            run_first: self.run_first,
-        }
+            self.run_first,
+        )
     }
 
     fn start_segment(&mut self) -> Result<()> {
@@ -291,14 +290,13 @@ pub(crate) fn compact(engine: &Engine, opts: CompactOptions) -> Result<Compactio
             let old = v.index.base();
             // A selective compaction adds a run of what moved (merged by
             // the usual rule); a full one writes a new base.
-            let sizes: Vec<u64> = old.runs().iter().map(|r| r.entries()).collect();
             let changed = (planned.moving.len() + v.index.delta_len()) as u64;
             let absorb = if selective {
-                tiering::runs_to_absorb(&sizes, changed)
+                runs_to_absorb(old, changed)
             } else {
-                sizes.len()
+                old.runs().len()
             };
-            let keep = sizes.len() - absorb;
+            let keep = old.runs().len() - absorb;
             let entries = if keep == 0 {
                 new_index(v, &planned, &copied.locs, copied.expired.0)?
             } else {

@@ -677,7 +677,8 @@ impl Engine {
     /// Appends a finished batch to the active segment (rotating it first if
     /// needed) and indexes its records; returns the segment written to.
     fn append_batch(&self, w: &mut Writer, batch: &WriteBatch) -> Result<Arc<Segment>> {
-        let (seg, pos) = self.ensure_room(w, batch.buf.len() as u64)?;
+        let expires = batch.ops.iter().any(|op| op.expires);
+        let (seg, pos) = self.ensure_room(w, batch.buf.len() as u64, expires)?;
         let at = seg.append(&batch.buf)?;
         let mut st = self.state.write();
         for op in &batch.ops {
@@ -708,11 +709,15 @@ impl Engine {
     }
 
     /// The active segment, rotated first if `len` more bytes would push a
-    /// non-empty segment past the size limit.
-    fn ensure_room(&self, w: &mut Writer, len: u64) -> Result<(Arc<Segment>, u32)> {
+    /// non-empty segment past the size limit, or if the batch `expires` (has
+    /// a record with an expiry) and the segment is of version 1, which holds
+    /// none (FORMAT.md §2.1, §3.4).
+    fn ensure_room(&self, w: &mut Writer, len: u64, expires: bool) -> Result<(Arc<Segment>, u32)> {
         if let Some((a, _)) = &w.active {
             let used = a.len();
-            if used > SEGMENT_HEADER_LEN as u64 && used + len > self.opts.max_segment_size {
+            if (used > SEGMENT_HEADER_LEN as u64 && used + len > self.opts.max_segment_size)
+                || (expires && !a.header.may_expire())
+            {
                 self.seal_active(w)?;
             }
         }

@@ -455,14 +455,14 @@ mod vectors {
             )
         );
         // The last output of a selective compaction run (FORMAT.md §5.2).
-        let h = SegmentHeader {
-            id: SegmentId {
+        let h = SegmentHeader::new(
+            SegmentId {
                 number: 5,
                 writer: 0x0102_0304_0506_0708,
             },
-            flags: 0x7,
-            run_first: 5,
-        };
+            0x7,
+            5,
+        );
         assert!(h.is_compacted() && h.is_selective());
         assert_eq!(
             hex(&h.encode()),

@@ -36,17 +36,34 @@ const KNOWN: u16 = SEG_FLAG_COMPACTED | SEG_FLAG_RUN_LAST | SEG_FLAG_SELECTIVE;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SegmentHeader {
     pub id: SegmentId,
+    /// The format version: [`SegmentHeader::new`] makes the one written,
+    /// a decoded header keeps the file's.
+    pub version: u16,
     pub flags: u16,
     pub run_first: u64,
 }
 
 impl SegmentHeader {
-    pub(crate) fn plain(id: SegmentId) -> Self {
+    /// The header of a new segment, of the version written.
+    pub(crate) fn new(id: SegmentId, flags: u16, run_first: u64) -> Self {
         SegmentHeader {
             id,
-            flags: 0,
-            run_first: 0,
+            version: VERSION,
+            flags,
+            run_first,
         }
+    }
+
+    /// The header of a new segment of writes (no compaction flag).
+    pub(crate) fn plain(id: SegmentId) -> Self {
+        Self::new(id, 0, 0)
+    }
+
+    /// Whether the segment's records may carry an expiry (FORMAT.md §2.1,
+    /// §3.4): not in a segment of version 1, which a writer therefore
+    /// never appends an expiring record to.
+    pub(crate) fn may_expire(&self) -> bool {
+        self.version >= 2
     }
 
     pub(crate) fn is_compacted(&self) -> bool {
@@ -61,7 +78,7 @@ impl SegmentHeader {
     pub(crate) fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
         let mut b = [0u8; SEGMENT_HEADER_LEN];
         b[..8].copy_from_slice(MAGIC);
-        b[8..10].copy_from_slice(&VERSION.to_le_bytes());
+        b[8..10].copy_from_slice(&self.version.to_le_bytes());
         b[10..12].copy_from_slice(&self.flags.to_le_bytes());
         b[16..24].copy_from_slice(&self.id.writer.to_le_bytes());
         b[24..32].copy_from_slice(&self.id.number.to_le_bytes());
@@ -97,6 +114,7 @@ impl SegmentHeader {
                 writer: u64_at(16),
                 number: u64_at(24),
             },
+            version,
             flags,
             run_first: u64_at(32),
         })
@@ -109,14 +127,14 @@ mod tests {
 
     #[test]
     fn header_round_trips_and_detects_flips() {
-        let h = SegmentHeader {
-            id: SegmentId {
+        let h = SegmentHeader::new(
+            SegmentId {
                 number: 42,
                 writer: 0xdead_beef,
             },
-            flags: SEG_FLAG_COMPACTED | SEG_FLAG_RUN_LAST,
-            run_first: 40,
-        };
+            SEG_FLAG_COMPACTED | SEG_FLAG_RUN_LAST,
+            40,
+        );
         let b = h.encode();
         assert_eq!(SegmentHeader::decode(&b), Ok(h));
         for i in 0..SEGMENT_HEADER_LEN * 8 {
@@ -125,5 +143,28 @@ mod tests {
             assert!(SegmentHeader::decode(&c).is_err(), "bit {i}");
         }
         assert!(SegmentHeader::decode(&b[..47]).is_err());
+    }
+
+    #[test]
+    fn a_version_1_header_is_still_read_and_its_segment_takes_no_expiry() {
+        let id = SegmentId {
+            number: 3,
+            writer: 9,
+        };
+        assert!(
+            SegmentHeader::plain(id).may_expire(),
+            "new segments: version 2"
+        );
+        let v1 = SegmentHeader {
+            version: 1,
+            ..SegmentHeader::plain(id)
+        };
+        let b = v1.encode();
+        assert_eq!(u16::from_le_bytes([b[8], b[9]]), 1);
+        let read = SegmentHeader::decode(&b).unwrap();
+        assert_eq!(read, v1);
+        assert!(!read.may_expire());
+        let v3 = SegmentHeader { version: 3, ..v1 };
+        assert!(SegmentHeader::decode(&v3.encode()).is_err());
     }
 }
