@@ -30,6 +30,10 @@ pub struct Stats {
     /// Segments that are not on the remote as far as this directory knows
     /// (all of them when it never synced); 0 without a remote.
     pub unuploaded_segments: u64,
+    /// Segment files a rebuild set aside because their header failed its
+    /// checks (`data_….s4db.damaged`, FORMAT.md §6.3): while there is one,
+    /// the directory is not whole. Empty for a remote database.
+    pub damaged_files: Vec<String>,
 }
 
 /// What [`crate::Db::compact`] did.
@@ -81,11 +85,23 @@ pub struct RebuildReport {
     pub records: u64,
     /// Live keys in the rebuilt index.
     pub keys: u64,
-    /// Damaged ranges skipped in the middle of segments (their batches are lost).
+    /// Damaged ranges skipped in segments: the damaged bytes only (the good
+    /// records around them are kept), or a whole file with a damaged header
+    /// that `index.idx` shows obsolete (set aside, not replayed).
     pub skipped: Vec<DamagedRange>,
     /// A torn tail cut from the last segment (its bytes are kept beside it in a
     /// `.torn-OFFSET` file).
     pub torn_tail: Option<DamagedRange>,
+    /// Segment headers that failed their checks and were rebuilt from the
+    /// file name and the neighbouring segments (bytes `0..48`; the reason
+    /// says what the new header holds and where the original file was kept).
+    /// The records of such a segment are kept as any other segment's.
+    pub repaired: Vec<DamagedRange>,
+    /// Segment files set aside as damaged in the directory after the rebuild
+    /// (`data_….s4db.damaged`, by this rebuild or an earlier one): never read
+    /// again by s4db; delete each once satisfied nothing more is to be taken
+    /// from it.
+    pub damaged_files: Vec<String>,
 }
 
 /// What [`crate::Db::verify`] checked and found.

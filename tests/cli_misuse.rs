@@ -56,11 +56,25 @@ fn a_segment_with_a_damaged_header_is_reported_and_never_deleted_without_an_inde
             "{cmd:?} touched it"
         );
     }
-    // The repair keeps the file (set aside, named in the report)...
+    // The repair rewrites the header, keeping every record, and keeps the
+    // original file (set aside, named in the report)...
     let out = stdout(s4db(d.path()).arg("rebuild-index"));
-    assert!(out.contains("1 damaged range(s)"), "{out}");
+    assert!(out.contains("1 segment header(s) repaired"), "{out}");
+    assert!(out.contains("20000 keys"), "{out}");
     let aside = PathBuf::from(format!("{}.damaged", seg.display()));
+    assert!(
+        out.contains(&*aside.file_name().unwrap().to_string_lossy()),
+        "{out}"
+    );
     assert_eq!(fs::read(&aside).unwrap(), bytes);
+    assert_eq!(
+        s4db(d.path())
+            .args(["get", "key00000001"])
+            .output()
+            .unwrap()
+            .stdout,
+        b"value 1"
+    );
     // ...and nothing after it deletes it.
     s4db(d.path())
         .args(["compact", "--full"])

@@ -428,3 +428,190 @@ fn a_writer_removes_temporary_files_a_crash_left_and_keeps_everything_else() {
     }
     assert_eq!(fs::read(d.path().join("notes.tmp")).unwrap(), b"mine");
 }
+
+/// A closed database of 2,000 keys in one segment (imported as one batch).
+fn one_segment_of(dir: &Path, n: u64) -> std::path::PathBuf {
+    let db = Db::open(dir).unwrap();
+    db.put_many((0..n).map(|i| (key_for(i), value_for(i, 40))))
+        .unwrap();
+    db.close().unwrap();
+    let segs = segment_files(dir);
+    assert_eq!(segs.len(), 1);
+    segs[0].clone()
+}
+
+fn damaged_name(seg: &Path) -> String {
+    format!("{}.damaged", seg.file_name().unwrap().to_string_lossy())
+}
+
+#[test]
+fn a_flipped_byte_in_any_field_of_a_segment_header_loses_no_record_and_the_original_is_kept() {
+    // One byte in each field of the header (FORMAT.md §2.1): magic,
+    // version, flags, reserved, writer, number, run_first, reserved, crc32c.
+    for offset in [0, 8, 10, 12, 16, 20, 24, 32, 40, 44] {
+        for without_index in [false, true] {
+            let d = tempfile::tempdir().unwrap();
+            let seg = one_segment_of(d.path(), 2_000);
+            let good = fs::read(&seg).unwrap();
+            flip(&seg, offset);
+            let damaged = fs::read(&seg).unwrap();
+            if without_index {
+                fs::remove_file(d.path().join(INDEX_FILE_NAME)).unwrap();
+            } else {
+                let err = Db::open(d.path()).unwrap_err();
+                assert!(err.is_corruption(), "offset {offset}: {err}");
+            }
+            let at = format!("offset {offset}, without index {without_index}");
+            // A read-only rebuild reads the records in place, writing nothing.
+            let ro = Db::builder(d.path())
+                .read_only(true)
+                .rebuild_index(true)
+                .open_blocking()
+                .unwrap();
+            assert_eq!(ro.rebuild_report().unwrap().repaired.len(), 1, "{at}");
+            assert_eq!(
+                ro.get(key_for(1_999)).unwrap().unwrap(),
+                value_for(1_999, 40)
+            );
+            drop(ro);
+            assert_eq!(fs::read(&seg).unwrap(), damaged, "{at}: read-only wrote");
+            let db = Db::builder(d.path())
+                .rebuild_index(true)
+                .open_blocking()
+                .unwrap();
+            let r = db.rebuild_report().unwrap().clone();
+            assert_eq!(r.keys, 2_000, "{at}: {r:?}");
+            assert_eq!(r.records, 2_000, "{at}");
+            assert!(r.skipped.is_empty(), "{at}: {:?}", r.skipped);
+            assert_eq!(r.repaired.len(), 1, "{at}");
+            assert_eq!((r.repaired[0].start, r.repaired[0].end), (0, 48));
+            assert!(
+                r.repaired[0].reason.contains(&damaged_name(&seg)),
+                "{at}: {}",
+                r.repaired[0].reason
+            );
+            assert_eq!(r.damaged_files, vec![damaged_name(&seg)], "{at}");
+            for i in (0..2_000).step_by(7) {
+                assert_eq!(db.get(key_for(i)).unwrap().unwrap(), value_for(i, 40));
+            }
+            // The rewritten file is the one before the damage, byte for byte;
+            // the damaged original is kept beside it.
+            assert_eq!(fs::read(&seg).unwrap(), good, "{at}");
+            let aside = d.path().join(damaged_name(&seg));
+            assert_eq!(fs::read(&aside).unwrap(), damaged, "{at}");
+            // While it is there, verify fails naming it and stats show it.
+            let v = db.verify().unwrap();
+            assert_eq!(v.records, 2_000);
+            assert_eq!(v.problems.len(), 1, "{at}: {:?}", v.problems);
+            assert!(v.problems[0].contains(&damaged_name(&seg)), "{at}");
+            assert_eq!(db.stats().unwrap().damaged_files, vec![damaged_name(&seg)]);
+            // A second rebuild repairs nothing more but still names it.
+            let again = db.rebuild_index().unwrap();
+            assert!(again.repaired.is_empty() && again.skipped.is_empty());
+            assert_eq!(again.damaged_files, vec![damaged_name(&seg)]);
+            db.close().unwrap();
+            drop(db);
+            // Deleting it (the user's step once satisfied) makes the directory whole.
+            fs::remove_file(&aside).unwrap();
+            let db = Db::open(d.path()).unwrap();
+            assert!(db.verify().unwrap().is_ok());
+            assert!(db.stats().unwrap().damaged_files.is_empty());
+            assert_eq!(db.len(), 2_000);
+        }
+    }
+}
+
+#[test]
+fn a_damaged_header_in_a_compaction_run_is_rebuilt_with_its_run_flags() {
+    let d = tempfile::tempdir().unwrap();
+    sample(d.path());
+    let db = Db::builder(d.path())
+        .max_segment_size(4096)
+        .open_blocking()
+        .unwrap();
+    db.delete(key_for(3)).unwrap();
+    db.compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
+    db.close().unwrap();
+    drop(db);
+    let segs = segment_files(d.path());
+    assert!(segs.len() >= 3, "{segs:?}");
+    // The first, a middle and the last output of the run: each header is
+    // rebuilt as it was (flags and run_first from its neighbours).
+    for pick in [0, segs.len() / 2, segs.len() - 1] {
+        let t = tempfile::tempdir().unwrap();
+        for e in fs::read_dir(d.path()).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                fs::copy(&p, t.path().join(p.file_name().unwrap())).unwrap();
+            }
+        }
+        let seg = t.path().join(segs[pick].file_name().unwrap());
+        let good = fs::read(&seg).unwrap();
+        flip(&seg, 44);
+        fs::remove_file(t.path().join(INDEX_FILE_NAME)).unwrap();
+        let db = Db::builder(t.path())
+            .rebuild_index(true)
+            .open_blocking()
+            .unwrap();
+        let r = db.rebuild_report().unwrap();
+        assert_eq!(r.repaired.len(), 1, "segment {pick}: {r:?}");
+        assert_eq!(r.keys, 199, "segment {pick}: {r:?}");
+        assert_eq!(db.get(key_for(3)).unwrap(), None);
+        assert_eq!(fs::read(&seg).unwrap()[..48], good[..48], "segment {pick}");
+    }
+}
+
+#[test]
+fn a_damaged_header_of_a_segment_index_idx_shows_obsolete_is_set_aside_not_replayed() {
+    let d = tempfile::tempdir().unwrap();
+    sample(d.path());
+    let first = segment_files(d.path())[0].clone();
+    let old = fs::read(&first).unwrap(); // holds key 0's put
+    let db = Db::builder(d.path())
+        .max_segment_size(4096)
+        .open_blocking()
+        .unwrap();
+    db.delete(key_for(0)).unwrap();
+    db.compact_with(s4db::CompactOptions::default().full(true))
+        .unwrap();
+    db.close().unwrap();
+    drop(db);
+    assert!(!first.exists(), "compaction removed it");
+    fs::write(&first, &old).unwrap();
+    flip(&first, 20);
+    let db = Db::builder(d.path())
+        .rebuild_index(true)
+        .open_blocking()
+        .unwrap();
+    let r = db.rebuild_report().unwrap();
+    assert!(r.repaired.is_empty(), "{r:?}");
+    assert_eq!(r.skipped.len(), 1, "{r:?}");
+    assert!(r.skipped[0].reason.contains("obsolete"), "{r:?}");
+    assert_eq!(r.damaged_files, vec![damaged_name(&first)]);
+    assert_eq!(db.get(key_for(0)).unwrap(), None, "not brought back");
+    assert_eq!(db.len(), 199);
+}
+
+#[test]
+fn a_flipped_byte_in_the_middle_of_a_segment_loses_only_that_record() {
+    let d = tempfile::tempdir().unwrap();
+    let seg = one_segment_of(d.path(), 2_000);
+    let size = fs::metadata(&seg).unwrap().len();
+    flip(&seg, (size / 2) as usize);
+    let db = Db::open(d.path()).unwrap();
+    let r = db.rebuild_index().unwrap();
+    assert_eq!(r.skipped.len(), 1, "{r:?}");
+    assert!(r.skipped[0].end - r.skipped[0].start < 100, "{r:?}");
+    assert_eq!(r.keys, 1_999, "{r:?}");
+    let lost: Vec<u64> = (0..2_000)
+        .filter(|&i| match db.get(key_for(i)).unwrap() {
+            Some(v) => {
+                assert_eq!(v, value_for(i, 40));
+                false
+            }
+            None => true,
+        })
+        .collect();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+}

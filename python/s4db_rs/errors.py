@@ -53,6 +53,13 @@ class RemoteError(Error, OSError):
     names the host and what s4db was doing."""
 
 
+class OnRemoteError(Error, LookupError):
+    """What was asked for is in a segment only the remote holds (the directory
+    reads through its remote, or a copy lost a segment file) and no remote is
+    attached: open with ``remote=URL`` to read it, or ``download()`` to fetch
+    what the directory lacks. Nothing is damaged."""
+
+
 __all__ = [
     "Error",
     "IoError",
@@ -64,4 +71,5 @@ __all__ = [
     "NotFoundError",
     "ConflictError",
     "RemoteError",
+    "OnRemoteError",
 ]

@@ -17,6 +17,7 @@ pub(crate) fn to_py(e: s4db::Error) -> PyErr {
         s4db::Error::NotFound(_) => "NotFoundError",
         s4db::Error::Conflict(_) => "ConflictError",
         s4db::Error::Remote { .. } => "RemoteError",
+        s4db::Error::OnRemote(_) => "OnRemoteError",
         _ => "Error",
     };
     let message = e.to_string();

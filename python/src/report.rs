@@ -120,7 +120,8 @@ pub(crate) mod from {
             index_memory_bytes,
             index_mapped_bytes,
             index_runs,
-            unuploaded_segments
+            unuploaded_segments,
+            damaged_files
         ))
     }
 
@@ -176,10 +177,13 @@ pub(crate) mod from {
             segments,
             superseded_segments,
             records,
-            keys
+            keys,
+            damaged_files
         );
         out.fields.push(("skipped", damaged_list(py, &r.skipped)?));
         out.fields.push(("torn_tail", torn_tail));
+        out.fields
+            .push(("repaired", damaged_list(py, &r.repaired)?));
         Ok(out)
     }
 

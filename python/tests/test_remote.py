@@ -218,3 +218,19 @@ def test_every_call_that_names_a_remote_takes_timeout_and_retries(tmp_path):
         s4db_rs.ingest(copy, ["shard"], retries=-1)
     with pytest.raises(ValueError):
         s4db_rs.migrate(copy, tmp_path / "m", timeout=float("nan"))
+
+
+def test_offline_a_directory_reading_through_its_remote_raises_on_remote_error_for_the_remotes_keys(tmp_path):
+    remote = (tmp_path / "remote").as_uri()
+    with s4db_rs.open(tmp_path / "a", remote=remote) as db:
+        db[b"k1"] = b"v1"
+        db.upload()
+    # Opened empty with its remote, it fetches only the index and reads through.
+    with s4db_rs.open(tmp_path / "c", remote=remote) as db:
+        db[b"kc"] = b"vc"
+        assert db[b"k1"] == b"v1"
+    with s4db_rs.open(tmp_path / "c") as db:
+        assert db[b"kc"] == b"vc"
+        with pytest.raises(s4db_rs.OnRemoteError, match="on the remote") as raised:
+            db[b"k1"]
+        assert isinstance(raised.value, LookupError) and not isinstance(raised.value, s4db_rs.CorruptionError)

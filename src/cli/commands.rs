@@ -157,6 +157,19 @@ async fn closed_after<T>(db: &Db, r: std::result::Result<T, Error>) -> Result<T>
     }
 }
 
+/// The human line naming the segment files set aside as damaged (empty
+/// when there is none), and what to do about them.
+fn damaged_files_line(files: &[String]) -> String {
+    if files.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\ndamaged files set aside: {} ({}); s4db never reads them again: delete each once satisfied with what the rebuild kept",
+        files.len(),
+        files.join(", ")
+    )
+}
+
 /// Tells on stderr of each damaged range an operation skipped; returns them
 /// as JSON for `--json`.
 fn skipped_ranges(skipped: &[s4db::DamagedRange]) -> serde_json::Value {
@@ -352,10 +365,16 @@ pub async fn run(cli: &Cli) -> Result {
                     "live_bytes": s.live_bytes,
                     "total_bytes": s.total_bytes,
                     "unuploaded_segments": s.unuploaded_segments,
+                    "damaged_files": s.damaged_files,
                 }),
                 format!(
-                    "keys: {}\nsegments: {}\nlive bytes: {}\ntotal bytes: {}\nsegments not yet uploaded: {}",
-                    s.keys, s.segments, s.live_bytes, s.total_bytes, s.unuploaded_segments
+                    "keys: {}\nsegments: {}\nlive bytes: {}\ntotal bytes: {}\nsegments not yet uploaded: {}{}",
+                    s.keys,
+                    s.segments,
+                    s.live_bytes,
+                    s.total_bytes,
+                    s.unuploaded_segments,
+                    damaged_files_line(&s.damaged_files)
                 ),
             )
         }
@@ -616,24 +635,36 @@ pub async fn run(cli: &Cli) -> Result {
             let r = db.rebuild_report().cloned().unwrap_or_default();
             db.close().await?;
             drop(pb);
-            let damaged: Vec<String> = r
-                .skipped
+            let ranges = |v: &[s4db::DamagedRange]| -> Vec<String> {
+                v.iter()
+                    .map(|d| format!("{} {}..{}: {}", d.file, d.start, d.end, d.reason))
+                    .collect()
+            };
+            let (damaged, repaired) = (ranges(&r.skipped), ranges(&r.repaired));
+            let mut human = format!(
+                "{} segments, {} records, {} keys; {} damaged range(s) skipped; {} segment header(s) repaired{}",
+                r.segments,
+                r.records,
+                r.keys,
+                r.skipped.len(),
+                r.repaired.len(),
+                r.torn_tail
+                    .as_ref()
+                    .map(|t| format!("; torn tail cut at {} {}", t.file, t.start))
+                    .unwrap_or_default()
+            );
+            for line in damaged
                 .iter()
-                .map(|d| format!("{} {}..{}: {}", d.file, d.start, d.end, d.reason))
-                .collect();
+                .map(|d| ("skipped", d))
+                .chain(repaired.iter().map(|d| ("repaired", d)))
+            {
+                human.push_str(&format!("\n{}: {}", line.0, line.1));
+            }
+            human.push_str(&damaged_files_line(&r.damaged_files));
             report(
                 cli,
-                json!({ "segments": r.segments, "records": r.records, "keys": r.keys, "superseded_segments": r.superseded_segments, "skipped": damaged, "torn_tail": r.torn_tail.as_ref().map(|t| format!("{} {}..{}", t.file, t.start, t.end)) }),
-                format!(
-                    "{} segments, {} records, {} keys; {} damaged range(s) skipped{}",
-                    r.segments,
-                    r.records,
-                    r.keys,
-                    r.skipped.len(),
-                    r.torn_tail
-                        .map(|t| format!("; torn tail cut at {} {}", t.file, t.start))
-                        .unwrap_or_default()
-                ),
+                json!({ "segments": r.segments, "records": r.records, "keys": r.keys, "superseded_segments": r.superseded_segments, "skipped": damaged, "repaired": repaired, "damaged_files": r.damaged_files, "torn_tail": r.torn_tail.as_ref().map(|t| format!("{} {}..{}", t.file, t.start, t.end)) }),
+                human,
             )
         }
         Command::Upload {

@@ -37,12 +37,14 @@ fn list_named(
     Ok(out)
 }
 
-/// Removes temporary files a crash left behind: of an index write, or of a
-/// writer's check that it may create files (FORMAT.md §2).
+/// Removes temporary files a crash left behind: of an index write, of a
+/// segment's repair (FORMAT.md §6.3), or of a writer's check that it may
+/// create files (FORMAT.md §2).
 pub(crate) fn remove_stale_temp_files(dir: &Path) -> Result<()> {
     let prefixes = [
         format!(".{INDEX_FILE_NAME}."),
         ".index_".to_string(),
+        ".data_".to_string(),
         PROBE_PREFIX.to_string(),
     ];
     for entry in fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
@@ -54,6 +56,27 @@ pub(crate) fn remove_stale_temp_files(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The suffix of a segment file set aside because its header failed its
+/// checks (FORMAT.md §2, §6.3).
+pub(crate) const DAMAGED_SUFFIX: &str = ".damaged";
+
+/// The names of the segment files set aside in `dir` as damaged
+/// (`data_….s4db.damaged`, FORMAT.md §6.3), sorted: they are no segment
+/// (never read, uploaded or deleted by s4db), and while one is there the
+/// directory is not whole.
+pub(crate) fn list_damaged(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).ctx(|| format!("listing {}", dir.display()))? {
+        let entry = entry.ctx(|| format!("listing {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("data_") && name.ends_with(DAMAGED_SUFFIX) {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Reads and checks a segment file's header.

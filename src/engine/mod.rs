@@ -574,7 +574,9 @@ impl Engine {
 
     pub(crate) fn stats(&self) -> Result<Stats> {
         self.check_open()?;
-        Ok(self.state.read().stats())
+        let mut stats = self.state.read().stats();
+        stats.damaged_files = files::list_damaged(&self.dir)?;
+        Ok(stats)
     }
 
     /// Switches readers to `index` over `segments` (after a compaction).

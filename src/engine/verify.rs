@@ -39,13 +39,30 @@ pub(crate) fn verify(engine: &Engine) -> Result<VerifyReport> {
     engine.check_open()?;
     let _w = engine.writer();
     engine.check_index()?;
-    verify_with(engine.capture(None)?, |seg| {
+    let mut report = verify_with(engine.capture(None)?, |seg| {
         if seg.is_local() {
             seg.contents().map(Some)
         } else {
             Ok(None)
         }
-    })
+    })?;
+    report.problems.extend(set_aside_problems(engine.dir())?);
+    Ok(report)
+}
+
+/// One problem for each segment file a rebuild set aside in `dir` as
+/// damaged (FORMAT.md §6.3): the records it could keep are in the segments,
+/// but while the file is there the directory is not whole, and the user
+/// decides when it may go.
+fn set_aside_problems(dir: &std::path::Path) -> Result<Vec<String>> {
+    Ok(crate::engine::files::list_damaged(dir)?
+        .into_iter()
+        .map(|name| {
+            format!(
+                "{name}: a damaged segment file a rebuild set aside (s4db never reads it again); check what the rebuild report said it kept, then delete the file"
+            )
+        })
+        .collect())
 }
 
 /// Verifies the keys and segments of `snap`, with `bytes` giving each

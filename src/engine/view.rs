@@ -99,6 +99,7 @@ impl View {
             index_mapped_bytes: self.index.mapped_bytes() as u64,
             index_runs: self.index.base().runs().len() as u64,
             unuploaded_segments: 0,
+            damaged_files: Vec::new(),
         }
     }
 }

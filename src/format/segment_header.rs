@@ -75,6 +75,41 @@ impl SegmentHeader {
         self.flags & SEG_FLAG_SELECTIVE != 0
     }
 
+    /// The header of segment `id` whose own header failed its checks, from
+    /// what else tells (FORMAT.md §6.3): the number and the writer come from
+    /// the file name; the compaction flags and `run_first` from the valid
+    /// headers of the segments numbered just below (`prev`) and just above
+    /// (`next`) of the same writer, since a compaction run's segments have
+    /// consecutive numbers and only its last has the run-last flag. With no
+    /// neighbour in a run, it is a plain segment. The version written is
+    /// the current one, which reads the records of every version. The
+    /// second value says how the flags were found.
+    pub(crate) fn recovered(
+        id: SegmentId,
+        prev: Option<&SegmentHeader>,
+        next: Option<&SegmentHeader>,
+    ) -> (Self, &'static str) {
+        let run_bits = SEG_FLAG_COMPACTED | SEG_FLAG_SELECTIVE;
+        if let Some(n) = next.filter(|n| n.is_compacted() && n.run_first <= id.number) {
+            let h = SegmentHeader::new(id, n.flags & run_bits, n.run_first);
+            return (
+                h,
+                "a compaction output, not its run's last (from the next segment's header)",
+            );
+        }
+        if let Some(p) = prev.filter(|p| p.is_compacted() && p.flags & SEG_FLAG_RUN_LAST == 0) {
+            let h = SegmentHeader::new(id, (p.flags & run_bits) | SEG_FLAG_RUN_LAST, p.run_first);
+            return (
+                h,
+                "the last output of a compaction run (from the previous segment's header)",
+            );
+        }
+        (
+            SegmentHeader::plain(id),
+            "a plain segment (no neighbouring segment belongs to a compaction run with it)",
+        )
+    }
+
     pub(crate) fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
         let mut b = [0u8; SEGMENT_HEADER_LEN];
         b[..8].copy_from_slice(MAGIC);
@@ -166,5 +201,37 @@ mod tests {
         assert!(!read.may_expire());
         let v3 = SegmentHeader { version: 3, ..v1 };
         assert!(SegmentHeader::decode(&v3.encode()).is_err());
+    }
+
+    #[test]
+    fn a_lost_header_is_rebuilt_from_its_run_neighbours() {
+        let id = |number| SegmentId { number, writer: 7 };
+        let run = |number, flags| SegmentHeader::new(id(number), SEG_FLAG_COMPACTED | flags, 10);
+        // First or middle of a run: the next one names the run.
+        let (h, _) = SegmentHeader::recovered(id(10), None, Some(&run(11, 0)));
+        assert_eq!(h, run(10, 0));
+        let (h, _) = SegmentHeader::recovered(id(11), Some(&run(10, 0)), Some(&run(12, 0)));
+        assert_eq!(h, run(11, 0));
+        // Last of a run: the previous one is in it and not its last.
+        let (h, _) = SegmentHeader::recovered(id(12), Some(&run(11, 0)), None);
+        assert_eq!(h, run(12, SEG_FLAG_RUN_LAST));
+        let selective = SEG_FLAG_SELECTIVE;
+        let (h, _) = SegmentHeader::recovered(id(12), Some(&run(11, selective)), None);
+        assert_eq!(h, run(12, SEG_FLAG_RUN_LAST | selective));
+        // After a run's last, or beside plain segments: plain.
+        let plain = SegmentHeader::plain(id(9));
+        let (h, _) = SegmentHeader::recovered(id(13), Some(&run(12, SEG_FLAG_RUN_LAST)), None);
+        assert_eq!(h, SegmentHeader::plain(id(13)));
+        let (h, _) = SegmentHeader::recovered(id(10), Some(&plain), None);
+        assert_eq!(h, SegmentHeader::plain(id(10)));
+        // A next run that starts above it says nothing about it.
+        let later = SegmentHeader {
+            run_first: 11,
+            ..run(11, 0)
+        };
+        let (h, _) = SegmentHeader::recovered(id(10), None, Some(&later));
+        assert_eq!(h, SegmentHeader::plain(id(10)));
+        // The header written decodes, as the current version.
+        assert_eq!(SegmentHeader::decode(&h.encode()), Ok(h));
     }
 }

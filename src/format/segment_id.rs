@@ -146,6 +146,10 @@ mod tests {
             "data_1_00000000000000ab.s4db",
             "data_00000001_00000000000000AB.s4db",
             "data_00000001_00000000000000ab.s4db.torn-40",
+            // Set aside by a rebuild (FORMAT.md §6.3): never a segment, so
+            // never opened, uploaded or counted.
+            "data_00000001_00000000000000ab.s4db.damaged",
+            "data_00000001_00000000000000ab.s4db.2.damaged",
             "data_0000000x_00000000000000ab.s4db",
             "data_99999999999999999999999_00000000000000ab.s4db",
         ] {

@@ -168,6 +168,7 @@ impl RemoteReader {
                 index_mapped_bytes: 0,
                 index_runs: lazy.run_count() as u64,
                 unuploaded_segments: 0,
+                damaged_files: Vec::new(),
             },
             Loaded::Whole(view) => view.stats(),
         })
