@@ -252,3 +252,150 @@ fn a_torn_segment_creations_number_stays_used_across_a_reopen_before_compaction(
         "number 99 reused: {numbers:?}"
     );
 }
+
+/// Readers beside a writer that restarts over a torn tail (FORMAT.md §6.2,
+/// §6.4): reader processes loop `s4db get` while, round after round, an
+/// unfinished ~8 MB batch is left at the end of the last segment (as a
+/// writer killed mid-batch leaves it) and `s4db put` opens, cuts it and
+/// writes. No reader may fail, and each sees only committed values.
+/// Rounds: 10, or `S4DB_CRASH_ROUNDS / 10`.
+#[test]
+fn readers_beside_a_writer_that_cuts_a_torn_tail_see_only_committed_values() {
+    use std::io::Write;
+    use std::process::Command;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let rounds: u64 = std::env::var("S4DB_CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(10, |r| (r / 10).max(1));
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::open(d.path()).unwrap();
+    for i in 0..50u64 {
+        db.put(format!("base{i}"), format!("base value {i}"))
+            .unwrap();
+    }
+    db.checkpoint().unwrap();
+    // The torn batch: a whole batch of ~8 MB of incompressible values, less
+    // the end of its last record.
+    let seg = segment_files(d.path()).last().unwrap().clone();
+    let before = fs::metadata(&seg).unwrap().len();
+    let mut b = WriteBatch::new();
+    for i in 0..2_000u64 {
+        b.put(format!("torn{i}"), value_for(2 * i + 1, 4_000))
+            .unwrap();
+    }
+    db.write(b).unwrap();
+    db.flush().unwrap();
+    let after = fs::metadata(&seg).unwrap().len();
+    let torn = fs::read(&seg).unwrap()[before as usize..after as usize - 100].to_vec();
+    assert!(torn.len() > 7 << 20, "{}", torn.len());
+    drop(db);
+    // The database without the batch: rebuilt from the committed keys.
+    let d = tempfile::tempdir().unwrap();
+    let db = Db::open(d.path()).unwrap();
+    for i in 0..50u64 {
+        db.put(format!("base{i}"), format!("base value {i}"))
+            .unwrap();
+    }
+    db.close().unwrap();
+    drop(db);
+
+    let bin = assert_cmd::cargo::cargo_bin("s4db");
+    let stop = Arc::new(AtomicBool::new(false));
+    let committed = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reads = Arc::new(AtomicU64::new(0));
+    let readers: Vec<_> = (0..6u64)
+        .map(|r| {
+            let (stop, committed, errors, reads) = (
+                stop.clone(),
+                committed.clone(),
+                errors.clone(),
+                reads.clone(),
+            );
+            let (dir, bin) = (d.path().to_path_buf(), bin.clone());
+            std::thread::spawn(move || {
+                let mut n = r;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    // A base key, a round's key, or a key of the torn batch.
+                    let done = committed.load(Ordering::Acquire);
+                    let (key, want) = match n % 3 {
+                        0 => (
+                            format!("base{}", n % 50),
+                            Some(format!("base value {}", n % 50)),
+                        ),
+                        1 => (
+                            format!("round{done}"),
+                            (done > 0).then(|| format!("v{done}")),
+                        ),
+                        _ => (format!("torn{}", n % 2_000), None),
+                    };
+                    let out = Command::new(&bin)
+                        .arg("--dir")
+                        .arg(&dir)
+                        .args(["-q", "get", &key])
+                        .output()
+                        .unwrap();
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    let got = String::from_utf8_lossy(&out.stdout).into_owned();
+                    let ok = match (&want, out.status.code()) {
+                        (Some(w), Some(0)) => got == *w,
+                        (None, Some(1)) => true,
+                        // A round's key put after this reader opened.
+                        (Some(_), Some(1)) => key.starts_with("round"),
+                        _ => false,
+                    };
+                    if !ok {
+                        errors.lock().unwrap().push(format!(
+                            "get {key}: {:?} {got:?} {}",
+                            out.status,
+                            String::from_utf8_lossy(&out.stderr)
+                        ));
+                    }
+                }
+            })
+        })
+        .collect();
+    for round in 1..=rounds {
+        // A writer killed mid-batch leaves this at the end of the last segment.
+        let last = segment_files(d.path()).last().unwrap().clone();
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&last)
+            .unwrap()
+            .write_all(&torn)
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let out = Command::new(&bin)
+            .arg("--dir")
+            .arg(d.path())
+            .args(["-q", "put", &format!("round{round}"), &format!("v{round}")])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        committed.store(round, Ordering::Release);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().unwrap();
+    }
+    let errors = errors.lock().unwrap();
+    assert!(
+        errors.is_empty(),
+        "{} of {} reads failed: {:#?}",
+        errors.len(),
+        reads.load(Ordering::Relaxed),
+        &errors[..errors.len().min(5)]
+    );
+    let db = Db::open(d.path()).unwrap();
+    assert_eq!(db.len(), 50 + rounds);
+    assert!(!db.contains("torn0").unwrap());
+    assert!(db.verify().unwrap().is_ok());
+}

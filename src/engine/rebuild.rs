@@ -290,11 +290,13 @@ pub(crate) fn rebuild(
             max_segment,
             fs,
         )?);
-        // A segment that keeps all its bytes (sealed, or nothing may be cut)
-        // is scanned through its map, without a copy on the heap. The last
-        // one may lose a torn tail, and a mapped file is never cut (io/mmap.rs):
-        // it is read.
-        let buf = if sealed || !writable {
+        // A sealed segment keeps all its bytes: it is scanned through its
+        // map, without a copy on the heap. The last one may lose a torn tail,
+        // cut by this handle or, beside a read-only one, by a writer's open in
+        // another process (FORMAT.md §6.4), and a map must not reach past the
+        // end of a file (io/mmap.rs): it is read, and a read that finds the
+        // file shorter ends there.
+        let buf = if sealed {
             seg.set_len(seg.file_len()?);
             let all = seg.contents()?;
             all.slice(SEGMENT_HEADER_LEN.min(all.len())..)
@@ -344,6 +346,7 @@ pub(crate) fn rebuild(
             writable
                 && s.id().writer == writer_id
                 && !s.header.is_compacted()
+                && !s.is_sealed()
                 && report.skipped.iter().all(|d| d.file != s.name())
         })
         .cloned();

@@ -125,7 +125,10 @@ pub(crate) fn apply_batch(
 }
 
 /// Cuts a torn tail off `seg` at `good_end`, keeping the cut bytes in a
-/// `.torn-OFFSET` file beside it. Read-only handles only report it.
+/// `.torn-OFFSET` file beside it, and seals it: nothing is appended to a cut
+/// segment again, so a reader that read the cut bytes before they went
+/// never meets other bytes in their place (FORMAT.md §6.2, §6.4). Read-only
+/// handles only report it.
 pub(crate) fn cut_tail(
     seg: &Segment,
     good_end: u64,
@@ -151,6 +154,7 @@ pub(crate) fn cut_tail(
         file.set_len(good_end)
             .and_then(|()| file.sync_all())
             .ctx(|| format!("truncating {}", seg.path.display()))?;
+        seg.mark_sealed();
     } else {
         // A read-only view ends at the last complete batch; a writer may be
         // appending the rest right now (FORMAT.md §6.4).
@@ -537,5 +541,129 @@ mod tests {
         assert!(rec.active.is_none());
         assert_eq!(rec.index.live_keys(), 100);
         assert!(rec.index.get(b"k042").unwrap().is_some());
+    }
+
+    /// Leaves `dir` holding `base0..base49`, indexed, and at the end of its
+    /// last segment an unfinished batch (`torn0..torn199`, less the end of
+    /// its last record), as a writer killed mid-batch leaves it. Returns the
+    /// last segment and its good end.
+    fn with_a_torn_tail(dir: &Path) -> (PathBuf, u64) {
+        let other = tempfile::tempdir().unwrap();
+        let db = crate::blocking::Db::open(other.path()).unwrap();
+        let seg = list_segments(other.path()).unwrap();
+        let before = seg
+            .last()
+            .map_or(0, |(_, p)| fs::metadata(p).unwrap().len());
+        let mut b = crate::WriteBatch::new();
+        for i in 0..200 {
+            b.put(format!("torn{i}"), vec![i as u8; 1000]).unwrap();
+        }
+        db.write(b).unwrap();
+        db.flush().unwrap();
+        let (_, path) = list_segments(other.path()).unwrap().pop().unwrap();
+        let bytes = fs::read(&path).unwrap();
+        let torn = bytes[before.max(SEGMENT_HEADER_LEN as u64) as usize..bytes.len() - 10].to_vec();
+        db.close().unwrap();
+
+        let db = crate::blocking::Db::open(dir).unwrap();
+        for i in 0..50 {
+            db.put(format!("base{i}"), format!("value {i}")).unwrap();
+        }
+        db.close().unwrap();
+        let (_, last) = list_segments(dir).unwrap().pop().unwrap();
+        let good_end = fs::metadata(&last).unwrap().len();
+        let mut f = OpenOptions::new().append(true).open(&last).unwrap();
+        std::io::Write::write_all(&mut f, &torn).unwrap();
+        (last, good_end)
+    }
+
+    /// Reads as the real calls do, but first cuts `path` to `to`, once: a
+    /// writer's open cutting the torn tail after a reader read the size of
+    /// the file and before it read its bytes.
+    struct CutBeforeRead {
+        path: PathBuf,
+        to: u64,
+        done: std::sync::atomic::AtomicBool,
+    }
+
+    impl crate::io::fs::FileOps for CutBeforeRead {
+        fn write_all_at(&self, f: &fs::File, buf: &[u8], at: u64) -> std::io::Result<()> {
+            std::os::unix::fs::FileExt::write_all_at(f, buf, at)
+        }
+        fn sync_data(&self, f: &fs::File) -> std::io::Result<()> {
+            f.sync_data()
+        }
+        fn sync_all(&self, f: &fs::File) -> std::io::Result<()> {
+            f.sync_all()
+        }
+        fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+            fs::rename(from, to)
+        }
+        fn read_at(&self, f: &fs::File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+            if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                OpenOptions::new()
+                    .write(true)
+                    .open(&self.path)?
+                    .set_len(self.to)?;
+            }
+            std::os::unix::fs::FileExt::read_at(f, buf, at)
+        }
+    }
+
+    #[test]
+    fn a_read_only_open_whose_segment_is_cut_between_its_size_and_its_read_sees_the_committed_batches()
+     {
+        let d = tempfile::tempdir().unwrap();
+        let (last, good_end) = with_a_torn_tail(d.path());
+        let fs = Fs::with(Arc::new(CutBeforeRead {
+            path: last.clone(),
+            to: good_end,
+            done: false.into(),
+        }));
+        let base = load_index(d.path()).unwrap().unwrap();
+        let disk = list_segments(d.path()).unwrap();
+        let rec = recover_with_index(d.path(), base, disk, false, 64 << 20, false, &fs).unwrap();
+        assert_eq!(
+            fs::metadata(&last).unwrap().len(),
+            good_end,
+            "the cut happened"
+        );
+        assert_eq!(rec.index.live_keys(), 50);
+        let (seg, loc) = (
+            rec.segments.last().unwrap(),
+            rec.index.get(b"base49").unwrap().unwrap(),
+        );
+        assert_eq!(seg.len(), good_end);
+        let value = seg.read_value(b"base49", u64::from(loc.offset), loc.len as usize);
+        assert_eq!(value.unwrap().unwrap(), b"value 49");
+        assert!(rec.index.get(b"torn0").unwrap().is_none());
+    }
+
+    /// A writer never appends to a segment whose torn tail it cut, so a
+    /// reader that read the cut bytes never meets other bytes in their
+    /// place (FORMAT.md §6.2, §6.4).
+    #[test]
+    fn a_writer_that_cut_a_torn_tail_appends_to_a_new_segment() {
+        let d = tempfile::tempdir().unwrap();
+        let (last, good_end) = with_a_torn_tail(d.path());
+        let db = crate::blocking::Db::open(d.path()).unwrap();
+        assert_eq!(
+            fs::metadata(&last).unwrap().len(),
+            good_end,
+            "the tail was cut"
+        );
+        db.put("after", "the cut").unwrap();
+        db.close().unwrap();
+        assert_eq!(
+            fs::metadata(&last).unwrap().len(),
+            good_end,
+            "appended to the cut segment"
+        );
+        let (_, newest) = list_segments(d.path()).unwrap().pop().unwrap();
+        assert_ne!(newest, last);
+        let db = crate::blocking::Db::open(d.path()).unwrap();
+        assert_eq!(db.get("after").unwrap().unwrap(), "the cut");
+        assert_eq!(db.get("base7").unwrap().unwrap(), "value 7");
+        assert_eq!(db.len(), 51);
     }
 }

@@ -231,7 +231,11 @@ impl Segment {
         Ok(size)
     }
 
-    /// Reads the whole file from `from` to its current end on disk.
+    /// Reads the file from `from` to its end on disk. The end is the size
+    /// when the read starts; a file that gets shorter meanwhile (a writer
+    /// cutting a torn tail beside a read-only opener, FORMAT.md §6.4) ends
+    /// where the bytes stop: what is returned is then a prefix of what the
+    /// file held, shorter than its size was.
     pub(crate) fn read_from(&self, from: u64) -> Result<Vec<u8>> {
         let size = self.file_len()?;
         let file = self.file()?;
@@ -239,8 +243,21 @@ impl Segment {
             Error::corruption(self.name(), from, "segment too large for this platform")
         })?;
         let mut buf = vec![0u8; len];
-        file.read_exact_at(&mut buf, from)
-            .ctx(|| format!("reading {}", self.path.display()))?;
+        let mut filled = 0;
+        while filled < len {
+            match self
+                .fs
+                .read_at(file, &mut buf[filled..], from + filled as u64)
+            {
+                Ok(0) => {
+                    buf.truncate(filled);
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(format!("reading {}", self.path.display()), e)),
+            }
+        }
         Ok(buf)
     }
 

@@ -1,8 +1,10 @@
 //! The file-system seam: the calls through which the engine makes its
 //! writes durable (appends, fsyncs, the rename that publishes `index.idx`,
-//! FORMAT.md §5). [`Fs::real`] makes them; tests put a failing
-//! implementation in their place to check that a failed write is never
-//! acknowledged and that the handle then refuses further writes.
+//! FORMAT.md §5), and the read of a segment's unindexed tail at open.
+//! [`Fs::real`] makes them; tests put a failing implementation in their
+//! place to check that a failed write is never acknowledged and that the
+//! handle then refuses further writes, or to cut a file between the moment
+//! its size is read and its bytes are (a writer beside a reader, §6.4).
 
 use std::fmt;
 use std::fs::File;
@@ -21,6 +23,9 @@ pub(crate) trait FileOps: Send + Sync {
     fn sync_all(&self, file: &File) -> io::Result<()>;
     /// Renames `from` over `to`.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Reads into `buf` at `offset` once (`pread`): the bytes read, 0 at the
+    /// end of the file.
+    fn read_at(&self, file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize>;
 }
 
 /// The real calls.
@@ -38,6 +43,9 @@ impl FileOps for RealOps {
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         std::fs::rename(from, to)
+    }
+    fn read_at(&self, file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        file.read_at(buf, offset)
     }
 }
 
@@ -150,5 +158,8 @@ impl FileOps for FailingOps {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         fired(&self.failed_rename, "rename")?;
         std::fs::rename(from, to)
+    }
+    fn read_at(&self, file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        file.read_at(buf, offset)
     }
 }

@@ -18,9 +18,12 @@
 //!   output's header is rewritten before any reader can see the segment);
 //! - reads go only to `[offset, offset + len)` ranges that lie below the
 //!   acknowledged length, so they never touch pages past the end of the file;
-//! - files are truncated only past every acknowledged byte (a torn tail at
-//!   open, before any map exists; a failed append) and deleted only by
-//!   unlinking, which leaves existing maps valid;
+//! - files are truncated only past every complete batch (a torn tail at
+//!   open, a failed append) and deleted only by unlinking, which leaves
+//!   existing maps valid. A read-only handle in another process may hold a
+//!   map of the segment a writer's open cuts: its length ends at a complete
+//!   batch it read, which the cut keeps, and a cut segment is never written
+//!   again (FORMAT.md §6.2, §6.4), so it reads no page past the new end;
 //! - `index.idx` is never written in place: every new version is written to
 //!   a temporary file, fsynced, mapped, and only then renamed over the old
 //!   name ([`crate::io::fsutil::atomic_write_keeping`]); a map always shows
