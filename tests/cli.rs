@@ -874,19 +874,17 @@ fn files_of(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// `s4db --dir DIR --remote URL`.
+fn with_remote(dir: &std::path::Path, url: &str) -> Command {
+    let mut c = s4db(dir);
+    c.args(["--remote", url]);
+    c
+}
+
 #[test]
 fn a_rebased_copy_opens_offline_and_reads_the_other_writers_keys() {
-    let (a, b, r) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let url = format!("file://{}", r.path().display());
-    let remote = |dir: &std::path::Path| {
-        let mut c = s4db(dir);
-        c.args(["--remote", &url]);
-        c
-    };
+    let (a, b, _r, url) = common::two_dirs_and_a_remote();
+    let remote = |dir: &std::path::Path| with_remote(dir, &url);
     s4db(a.path()).args(["put", "k1", "v1"]).assert().success();
     remote(a.path()).arg("upload").assert().success();
     remote(b.path()).arg("download").assert().success();
@@ -923,17 +921,8 @@ fn a_rebased_copy_opens_offline_and_reads_the_other_writers_keys() {
 
 #[test]
 fn verify_reports_a_missing_segment_without_fetching_it_and_download_fetches_it() {
-    let (a, b, r) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let url = format!("file://{}", r.path().display());
-    let remote = |dir: &std::path::Path| {
-        let mut c = s4db(dir);
-        c.args(["--remote", &url]);
-        c
-    };
+    let (a, b, _r, url) = common::two_dirs_and_a_remote();
+    let remote = |dir: &std::path::Path| with_remote(dir, &url);
     s4db(a.path()).args(["put", "k1", "v1"]).assert().success();
     s4db(a.path()).args(["put", "k2", "v2"]).assert().success();
     remote(a.path()).arg("upload").assert().success();
@@ -970,12 +959,7 @@ fn verify_reports_a_missing_segment_without_fetching_it_and_download_fetches_it(
 
 #[test]
 fn offline_a_directory_reading_through_its_remote_says_which_segment_is_there_with_exit_6() {
-    let (a, c, r) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let url = format!("file://{}", r.path().display());
+    let (a, c, _r, url) = common::two_dirs_and_a_remote();
     s4db(a.path()).args(["put", "k1", "v1"]).assert().success();
     s4db(a.path())
         .args(["--remote", &url, "upload"])

@@ -2,29 +2,12 @@
 
 mod common;
 
-use common::{contents, key_for, value_for};
+use common::{contents, key_for, two_dirs_and_a_remote, value_for};
 use s4db::blocking::Db;
 use s4db::{ChangeKind, Error, UploadOptions};
 
 fn remote_url(dir: &std::path::Path) -> String {
     format!("file://{}", dir.display())
-}
-
-/// Two database directories and a `file://` remote in a third (kept alive
-/// by the returned guards), with the remote's URL.
-fn two_dirs_and_a_remote() -> (
-    tempfile::TempDir,
-    tempfile::TempDir,
-    tempfile::TempDir,
-    String,
-) {
-    let (a, b, r) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let url = remote_url(r.path());
-    (a, b, r, url)
 }
 
 /// The database in `dir`, attached to `url`, in 4 KiB segments.

@@ -13,6 +13,23 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// Two database directories and a `file://` remote in a third (kept alive
+/// by the returned guards), with the remote's URL.
+pub fn two_dirs_and_a_remote() -> (
+    tempfile::TempDir,
+    tempfile::TempDir,
+    tempfile::TempDir,
+    String,
+) {
+    let (a, b, r) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let url = format!("file://{}", r.path().display());
+    (a, b, r, url)
+}
+
 /// Copies every file of a live database directory: what a crash at this
 /// moment would leave on disk (the page cache survives a process kill).
 pub fn crash_image(dir: &Path, to: &Path) {
