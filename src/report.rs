@@ -117,8 +117,10 @@ pub struct VerifyReport {
     /// Live keys in the index.
     pub keys: u64,
     /// Segments the index lists that the directory does not hold (only the
-    /// remote has them): not checked, each also listed as a problem.
-    /// `download` fetches them.
+    /// remote has them): not checked. Each is also listed as a problem,
+    /// unless the directory reads through its remote on purpose (it was
+    /// opened empty with its remote, FORMAT.md §10.4). `download` fetches
+    /// them.
     pub segments_missing: u64,
     /// Every problem found; empty when the database is sound.
     pub problems: Vec<String>,

@@ -982,17 +982,56 @@ fn offline_a_directory_reading_through_its_remote_says_which_segment_is_there_wi
     fails(s4db(c.path()).arg("export"), 6);
     fails(s4db(c.path()).arg("compact"), 6);
     assert_eq!(json(s4db(c.path()).args(["--json", "stat"]))["keys"], 2);
-    // verify checks what is here and counts what is not.
-    let out = s4db(c.path()).args(["--json", "verify"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(4));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        (v["segments"].clone(), v["segments_missing"].clone()),
-        (1.into(), 1.into())
-    );
+    // verify checks what is here and counts, without failing, what the
+    // directory leaves on its remote on purpose; with the remote too.
+    for args in [
+        vec!["--json", "verify"],
+        vec!["--json", "--remote", &url, "verify"],
+    ] {
+        let v = json(s4db(c.path()).args(&args));
+        assert_eq!(
+            (
+                v["ok"].clone(),
+                v["segments"].clone(),
+                v["segments_missing"].clone()
+            ),
+            (true.into(), 1.into(), 1.into()),
+            "{args:?}: {v}"
+        );
+    }
     s4db(c.path()).args(["put", "kd", "vd"]).assert().success();
     assert_eq!(
         stdout(s4db(c.path()).args(["--remote", &url, "get", "k1"])),
         "v1"
     );
+    // After an upload and a rebase it still reads through on purpose.
+    with_remote(c.path(), &url).arg("upload").assert().success();
+    s4db(a.path()).args(["put", "k2", "v2"]).assert().success();
+    with_remote(a.path(), &url)
+        .args(["upload", "--rebase"])
+        .assert()
+        .success();
+    s4db(c.path()).args(["put", "ke", "ve"]).assert().success();
+    with_remote(c.path(), &url)
+        .args(["upload", "--rebase"])
+        .assert()
+        .success();
+    assert_eq!(json(s4db(c.path()).args(["--json", "verify"]))["ok"], true);
+    // A download makes it a whole copy: then a missing segment is a problem.
+    with_remote(c.path(), &url)
+        .arg("download")
+        .assert()
+        .success();
+    let v = json(s4db(c.path()).args(["--json", "verify"]));
+    assert_eq!(
+        (v["ok"].clone(), v["segments_missing"].clone()),
+        (true.into(), 0.into()),
+        "{v}"
+    );
+    let first = common::segment_files(c.path()).into_iter().next().unwrap();
+    fs::remove_file(&first).unwrap();
+    let out = s4db(c.path()).args(["--json", "verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["segments_missing"], 1, "{v}");
 }

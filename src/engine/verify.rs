@@ -6,8 +6,10 @@
 //! it runs; readers do not.
 //!
 //! `verify` only reads. A segment the index lists that the directory does
-//! not hold (one that only the remote has) is a problem, counted in
-//! [`VerifyReport::segments_missing`] and named; it is never fetched here
+//! not hold (one that only the remote has) is counted in
+//! [`VerifyReport::segments_missing`] and, unless the directory reads
+//! through its remote on purpose (`reads-through` in `remote.state`,
+//! FORMAT.md §10.4), named as a problem; it is never fetched here
 //! (`download` fetches the missing segments, and says how many). The keys
 //! whose latest record is in such a segment are not compared.
 
@@ -39,7 +41,13 @@ pub(crate) fn verify(engine: &Engine) -> Result<VerifyReport> {
     engine.check_open()?;
     let _w = engine.writer();
     engine.check_index()?;
-    let mut report = verify_with(engine.capture(None)?, |seg| {
+    // A directory that reads through its remote on purpose lacks the
+    // remote's segments by design: they are counted, not problems.
+    let reads_through = crate::sync::state::SyncState::load(engine.dir())
+        .ok()
+        .flatten()
+        .is_some_and(|s| s.reads_through);
+    let mut report = verify_with(engine.capture(None)?, !reads_through, |seg| {
         if seg.is_local() {
             seg.contents().map(Some)
         } else {
@@ -67,9 +75,11 @@ fn set_aside_problems(dir: &std::path::Path) -> Result<Vec<String>> {
 
 /// Verifies the keys and segments of `snap`, with `bytes` giving each
 /// segment's acknowledged bytes (read from the local file, or fetched from
-/// the remote), or `None` for a segment the directory does not hold.
+/// the remote), or `None` for a segment the directory does not hold: a
+/// problem if `missing_is_problem`, else only counted.
 pub(crate) fn verify_with(
     snap: Snapshot,
+    missing_is_problem: bool,
     bytes: impl Fn(&Arc<Segment>) -> Result<Option<Bytes>>,
 ) -> Result<VerifyReport> {
     let Snapshot {
@@ -95,9 +105,11 @@ pub(crate) fn verify_with(
         let Some(data) = bytes(seg)? else {
             missing[pos] = true;
             report.segments_missing += 1;
-            problems.push(format!(
-                "{name}: listed in index.idx but not in this directory (only the remote holds it); `download` fetches the missing segments"
-            ));
+            if missing_is_problem {
+                problems.push(format!(
+                    "{name}: listed in index.idx but not in this directory (only the remote holds it); `download` fetches the missing segments"
+                ));
+            }
             continue;
         };
         match SegmentHeader::decode(&data) {

@@ -332,6 +332,7 @@ pub(crate) async fn fetch_index_only(ctx: &RemoteCtx, dir: &Path, writer_id: u64
     atomic_write(dir, INDEX_FILE_NAME, &own)?;
     SyncState::synced(&ctx.url.describe(), etag, table, None)
         .of_index(&remote)
+        .reading_through(true)
         .save(dir)?;
     sync_dir(dir)?;
     Ok(true)

@@ -176,8 +176,9 @@ pub(crate) async fn rebase(engine: &Arc<Engine>, ctx: &RemoteCtx, state: &SyncSt
         .await?
         .ok_or_else(|| Error::Conflict("the remote index disappeared during the upload".into()))?;
     let table = remote.segments().iter().map(|s| s.id).collect();
-    let synced =
-        SyncState::synced(&ctx.url.describe(), etag, table, state.conditions).of_index(&remote);
+    let synced = SyncState::synced(&ctx.url.describe(), etag, table, state.conditions)
+        .of_index(&remote)
+        .reading_through(state.reads_through);
     reapply(engine, remote, state, "a rebase", true, |_| false).await?;
     synced.save(engine.dir())
 }

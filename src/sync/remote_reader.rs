@@ -395,7 +395,7 @@ impl RemoteReader {
             fetched.insert(name, body.body);
         }
         offload(move || {
-            crate::engine::verify::verify_with(snap, |seg| {
+            crate::engine::verify::verify_with(snap, true, |seg| {
                 let body = fetched.get(&seg.name()).cloned().unwrap_or_default();
                 Ok(Some(body.slice(..body.len().min(seg.len() as usize))))
             })

@@ -57,6 +57,12 @@ pub(crate) struct SyncState {
     /// Whether the remote enforces conditional writes, and when that was
     /// last checked (Unix seconds).
     pub conditions: Option<(bool, u64)>,
+    /// The directory reads through its remote on purpose (FORMAT.md §10.4):
+    /// it was opened empty with its remote and fetched only the index, so
+    /// the remote's segments it lacks are not damage and `verify` counts
+    /// them without failing. Set by that open; a `download`, which fetches
+    /// every segment, clears it; uploads and rebases keep it.
+    pub reads_through: bool,
 }
 
 fn to_hex(b: &[u8]) -> String {
@@ -110,7 +116,15 @@ impl SyncState {
             runs: BTreeSet::new(),
             metadata: Vec::new(),
             conditions,
+            reads_through: false,
         }
+    }
+
+    /// The same state, reading through its remote or not
+    /// ([`SyncState::reads_through`]).
+    pub(crate) fn reading_through(mut self, yes: bool) -> SyncState {
+        self.reads_through = yes;
+        self
     }
 
     /// The same state, with the remote index being `index`: the runs it
@@ -194,6 +208,7 @@ impl SyncState {
                         .map_err(|_| bad(i + 1, "bad conditions time"))?;
                     state.conditions = Some((enforced, when));
                 }
+                "reads-through" if value.is_empty() => state.reads_through = true,
                 "" => {}
                 _ => return Err(bad(i + 1, "unknown line")),
             }
@@ -229,6 +244,9 @@ impl SyncState {
                 "conditions {} {when}\n",
                 if enforced { "enforced" } else { "ignored" }
             ));
+        }
+        if self.reads_through {
+            out.push_str("reads-through\n");
         }
         out
     }
@@ -296,6 +314,7 @@ mod tests {
                 ("z \u{e9}".into(), bytes::Bytes::from_static(b"\x00\xff ")),
             ],
             conditions: Some((false, 1_763_716_380)),
+            reads_through: false,
         };
         s.segments.insert(SegmentId {
             number: 3,
@@ -307,6 +326,9 @@ mod tests {
         });
         assert_eq!(SyncState::parse(&s.render()).unwrap(), s);
         s.etag = None;
+        assert_eq!(SyncState::parse(&s.render()).unwrap(), s);
+        s.reads_through = true;
+        assert!(s.render().ends_with("\nreads-through\n"));
         assert_eq!(SyncState::parse(&s.render()).unwrap(), s);
     }
 

@@ -190,6 +190,7 @@ pub(crate) async fn upload(engine: &Arc<Engine>, opts: UploadOptions) -> Result<
         };
         SyncState::synced(&ctx.url.describe(), tag, table, state.conditions)
             .of_index(&base)
+            .reading_through(state.reads_through)
             .save(engine.dir())?;
         engine.set_obsolete(obsolete, obsolete_runs);
         return Ok(report);
