@@ -549,9 +549,11 @@ impl Db {
         };
         let mut stats = engine.stats()?;
         if let Some(ctx) = engine.remote() {
-            let synced =
-                crate::sync::state::SyncState::load_for(engine.dir(), &ctx.url.describe())?
-                    .unwrap_or_default();
+            let synced = crate::format::remote_state::SyncState::load_for(
+                engine.dir(),
+                &ctx.url.describe(),
+            )?
+            .unwrap_or_default();
             stats.unuploaded_segments = engine.unsynced_segments(&synced.segments).len() as u64;
         }
         Ok(stats)

@@ -8,9 +8,19 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result};
 use crate::format::index_file::INDEX_FILE_NAME;
+use crate::format::remote_state::{STATE_FILE_NAME, SyncState};
 use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::format::segment_id::SegmentId;
 use crate::io::fsutil::PROBE_PREFIX;
+
+/// The directory's own `remote.state` (FORMAT.md §10.4), if there is one
+/// that reads and decodes: what the engine consults, read-only, to tell a
+/// segment its remote holds from a lost one. The sync layer owns the file;
+/// an unreadable one proves nothing here, so it is `None`.
+pub(crate) fn own_remote_state(dir: &Path) -> Option<SyncState> {
+    let bytes = fs::read(dir.join(STATE_FILE_NAME)).ok()?;
+    SyncState::parse(&bytes).ok()
+}
 
 /// Segment files in `dir`, in segment order.
 pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(SegmentId, PathBuf)>> {

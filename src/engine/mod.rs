@@ -130,7 +130,7 @@ fn lacks_only_remote_segments(dir: &Path, base: &Layers, disk: &[(SegmentId, Pat
     }
     // An unreadable remote.state proves nothing: the open then reports the
     // missing segment as corruption.
-    let Ok(Some(state)) = crate::sync::state::SyncState::load(dir) else {
+    let Some(state) = files::own_remote_state(dir) else {
         return false;
     };
     missing.all(|id| state.segments.contains(&id))

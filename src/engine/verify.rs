@@ -43,10 +43,8 @@ pub(crate) fn verify(engine: &Engine) -> Result<VerifyReport> {
     engine.check_index()?;
     // A directory that reads through its remote on purpose lacks the
     // remote's segments by design: they are counted, not problems.
-    let reads_through = crate::sync::state::SyncState::load(engine.dir())
-        .ok()
-        .flatten()
-        .is_some_and(|s| s.reads_through);
+    let reads_through =
+        crate::engine::files::own_remote_state(engine.dir()).is_some_and(|s| s.reads_through);
     let mut report = verify_with(engine.capture(None)?, !reads_through, |seg| {
         if seg.is_local() {
             seg.contents().map(Some)

@@ -8,6 +8,7 @@ pub(crate) mod index_page;
 pub(crate) mod le;
 pub(crate) mod limits;
 pub(crate) mod record;
+pub(crate) mod remote_state;
 pub(crate) mod root;
 pub(crate) mod scan;
 pub(crate) mod segment_header;

@@ -10,10 +10,10 @@ use bytes::Bytes;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::format::remote_state::SyncState;
 use crate::io::offload::offload;
 use crate::sync::rebase::{reapply, scan_batches};
 use crate::sync::remote_index::fetch_index;
-use crate::sync::state::SyncState;
 
 /// What a change did to its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -15,9 +15,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
+use crate::format::remote_state::SyncState;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome};
-use crate::sync::state::SyncState;
 
 /// How long a probe's answer is trusted: one day.
 pub const PROBE_LIFETIME: Duration = Duration::from_secs(24 * 3600);

@@ -21,6 +21,7 @@ use futures::StreamExt;
 use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
 use crate::format::index_file::{INDEX_FILE_NAME, SegmentEntry};
+use crate::format::remote_state::SyncState;
 use crate::format::scan;
 use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::index::layers::Layers;
@@ -30,7 +31,6 @@ use crate::options::setters;
 use crate::remote::ObjectStore;
 use crate::remote::ctx::RemoteCtx;
 use crate::sync::remote_index::fetch_index;
-use crate::sync::state::SyncState;
 
 /// What a download did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -23,6 +23,7 @@ use crate::engine::Engine;
 use crate::error::Result;
 use crate::format::index_file::INDEX_FILE_NAME;
 use crate::format::index_file::ObsoleteEntry;
+use crate::format::remote_state::SyncState;
 use crate::format::segment_id::SegmentId;
 use crate::io::clock::unix_now;
 use crate::options::setters;
@@ -30,7 +31,6 @@ use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode, PutOutcome};
 use crate::sync::remote_index::fetch_committed;
 use crate::sync::stage::{parse_manifest_name, staged_objects};
-use crate::sync::state::SyncState;
 
 /// Default grace period: one hour.
 pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(3600);

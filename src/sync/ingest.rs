@@ -13,6 +13,7 @@ use futures::StreamExt;
 
 use crate::error::{Error, Result};
 use crate::format::index_file::{IndexMeta, SEGTAB_SEALED};
+use crate::format::remote_state::SyncState;
 use crate::format::root::{self, MAX_RUNS, Root};
 use crate::format::segment_id::new_writer_id;
 use crate::remote::ctx::RemoteCtx;
@@ -20,7 +21,6 @@ use crate::remote::{ObjectStore, PutMode};
 use crate::sync::commit::commit_root;
 use crate::sync::remote_index::{Committed, fetch_committed, remote_error};
 use crate::sync::stage::{check_name, manifest_name};
-use crate::sync::state::SyncState;
 use crate::sync::unindexed::{ensure_nothing_buried, listing};
 
 /// How often an ingest starts again when another commit came first.

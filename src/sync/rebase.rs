@@ -31,6 +31,7 @@ use crate::engine::Engine;
 use crate::engine::segment::Segment;
 use crate::error::{Error, Result};
 use crate::format::record::RecordView;
+use crate::format::remote_state::SyncState;
 use crate::format::scan;
 use crate::format::segment_header::SEGMENT_HEADER_LEN;
 use crate::index::layers::Layers;
@@ -38,7 +39,6 @@ use crate::io::offload::offload;
 use crate::remote::ctx::RemoteCtx;
 use crate::sync::download::fetch_for_adoption;
 use crate::sync::remote_index::fetch_index;
-use crate::sync::state::SyncState;
 
 /// Calls `on_batch` with each batch of `segments`, in order, with its
 /// segment's name. A segment that does not scan to its end is corrupt.

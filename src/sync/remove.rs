@@ -8,9 +8,9 @@ use std::sync::Arc;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::format::index_file::INDEX_FILE_NAME;
+use crate::format::remote_state::SyncState;
 use crate::remote::ObjectStore;
 use crate::remote::ctx::RemoteCtx;
-use crate::sync::state::SyncState;
 
 /// What deleting a remote did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -28,12 +28,12 @@ use std::sync::Arc;
 use crate::engine::Engine;
 use crate::error::{Error, IoContext, Result};
 use crate::format::index_file::{INDEX_FILE_NAME, SegmentEntry};
+use crate::format::remote_state::SyncState;
 use crate::io::fsutil::{atomic_write, sync_dir};
 use crate::io::offload::offload;
 use crate::remote::ObjectStore;
 use crate::report::RebuildReport;
 use crate::sync::download::{fetch_segments, present};
-use crate::sync::state::SyncState;
 use crate::sync::unindexed::{listing, unindexed_segments};
 
 /// What a restore did.

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::format::index_file::{INDEX_FILE_NAME, ObsoleteEntry};
+use crate::format::remote_state::SyncState;
 use crate::format::root;
 use crate::format::segment_id::SegmentId;
 use crate::io::offload::offload;
@@ -35,7 +36,6 @@ use crate::options::setters;
 use crate::remote::ctx::RemoteCtx;
 use crate::remote::{ObjectStore, PutMode};
 use crate::sync::commit::{commit_root, send};
-use crate::sync::state::SyncState;
 use crate::sync::unindexed::{ensure_nothing_buried, listing};
 
 /// What an upload did.
