@@ -20,8 +20,6 @@ use crate::error::{Error, Result};
 use crate::format::hash::key_hash;
 use crate::format::index_file::{self, INDEX_FILE_NAME, IndexMeta};
 use crate::format::root::{self, Root};
-use crate::format::scan;
-use crate::format::segment_header::SEGMENT_HEADER_LEN;
 use crate::format::segment_id::{SegmentId, next_number};
 use crate::index::base::BaseIndex;
 use crate::index::layers::Layers;
@@ -118,19 +116,14 @@ impl Engine {
         let segments = self.state.read().segments.clone();
         let mut deleted: hashbrown::HashSet<Vec<u8>> = hashbrown::HashSet::new();
         for seg in &segments {
-            let data = seg.contents()?;
-            let body = data.get(SEGMENT_HEADER_LEN..).unwrap_or_default();
-            let scanned = scan::scan(body, SEGMENT_HEADER_LEN as u64, false, |batch| {
+            seg.scan_batches(|batch| {
                 for (_, rec) in batch {
                     if rec.is_tombstone() {
                         deleted.insert(rec.key.to_vec());
                     }
                 }
-                Ok::<(), Error>(())
+                Ok(())
             })?;
-            if let Some(t) = scanned.tail {
-                return Err(Error::corruption(seg.name(), t.offset, t.reason));
-            }
         }
         let layers = {
             let st = self.state.read();

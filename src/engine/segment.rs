@@ -19,7 +19,8 @@ use memmap2::Mmap;
 
 use crate::error::{Error, IoContext, Result};
 use crate::format::record;
-use crate::format::segment_header::SegmentHeader;
+use crate::format::scan;
+use crate::format::segment_header::{SEGMENT_HEADER_LEN, SegmentHeader};
 use crate::format::segment_id::SegmentId;
 
 /// No segment s4db writes exceeds this (FORMAT.md §7); a larger file is
@@ -169,6 +170,26 @@ impl Segment {
                 format!("record of {len} bytes runs past the end of the file"),
             )),
             Err(e) => Err(Error::io(format!("reading {}", self.path.display()), e)),
+        }
+    }
+
+    /// Calls `on_batch` with each complete batch of the segment's
+    /// acknowledged bytes, in order (FORMAT.md §3.3). A segment that does
+    /// not scan to its end is corrupt.
+    ///
+    /// # Errors
+    /// As [`Segment::contents`]; [`Error::Corruption`] naming where the
+    /// scan stopped; whatever `on_batch` returns.
+    pub(crate) fn scan_batches(
+        self: &Arc<Self>,
+        on_batch: impl FnMut(&[scan::Item<'_>]) -> Result<()>,
+    ) -> Result<()> {
+        let buf = self.contents()?;
+        let body = buf.get(SEGMENT_HEADER_LEN..).unwrap_or_default();
+        let scanned = scan::scan(body, SEGMENT_HEADER_LEN as u64, false, on_batch)?;
+        match scanned.tail {
+            Some(t) => Err(Error::corruption(self.name(), t.offset, t.reason)),
+            None => Ok(()),
         }
     }
 

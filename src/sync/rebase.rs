@@ -33,7 +33,6 @@ use crate::error::{Error, Result};
 use crate::format::record::RecordView;
 use crate::format::remote_state::SyncState;
 use crate::format::scan;
-use crate::format::segment_header::SEGMENT_HEADER_LEN;
 use crate::index::layers::Layers;
 use crate::io::offload::offload;
 use crate::remote::ctx::RemoteCtx;
@@ -47,15 +46,8 @@ pub(crate) fn scan_batches(
     mut on_batch: impl FnMut(&str, &[scan::Item<'_>]) -> Result<()>,
 ) -> Result<()> {
     for seg in segments {
-        let buf = seg.contents()?;
-        let body = buf.get(SEGMENT_HEADER_LEN..).unwrap_or_default();
         let name = seg.name();
-        let scanned = scan::scan(body, SEGMENT_HEADER_LEN as u64, false, |batch| {
-            on_batch(&name, batch)
-        })?;
-        if let Some(t) = scanned.tail {
-            return Err(Error::corruption(name, t.offset, t.reason));
-        }
+        seg.scan_batches(|batch| on_batch(&name, batch))?;
     }
     Ok(())
 }
