@@ -198,7 +198,11 @@ pub(crate) fn rebuild(
     }
     // What index.idx recorded, if its root still reads whole: a damaged
     // segment it does not list below its next number was obsolete.
-    let table = dir.as_deref().and_then(root_table);
+    let table = if damaged.is_empty() {
+        None
+    } else {
+        dir.as_deref().and_then(root_table)
+    };
     for (id, path, size) in damaged {
         let obsolete = table.as_ref().and_then(|(next, listed)| {
             (id.number < *next && !listed.contains(&id)).then_some(*next)
